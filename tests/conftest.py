@@ -1,0 +1,32 @@
+"""Shared test set-up: the devices to run on, and skips for hardware this machine lacks."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def cpu_and_cuda() -> list:
+    """``["cpu", "cuda"]`` as pytest params; the cuda case carries the ``cuda`` mark."""
+    return ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_cuda = pytest.mark.skip(reason="no CUDA GPU on this machine")
+    skip_browser = pytest.mark.skip(reason="no chromium on PATH: `apt-get install chromium` (see .ci/run)")
+    for item in items:
+        if "cuda" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_cuda)
+        if "browser" in item.keywords and CHROMIUM is None:
+            item.add_marker(skip_browser)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same global seed (library code never relies on it)."""
+    torch.manual_seed(0)
+    yield
