@@ -1,0 +1,331 @@
+"""Procedural H&E tissue: tumor nests in fibrous stroma, with an exact label for every pixel.
+
+H&E staining colours a slide with two dyes. Hematoxylin (H, purple-blue) binds DNA, so nuclei are dark; eosin
+(E, pink) binds proteins, so collagen fibres and cytoplasm are pink. A tile is made in five steps:
+
+1. Layout (:func:`tissue_layout`): threshold smooth random fields into tumor nests and, optionally, white
+   background. This is the mask; every later step only paints what the mask says.
+2. Texture: how much H and E each pixel of stroma (wavy collagen fibres) and tumor (cytoplasm) holds.
+3. Nuclei (:func:`stamp_nuclei`): crowded, large, round, dark nuclei in tumor; sparse spindle-shaped
+   fibroblasts along the fibres and a few small round lymphocytes in stroma.
+4. Optics: the microscope's focus blurs the stains a little.
+5. Colour (:func:`stain_to_rgb`): the Beer–Lambert law turns amounts of dye into RGB. Stain colours and
+   strengths change from tile to tile, as they do from lab to lab. Then camera noise.
+
+The scale is roughly 1 µm per pixel (a 10–20× objective): tumor nuclei are 6–10 px across.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from segtutor.data.classes import TISSUE_CLASS_NAMES
+
+# Optical density of one unit of each stain in (R, G, B), from Ruifrok & Johnston (2001),
+# "Quantification of histochemical staining by color deconvolution".
+HEMATOXYLIN_OD = (0.650, 0.704, 0.286)
+EOSIN_OD = (0.072, 0.990, 0.105)
+
+
+def generate_tile(
+    tile_size: int = 128,
+    *,
+    seed: int = 0,
+    classes: Sequence[str] = ("stroma", "tumor"),
+    tumor_fraction: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One H&E-like tile and its mask.
+
+    Args:
+        tile_size: height and width in pixels.
+        seed: the same seed gives the same tile, byte for byte.
+        classes: class names in label order, a selection of ``TISSUE_CLASS_NAMES`` that holds "stroma" and
+            "tumor"; add "background" for white holes (lumen, glass).
+        tumor_fraction: share of tissue pixels that are tumor; ``None`` draws it between 0.2 and 0.6.
+
+    Returns:
+        ``image`` uint8 (H, W, 3) RGB and ``mask`` int64 (H, W) holding the index of each pixel's class in ``classes``.
+
+    Example:
+        >>> image, mask = generate_tile(128, seed=3)
+        >>> image.shape, mask.shape
+        ((128, 128, 3), (128, 128))
+    """
+    classes = _check_classes(classes)
+    if tile_size < 8:
+        raise ValueError(f"tile_size must be at least 8 pixels, got {tile_size}")
+    if tumor_fraction is not None and not 0.0 <= tumor_fraction <= 1.0:
+        raise ValueError(f"tumor_fraction must lie in [0, 1], got {tumor_fraction}")
+    rng = np.random.default_rng(seed)
+    shape = (tile_size, tile_size)
+
+    # 1) Layout: which pixel is which tissue.
+    if tumor_fraction is None:
+        tumor_fraction = rng.uniform(0.2, 0.6)
+    background_fraction = rng.uniform(0.03, 0.2) if "background" in classes else 0.0
+    tissue = tissue_layout(shape, rng, tumor_fraction=tumor_fraction, background_fraction=background_fraction)
+    tumor, background = tissue == 1, tissue == 2
+
+    # 2) Texture: amounts of hematoxylin and eosin in stroma and in tumor cytoplasm.
+    fibre_angle = rng.uniform(0.0, np.pi)
+    hematoxylin, eosin = stroma_stains(shape, fibre_angle, rng)
+    tumor_h, tumor_e = tumor_cytoplasm_stains(shape, rng)
+    hematoxylin[tumor], eosin[tumor] = tumor_h[tumor], tumor_e[tumor]
+    hematoxylin[background], eosin[background] = 0.01, 0.02
+
+    # 3) Nuclei take hematoxylin and push eosin aside.
+    nuclei = stamp_nuclei(tissue, fibre_angle, rng)  # (H, W) in [0, 1]
+    chromatin = 1.0 + 0.2 * smooth_noise(shape, 0.7, rng)  # grainy texture inside nuclei
+    hematoxylin += rng.uniform(1.3, 1.8) * nuclei * chromatin
+    eosin *= 1.0 - 0.7 * nuclei
+
+    # Retraction clefts: stroma shrinks during fixation and often pulls away from the nests, leaving a thin
+    # white gap on the stroma side of the border along part of it.
+    if rng.random() < 0.6:
+        gap = ndimage.binary_dilation(tumor, iterations=int(rng.integers(1, 3))) & (tissue == 0)
+        gap &= smooth_noise(shape, 6.0, rng) > rng.uniform(-0.5, 0.5)
+        hematoxylin[gap] *= 0.2
+        eosin[gap] *= 0.15
+
+    # 4) Optics, part one: the microscope's focus blurs the stains.
+    focus = rng.uniform(0.4, 0.9)
+    hematoxylin, eosin = ndimage.gaussian_filter(hematoxylin, focus), ndimage.gaussian_filter(eosin, focus)
+
+    # 5) Colour: Beer–Lambert with this tile's stain vectors and strengths, then camera noise.
+    image = stain_to_rgb(hematoxylin, eosin, rng)  # (H, W, 3) float in [0, 255]
+    image += rng.normal(0.0, rng.uniform(1.5, 4.0), size=image.shape).astype(np.float32)
+    image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+
+    # Relabel from the generator's fixed codes (stroma 0, tumor 1, background 2) to the order asked for.
+    codes = np.array([classes.index(name) if name in classes else 0 for name in TISSUE_CLASS_NAMES])
+    return image, codes[tissue].astype(np.int64)
+
+
+def smooth_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """White noise blurred by a Gaussian of ``sigma`` pixels, scaled to mean 0 and standard deviation 1.
+
+    Returns:
+        float32 (H, W): a random field whose blobs are about ``2 * sigma`` pixels across.
+    """
+    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma, mode="wrap", truncate=3.0)
+    return (field - field.mean()) / (field.std() + 1e-8)
+
+
+def tissue_layout(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    *,
+    tumor_fraction: float,
+    background_fraction: float = 0.0,
+) -> np.ndarray:
+    """Where tumor nests and background lie: thresholded smooth random fields.
+
+    Thresholding a field at its ``1 - fraction`` quantile marks exactly ``fraction`` of the pixels, in rounded,
+    lobulated islands like real tumor nests.
+
+    Returns:
+        int64 (H, W): 0 stroma, 1 tumor, 2 background.
+    """
+    nest_field = smooth_noise(shape, rng.uniform(6.0, 11.0), rng)
+    layout = (nest_field > np.quantile(nest_field, 1.0 - tumor_fraction)).astype(np.int64)
+    if background_fraction > 0.0:
+        hole_field = smooth_noise(shape, rng.uniform(5.0, 9.0), rng)
+        layout[hole_field > np.quantile(hole_field, 1.0 - background_fraction)] = 2
+    return layout
+
+
+def stroma_stains(
+    shape: tuple[int, int], fibre_angle: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hematoxylin and eosin amounts of fibrous stroma: wavy collagen fibres in bundles, with pale clefts.
+
+    The fibres are a random one-dimensional "barcode" of bright and dark bands, read along a direction that a
+    smooth random warp bends, so they run roughly parallel and wave.
+
+    Args:
+        shape: (H, W).
+        fibre_angle: main direction of the fibres in radians, from the row axis.
+        rng: the tile's random generator.
+
+    Returns:
+        ``hematoxylin``, ``eosin``: float32 (H, W) amounts of dye.
+    """
+    rows, cols = np.indices(shape, dtype=np.float32)
+    warp = rng.uniform(2.0, 5.0) * smooth_noise(shape, rng.uniform(8.0, 14.0), rng)  # pixels of sideways bend
+    across = cols * np.sin(fibre_angle) - rows * np.cos(fibre_angle) + warp  # distance across the fibres
+    barcode = ndimage.gaussian_filter1d(rng.standard_normal(4 * sum(shape)), rng.uniform(0.6, 1.0))
+    barcode = np.clip(0.5 + barcode / (2.5 * barcode.std()), 0.0, 1.0)
+    fibres = np.interp(across, np.arange(barcode.size) - 2 * sum(shape), barcode)
+    bundles = np.clip(0.75 + 0.3 * smooth_noise(shape, 5.0, rng), 0.0, 1.0)  # denser and looser areas
+    eosin = rng.uniform(0.55, 0.95) * (0.2 + 0.8 * fibres * bundles)
+    hematoxylin = np.full(shape, rng.uniform(0.02, 0.07), dtype=np.float32)
+    return hematoxylin, eosin.astype(np.float32)
+
+
+def tumor_cytoplasm_stains(shape: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Hematoxylin and eosin amounts of tumor cytoplasm: smooth, mottled, from pale pink to lilac per tile.
+
+    Returns:
+        ``hematoxylin``, ``eosin``: float32 (H, W) amounts of dye.
+    """
+    mottle = 1.0 + 0.15 * smooth_noise(shape, 1.5, rng)
+    hematoxylin = rng.uniform(0.12, 0.3) * mottle
+    eosin = rng.uniform(0.25, 0.5) * mottle
+    return hematoxylin.astype(np.float32), eosin.astype(np.float32)
+
+
+def stamp_nuclei(tissue: np.ndarray, fibre_angle: float, rng: np.random.Generator) -> np.ndarray:
+    """Nuclei of every kind, each drawn inside the tissue it belongs to.
+
+    Tumor nuclei sit on a jittered grid (crowded, rarely overlapping), vary in size and outline, often show a
+    nucleolus, and stay wholly inside their nest, so the mask stays exact at nest borders. Stroma gets
+    fibroblasts (thin spindles along the fibres) and lymphocytes (small, round, very dark), clipped to the stroma.
+
+    Args:
+        tissue: int64 (H, W) layout from :func:`tissue_layout` (0 stroma, 1 tumor, 2 background).
+        fibre_angle: direction of the stroma fibres in radians, from the row axis.
+
+    Returns:
+        float32 (H, W) nuclear density in [0, 1].
+    """
+    shape = tissue.shape
+
+    # Tumor: one candidate per grid cell, kept where the whole nucleus fits inside the nest.
+    tumor_nuclei = np.zeros(shape, dtype=np.float32)
+    spacing = rng.uniform(6.5, 8.5)
+    grid = np.stack(np.meshgrid(np.arange(0, shape[0], spacing), np.arange(0, shape[1], spacing)), -1).reshape(-1, 2)
+    centers = grid + rng.uniform(-0.3, 0.3, size=grid.shape) * spacing
+    radius = rng.uniform(2.8, 3.6) * rng.lognormal(0.0, 0.2, size=len(centers))  # pleomorphic
+    depth = ndimage.distance_transform_edt(tissue == 1)  # distance to the nest border
+    inside = _sample(depth, centers) > radius + 0.5
+    centers, radius = centers[inside], radius[inside]
+    n = len(centers)
+    stamp_ellipses(
+        tumor_nuclei,
+        centers,
+        radii=np.stack([radius * rng.uniform(0.7, 1.0, n), radius], -1),
+        angles=rng.uniform(0, np.pi, n),
+        darkness=rng.uniform(0.6, 0.95, n),  # some nuclei hyperchromatic, some pale
+        rim=0.35,  # vesicular chromatin: darker membrane, paler centre
+        wobble=0.08,
+        rng=rng,
+    )
+    has_nucleolus = rng.random(n) < 0.5
+    nucleoli = centers[has_nucleolus] + rng.normal(0.0, 0.5, size=(int(has_nucleolus.sum()), 2))
+    stamp_ellipses(tumor_nuclei, nucleoli, radii=np.full((len(nucleoli), 2), 0.9), angles=np.zeros(len(nucleoli)),
+                   darkness=np.ones(len(nucleoli)))
+
+    # Stroma: fibroblasts and lymphocytes, a few hundred pixels of stroma apart.
+    stroma = tissue == 0
+    stroma_nuclei = np.zeros(shape, dtype=np.float32)
+    area = stroma.sum()
+    count = rng.poisson(area / rng.uniform(150, 350))
+    stamp_ellipses(
+        stroma_nuclei,
+        rng.uniform(0, 1, size=(count, 2)) * shape,
+        radii=np.stack([rng.uniform(1.0, 1.5, count), rng.uniform(4.0, 7.0, count)], -1),
+        angles=fibre_angle + rng.normal(0.0, 0.2, count),
+        darkness=rng.uniform(0.7, 1.0, count),
+    )
+    count = rng.poisson(area / rng.uniform(300, 3000))
+    stamp_ellipses(
+        stroma_nuclei,
+        rng.uniform(0, 1, size=(count, 2)) * shape,
+        radii=np.repeat(rng.uniform(2.0, 2.6, (count, 1)), 2, axis=1),
+        angles=np.zeros(count),
+        darkness=np.ones(count),
+    )
+    return np.maximum(tumor_nuclei, stroma_nuclei * stroma)
+
+
+def stamp_ellipses(
+    canvas: np.ndarray,
+    centers: np.ndarray,
+    *,
+    radii: np.ndarray,
+    angles: np.ndarray,
+    darkness: np.ndarray,
+    rim: float = 0.0,
+    wobble: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> None:
+    """Draw filled, anti-aliased ellipses into ``canvas`` in place (the darker value wins where they overlap).
+
+    Args:
+        canvas: float32 (H, W).
+        centers: (n, 2) row, column of each centre.
+        radii: (n, 2) half-axes in pixels, the first across the ellipse's direction.
+        angles: (n,) direction of the second half-axis in radians, measured from the row axis.
+        darkness: (n,) value at the centre.
+        rim: how much darker the edge is than the centre (0 for a flat disc).
+        wobble: how bumpy the outline is (0 for a smooth ellipse); needs ``rng``.
+        rng: draws the bumps.
+    """
+    if len(centers) == 0:
+        return
+    centers, radii = centers.astype(np.float32), radii.astype(np.float32)
+    reach = int(np.ceil(radii.max())) + 1
+    offsets = np.arange(-reach, reach + 1)
+    corner = np.floor(centers).astype(np.int64)  # (n, 2)
+    rows = corner[:, 0, None, None] + offsets[None, :, None]  # (n, P, 1)
+    cols = corner[:, 1, None, None] + offsets[None, None, :]  # (n, 1, P)
+    dy = rows + 0.5 - centers[:, 0, None, None]  # pixel centres relative to the ellipse centre
+    dx = cols + 0.5 - centers[:, 1, None, None]
+    cos = np.cos(angles).astype(np.float32)[:, None, None]
+    sin = np.sin(angles).astype(np.float32)[:, None, None]
+    across, along = dy * sin - dx * cos, dy * cos + dx * sin
+    distance = np.hypot(across / radii[:, 0, None, None], along / radii[:, 1, None, None])  # 1 on the edge
+    if wobble > 0:  # bumpy outline: the radius varies around the ellipse with 2 and 3 lobes
+        theta = np.arctan2(along, across)
+        phase = rng.uniform(0, 2 * np.pi, size=(2, len(centers), 1, 1)).astype(np.float32)
+        distance *= 1.0 + wobble * (np.cos(2 * theta + phase[0]) + np.cos(3 * theta + phase[1]))
+    coverage = np.clip((1.0 - distance) * radii[:, 0, None, None] + 0.5, 0.0, 1.0)  # 1-pixel soft edge
+    value = coverage * darkness.astype(np.float32)[:, None, None] * (1.0 - rim + rim * np.minimum(distance, 1.0) ** 3)
+    rows, cols = np.broadcast_arrays(rows, cols)
+    keep = (value > 0) & (rows >= 0) & (rows < canvas.shape[0]) & (cols >= 0) & (cols < canvas.shape[1])
+    np.maximum.at(canvas, (rows[keep], cols[keep]), value[keep].astype(canvas.dtype))
+
+
+def stain_to_rgb(hematoxylin: np.ndarray, eosin: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Beer–Lambert law: light through two dyes, with this tile's stain colours and strengths.
+
+    Each dye absorbs a fixed share of red, green and blue per unit (its optical density vector); optical
+    densities add, and the light that gets through is ``white * exp(-total density)``. Tiles differ by a
+    slightly turned stain vector, a stronger or weaker stain, and the whiteness of the lamp.
+
+    Args:
+        hematoxylin, eosin: float32 (H, W) amounts of dye.
+
+    Returns:
+        float32 (H, W, 3) RGB in [0, 255].
+    """
+    stains = []
+    for vector in (HEMATOXYLIN_OD, EOSIN_OD):
+        jittered = np.abs(np.asarray(vector) + rng.normal(0.0, 0.05, size=3))
+        stains.append(rng.uniform(0.75, 1.3) * jittered / np.linalg.norm(jittered))
+    density = hematoxylin[..., None] * stains[0] + eosin[..., None] * stains[1]  # (H, W, 3)
+    white = rng.uniform(235.0, 252.0) + rng.uniform(-4.0, 4.0, size=3)
+    return (white * np.exp(-density)).astype(np.float32)
+
+
+def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    classes = tuple(classes)
+    unknown = [name for name in classes if name not in TISSUE_CLASS_NAMES]
+    if unknown or len(set(classes)) != len(classes) or not {"stroma", "tumor"} <= set(classes):
+        raise ValueError(
+            f"classes must name 'stroma' and 'tumor', optionally 'background', each once; got {classes}. "
+            f"Valid names: {TISSUE_CLASS_NAMES}"
+        )
+    return classes
+
+
+def _sample(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Values of ``image`` at (row, column) ``points``, nearest pixel; 0 outside."""
+    index = np.floor(points).astype(np.int64)
+    valid = (index >= 0).all(1) & (index[:, 0] < image.shape[0]) & (index[:, 1] < image.shape[1])
+    values = np.zeros(len(points), dtype=image.dtype)
+    values[valid] = image[index[valid, 0], index[valid, 1]]
+    return values

@@ -1,0 +1,119 @@
+"""Convolution arithmetic: how big is the output of a convolution, a pooling or a transposed convolution?
+
+The formulas are the ones in the PyTorch documentation of ``nn.Conv2d`` and ``nn.ConvTranspose2d``
+(and in Dumoulin & Visin, "A guide to convolution arithmetic for deep learning", https://arxiv.org/abs/1603.07285).
+Each function returns the number *and* the formula written out with the learner's numbers.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class OutputSize(NamedTuple):
+    """The size of one spatial dimension of an output, and how it was computed.
+
+    Attributes:
+        value: the output size in pixels.
+        formula: the formula with the numbers filled in, e.g. ``"⌊(7 + 2·1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 4"``.
+    """
+
+    value: int
+    formula: str
+
+    def __str__(self) -> str:
+        return self.formula
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_non_negative(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+
+
+def output_size(in_size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> OutputSize:
+    """Output size of a convolution (or pooling) along one dimension.
+
+    ``out = ⌊(in + 2·padding − dilation·(kernel_size − 1) − 1) / stride⌋ + 1``
+
+    Args:
+        in_size: input size in pixels (height or width).
+        kernel_size: kernel size along that dimension.
+        stride: step between two kernel placements.
+        padding: zeros added on *each* side.
+        dilation: spacing between kernel taps (1 = an ordinary kernel, 2 = atrous with one hole).
+
+    Returns:
+        The size and the formula with these numbers.
+
+    Raises:
+        ValueError: if an argument is out of range or the kernel does not fit in the padded input.
+
+    Example:
+        >>> output_size(7, 3, stride=2, padding=1)
+        OutputSize(value=4, formula='⌊(7 + 2·1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 4')
+    """
+    _check_positive(in_size=in_size, kernel_size=kernel_size, stride=stride, dilation=dilation)
+    _check_non_negative(padding=padding)
+    span = dilation * (kernel_size - 1) + 1  # pixels covered by the (dilated) kernel
+    if span > in_size + 2 * padding:
+        raise ValueError(
+            f"the kernel covers {span} pixels (dilation {dilation} × (kernel_size {kernel_size} − 1) + 1) but the "
+            f"padded input has only {in_size + 2 * padding} (in_size {in_size} + 2 × padding {padding}): "
+            "use a smaller kernel or dilation, or more padding"
+        )
+    value = (in_size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    formula = f"⌊({in_size} + 2·{padding} − {dilation}·({kernel_size} − 1) − 1) / {stride}⌋ + 1 = {value}"
+    return OutputSize(value, formula)
+
+
+def transposed_output_size(
+    in_size: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+) -> OutputSize:
+    """Output size of a transposed convolution along one dimension.
+
+    ``out = (in − 1)·stride − 2·padding + dilation·(kernel_size − 1) + output_padding + 1``
+
+    Args:
+        in_size: input size in pixels.
+        kernel_size: kernel size along that dimension.
+        stride: how far apart the input pixels are spread in the output.
+        padding: pixels cropped from *each* side of the full output.
+        output_padding: extra pixels added on one side (bottom/right) to pick between the sizes
+            that a strided convolution maps to the same size; must be smaller than stride or dilation.
+        dilation: spacing between kernel taps.
+
+    Returns:
+        The size and the formula with these numbers.
+
+    Raises:
+        ValueError: if an argument is out of range or the output would be empty.
+
+    Example:
+        >>> transposed_output_size(4, 2, stride=2).value
+        8
+    """
+    _check_positive(in_size=in_size, kernel_size=kernel_size, stride=stride, dilation=dilation)
+    _check_non_negative(padding=padding, output_padding=output_padding)
+    if output_padding >= max(stride, dilation):
+        raise ValueError(
+            f"output_padding ({output_padding}) must be smaller than stride ({stride}) or dilation ({dilation})"
+        )
+    value = (in_size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
+    if value < 1:
+        raise ValueError(f"padding {padding} crops the whole output away (it would be {value} pixels): use less padding")
+    formula = (
+        f"({in_size} − 1)·{stride} − 2·{padding} + {dilation}·({kernel_size} − 1) + {output_padding} + 1 = {value}"
+    )
+    return OutputSize(value, formula)

@@ -1,0 +1,169 @@
+"""UNet: an encoder that halves the image four times, a decoder that climbs back, and skips that carry detail across.
+
+Ronneberger, Fischer, Brox (2015), "U-Net: Convolutional Networks for Biomedical Image Segmentation",
+https://arxiv.org/abs/1505.04597
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from segtutor.models.contract import check_channels, check_images
+from segtutor.models.summary import Stage
+
+
+class DoubleConv(nn.Sequential):
+    """Two 3x3 convolutions, each followed by a ReLU (and batch norm before it, if asked): one UNet level.
+
+    ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool) -> None:
+        layers: list[nn.Module] = []
+        for conv_in in (in_channels, out_channels):
+            # padding=1 keeps H and W; batch norm brings its own shift, so the convolution drops its bias
+            layers.append(nn.Conv2d(conv_in, out_channels, kernel_size=3, padding=1, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class Down(nn.Sequential):
+    """2x2 max-pool (halves H and W), then a :class:`DoubleConv`: one step down the contracting path.
+
+    ``(N, in_channels, H, W) -> (N, out_channels, ceil(H/2), ceil(W/2))``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool) -> None:
+        # ceil_mode: an odd row or column at the border is pooled on its own instead of dropped
+        super().__init__(
+            nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True),
+            DoubleConv(in_channels, out_channels, batch_norm),
+        )
+
+
+class Up(nn.Module):
+    """2x2 up-convolution, concatenation with the skip, then a :class:`DoubleConv`: one step up the expanding path.
+
+    ``x (N, in_channels, h, w)`` and ``skip (N, skip_channels, H, W)`` with ``H <= 2h, W <= 2w``
+    ``-> (N, out_channels, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, batch_norm: bool) -> None:
+        super().__init__()
+        # the paper's up-convolution halves the channels: in_channels -> skip_channels
+        self.up = nn.ConvTranspose2d(in_channels, skip_channels, kernel_size=2, stride=2)
+        self.conv = DoubleConv(2 * skip_channels, out_channels, batch_norm)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        height, width = skip.shape[-2:]
+        x = self.up(x)  # (N, skip_channels, 2h, 2w)
+        x = x[..., :height, :width]  # (N, skip_channels, H, W): the skip's actual size (odd sizes lose one row)
+        x = torch.cat([skip, x], dim=1)  # (N, 2 * skip_channels, H, W)
+        return self.conv(x)  # (N, out_channels, H, W)
+
+
+class UNet(nn.Module):
+    """UNet (Ronneberger et al. 2015, https://arxiv.org/abs/1505.04597).
+
+    Five levels of :class:`DoubleConv` with ``channels[l]`` feature maps at ``1/2**l`` of the input size. The
+    decoder upsamples with 2x2 up-convolutions and concatenates the encoder's feature map of the same level (the
+    skip connection), then a 1x1 convolution gives one score per class and pixel.
+
+    The paper used unpadded convolutions and cropped the skips, so its output was smaller than its input; here
+    every 3x3 convolution has padding=1 and the output has the input's size. The parameter count is identical.
+    With ``channels=[64, 128, 256, 512, 1024]`` and ``batch_norm=False`` this is the paper's network.
+
+    Args:
+        in_channels: channels of the input images (3 for RGB).
+        num_classes: classes to score per pixel.
+        channels: feature maps per level, top (full resolution) to bottom; each level usually doubles.
+        batch_norm: add batch norm after every 3x3 convolution (not in the paper; makes small models train faster).
+
+    Shapes:
+        ``images (N, in_channels, H, W)`` with H, W >= 32 ``-> logits (N, num_classes, H, W)``.
+
+    Example:
+        >>> model = UNet(in_channels=3, num_classes=2, channels=[8, 16, 32, 64, 128], batch_norm=True)
+        >>> model(torch.rand(1, 3, 64, 64)).shape
+        torch.Size([1, 2, 64, 64])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 2,
+        channels: list[int] | tuple[int, ...] = (64, 128, 256, 512, 1024),
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        check_channels(in_channels, num_classes)
+        if len(channels) != 5:
+            raise ValueError(f"UNet has five levels, so channels needs five numbers, got {list(channels)}")
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.channels = list(channels)
+
+        # Encoder (contracting path): level 0 at full resolution, then max-pool + two convolutions 4 times.
+        self.encoder = nn.ModuleList([DoubleConv(in_channels, channels[0], batch_norm)])
+        for level_in, level_out in zip(channels[:-1], channels[1:]):
+            self.encoder.append(Down(level_in, level_out, batch_norm))
+
+        # Decoder (expanding path), deepest block first. With the paper's channels:
+        in_chs = self.channels[1:][::-1]  # [1024, 512, 256, 128]  coming up from the level below
+        skip_chs = self.channels[:-1][::-1]  # [512, 256, 128, 64]  the encoder's map at the same level
+        out_chs = skip_chs  # [512, 256, 128, 64]  after the block's two convolutions
+        self.decoder = nn.ModuleList(
+            Up(in_ch, skip_ch, out_ch, batch_norm) for in_ch, skip_ch, out_ch in zip(in_chs, skip_chs, out_chs)
+        )
+
+        self.classifier = nn.Conv2d(channels[0], num_classes, kernel_size=1)  # one score per class and pixel
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images (N, in_channels, H, W) -> logits (N, num_classes, H, W)``."""
+        check_images(images, self.in_channels)
+        features = []
+        x = images
+        for block in self.encoder:
+            x = block(x)  # level l: (N, channels[l], H/2**l, W/2**l)
+            features.append(x)
+        x = features.pop()  # bottom of the U: (N, channels[4], H/16, W/16)
+        for block, skip in zip(self.decoder, reversed(features)):
+            x = block(x, skip)  # up one level: (N, channels[l], H/2**l, W/2**l), l = 3, 2, 1, 0
+        return self.classifier(x)  # (N, num_classes, H, W)
+
+    def describe(self) -> list[Stage]:
+        """The named stages of this UNet, in forward order, for architecture diagrams."""
+        stages = []
+        for level, out_ch in enumerate(self.channels):
+            stages.append(
+                Stage(
+                    name=f"enc{level}",
+                    module=f"encoder.{level}",
+                    kind="bottleneck" if level == 4 else "encoder",
+                    out_channels=out_ch,
+                    stride=2**level,
+                    inputs=(f"enc{level - 1}",) if level else ("images",),
+                    note="two 3x3 convolutions" if level == 0 else "2x2 max-pool, two 3x3 convolutions",
+                )
+            )
+        below = "enc4"
+        for index, level in enumerate(range(3, -1, -1)):
+            stages.append(
+                Stage(
+                    name=f"dec{level}",
+                    module=f"decoder.{index}",
+                    kind="decoder",
+                    out_channels=self.channels[level],
+                    stride=2**level,
+                    inputs=(below, f"enc{level}"),
+                    note=f"2x2 up-convolution, concatenate skip from enc{level}, two 3x3 convolutions",
+                )
+            )
+            below = f"dec{level}"
+        stages.append(
+            Stage("classifier", "classifier", "classifier", self.num_classes, 1, ("dec0",), "1x1 convolution")
+        )
+        return stages

@@ -1,0 +1,121 @@
+"""The number training pushes down: cross-entropy, Dice loss, or their sum.
+
+Cross-entropy scores every pixel on its own: ``-log p(true class)``, averaged over pixels. The soft Dice loss
+scores each class's overlap as a whole, ``1 - 2|P ∩ M| / (|P| + |M|)`` with probabilities in place of 0/1
+pixels, so a class that covers few pixels counts as much as a large one. Pixels whose mask is ``ignore_index``
+add nothing to either.
+
+A model with one output channel (``num_classes=1``) is read as binary: ``sigmoid(logit)`` is the probability of
+class 1, and cross-entropy becomes binary cross-entropy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segtutor.metrics import IGNORE_INDEX
+from segtutor.predict import logits_to_probs
+from segtutor.train.config import LOSSES
+
+
+def cross_entropy_loss(
+    logits: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    class_weights: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+) -> torch.Tensor:
+    """Mean ``-log p(true class)`` over labelled pixels (weighted by ``class_weights[true class]`` if given).
+
+    Args:
+        logits: ``(N, K, H, W)`` raw scores; ``K = 1`` means binary (sigmoid).
+        masks: ``(N, H, W)`` int64 true classes, ``ignore_index`` where unlabelled.
+        class_weights: ``(K,)`` weight per class (``(2,)`` for a binary model), or None.
+        ignore_index: mask value that adds nothing to the loss.
+
+    Returns:
+        Scalar tensor.
+    """
+    if logits.shape[1] > 1:
+        return F.cross_entropy(logits, masks, weight=class_weights, ignore_index=ignore_index)
+    # binary: one logit per pixel, the probability of class 1 is sigmoid(logit)
+    labelled = masks != ignore_index  # (N, H, W)
+    targets = torch.where(labelled, masks, 0)
+    weights = labelled.to(logits.dtype)
+    if class_weights is not None:
+        weights = weights * class_weights[targets]
+    per_pixel = F.binary_cross_entropy_with_logits(logits[:, 0], targets.to(logits.dtype), reduction="none")
+    return (per_pixel * weights).sum() / weights.sum()
+
+
+def dice_loss(
+    logits: torch.Tensor, masks: torch.Tensor, *, ignore_index: int = IGNORE_INDEX, smooth: float = 1.0
+) -> torch.Tensor:
+    """Soft Dice loss, ``1 - mean over classes of (2 Σ p·m + smooth) / (Σ p + Σ m + smooth)``.
+
+    Sums run over all labelled pixels of the batch; ``p`` is the softmax probability of the class (sigmoid for
+    a binary model), ``m`` is 1 where the mask says that class. ``smooth`` keeps a class absent from both at
+    Dice 1 instead of 0/0.
+
+    Args:
+        logits: ``(N, K, H, W)`` raw scores; ``K = 1`` means binary (sigmoid).
+        masks: ``(N, H, W)`` int64 true classes, ``ignore_index`` where unlabelled.
+        ignore_index: mask value that adds nothing to the loss.
+        smooth: added to numerator and denominator.
+
+    Returns:
+        Scalar tensor in [0, 1].
+    """
+    probs = logits_to_probs(logits)  # (N, C, H, W), C = max(K, 2)
+    num_classes = probs.shape[1]
+    labelled = (masks != ignore_index).unsqueeze(1).to(probs.dtype)  # (N, 1, H, W)
+    one_hot = F.one_hot(torch.where(masks != ignore_index, masks, 0), num_classes)  # (N, H, W, C)
+    one_hot = one_hot.permute(0, 3, 1, 2).to(probs.dtype) * labelled  # (N, C, H, W)
+    probs = probs * labelled
+    dims = (0, 2, 3)  # sum over the batch and the pixels, keep the classes
+    intersection = (probs * one_hot).sum(dims)  # (C,)
+    sizes = probs.sum(dims) + one_hot.sum(dims)  # (C,)
+    dice = (2 * intersection + smooth) / (sizes + smooth)  # (C,)
+    return 1 - dice.mean()
+
+
+class SegmentationLoss(nn.Module):
+    """The loss named in :class:`~segtutor.train.TrainConfig`: ``"cross_entropy"``, ``"dice"`` or their sum.
+
+    Args:
+        name: ``"cross_entropy"``, ``"dice"`` or ``"cross_entropy+dice"``.
+        class_weights: cross-entropy weight per class (the Dice term weighs classes equally already).
+        ignore_index: mask value that adds nothing to the loss.
+    """
+
+    def __init__(self, name: str = "cross_entropy", *, class_weights: list[float] | None = None,
+                 ignore_index: int = IGNORE_INDEX):
+        super().__init__()
+        if name not in LOSSES:
+            raise ValueError(f"loss={name!r} is unknown; choose one of {', '.join(LOSSES)}")
+        self.name = name
+        self.ignore_index = ignore_index
+        weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        self.register_buffer("class_weights", weights)
+
+    def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Scalar loss of ``logits (N, K, H, W)`` against ``masks (N, H, W)``."""
+        logits = logits.float()  # the loss in float32 even under bfloat16 autocast
+        if self.class_weights is not None and len(self.class_weights) != max(logits.shape[1], 2):
+            raise ValueError(
+                f"class_weights has {len(self.class_weights)} entries but the model predicts "
+                f"{max(logits.shape[1], 2)} classes; give one weight per class"
+            )
+        loss = 0.0
+        if "cross_entropy" in self.name:
+            loss = loss + cross_entropy_loss(
+                logits, masks, class_weights=self.class_weights, ignore_index=self.ignore_index
+            )
+        if "dice" in self.name:
+            loss = loss + dice_loss(logits, masks, ignore_index=self.ignore_index)
+        return loss
+
+    def extra_repr(self) -> str:
+        return f"{self.name!r}, ignore_index={self.ignore_index}"

@@ -1,0 +1,444 @@
+"""The training loop: steps 2 to 6 of the course, one optimizer step at a time.
+
+Each step (1) takes the next batch of images and masks, (2) passes the images through the network, (3) compares
+the logits with the masks (the loss), (4) backpropagates and (5) lets the optimizer update the weights.
+:class:`Trainer` does one step per call, so a dashboard can drive it; :func:`fit` is the short loop over it that
+honours pause, resume and stop requests.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from segtutor.device import default_device
+from segtutor.metrics import ConfusionMatrix
+from segtutor.train.callbacks import Callback, TrainState
+from segtutor.train.config import TrainConfig
+from segtutor.train.control import TrainingControl
+from segtutor.train.history import Evaluation, History
+from segtutor.train.losses import SegmentationLoss
+
+
+class Trainer:
+    """One training run, driven step by step.
+
+    The model is moved to the run's device and trained in place: however the run ends, the model holds the
+    last good weights and :attr:`history` holds every number.
+
+    Args:
+        model: any module mapping ``images (N, C, H, W)`` to ``logits (N, K, H, W)``.
+        train_data: a ``Dataset`` of ``(image (C, H, W) float, mask (H, W) int64)`` pairs.
+        val_data: the same kind of ``Dataset`` for evaluation, or None.
+        config: the run's settings.
+        callbacks: hooks told about progress (see :class:`~segtutor.train.Callback`).
+        control: pause / resume / stop / learning-rate requests from another thread; a fresh one if None.
+        class_names: names of the classes; default: ``train_data.class_names`` if present, else
+            ``"class 0"``, ``"class 1"``, ...
+
+    Example:
+        >>> trainer = Trainer(model, train_data, val_data, TrainConfig(max_iters=100))
+        >>> while not trainer.finished:
+        ...     trainer.step()
+        >>> trainer.evaluate()
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_data: Dataset,
+        val_data: Dataset | None,
+        config: TrainConfig,
+        *,
+        callbacks: Sequence[Callback] = (),
+        control: TrainingControl | None = None,
+        class_names: list[str] | None = None,
+    ):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if len(train_data) < config.batch_size:
+            raise ValueError(
+                f"train_data has {len(train_data)} samples, fewer than batch_size={config.batch_size}: "
+                "every step needs a full batch; lower batch_size or add data"
+            )
+        self.config = config
+        self.device = torch.device(config.device) if config.device is not None else default_device()
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)
+        torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
+
+        # 1) the model, laid out for the device: channels_last and bfloat16 autocast pay off on GPUs
+        self.channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
+        self.amp = config.amp and self.device.type == "cuda"
+        self.model = model.to(self.device, memory_format=self._memory_format)
+        self.model.train()
+        self.loss_fn = SegmentationLoss(
+            config.loss, class_weights=config.class_weights, ignore_index=config.ignore_index
+        ).to(self.device)
+        self.optimizer = _make_optimizer(self.model, config)
+        self._buffers = list(self.model.buffers())  # batch-norm running statistics and step counts
+        self._saved_buffers = [b.clone() for b in self._buffers]
+
+        # 2) the data: shuffled by the seed, full batches only (batch norm and DeepLabV3's pooling need N >= 2)
+        pin_memory = self.device.type == "cuda"
+        self.train_loader = DataLoader(
+            train_data,
+            batch_size=config.batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(config.seed),
+            num_workers=config.num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=config.num_workers > 0,
+        )
+        self.val_loader = None
+        if val_data is not None:
+            self.val_loader = DataLoader(
+                val_data, batch_size=config.batch_size, num_workers=config.num_workers, pin_memory=pin_memory
+            )
+        self.iters_per_epoch = len(self.train_loader)
+        self.total_iters = _total_iters(config, self.iters_per_epoch)  # None: only a time budget
+        self.eval_every = config.eval_every or self.iters_per_epoch
+
+        # 3) bookkeeping
+        self.control = control if control is not None else TrainingControl()
+        self.callbacks = list(callbacks)
+        self.base_lr = config.lr  # peak learning rate; set_lr requests change it
+        names = class_names if class_names is not None else getattr(train_data, "class_names", None)
+        self.history = History(class_names=list(names) if names is not None else [])
+        self.state = TrainState(
+            model=self.model, config=config, history=self.history, control=self.control, device=self.device
+        )
+        self._batches: Iterator | None = None
+        self._started = False
+
+    # ---- the run's progress ------------------------------------------------------------------------------
+    @property
+    def iteration(self) -> int:
+        """Optimizer steps done."""
+        return self.state.iteration
+
+    @property
+    def progress(self) -> float:
+        """Share of the budget used, 0 to 1: the largest of steps, epochs and seconds used."""
+        shares = [0.0]
+        if self.total_iters is not None:
+            shares.append(self.iteration / self.total_iters)
+        if self.config.max_seconds is not None:
+            shares.append(self.history.train_seconds / self.config.max_seconds)
+        return min(max(shares), 1.0)
+
+    @property
+    def finished(self) -> bool:
+        """True once the budget is used up or the run has ended (stopped, diverged, error)."""
+        return self.history.status != "running" or self.progress >= 1.0
+
+    def scheduled_lr(self) -> float:
+        """The learning rate for the next step: ``base_lr``, scaled by the cosine schedule if chosen."""
+        if self.config.schedule == "constant":
+            return self.base_lr
+        return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * self.progress))
+
+    # ---- one step ------------------------------------------------------------------------------------------
+    def step(self) -> float:
+        """One optimizer step on the next training batch.
+
+        A non-finite loss or gradient ends the run as ``"diverged"`` before the weights are touched: the model
+        keeps the previous step's weights (and batch-norm statistics), and ``history.message`` says what to try.
+
+        Returns:
+            The step's training loss (NaN or inf when it diverged).
+        """
+        if self.history.status != "running":
+            raise RuntimeError(f"this run has ended ({self.history.status}): {self.history.message}")
+        self.start()
+        new_lr = self.control.take_lr()
+        if new_lr is not None:
+            self.base_lr = new_lr
+        lr = self.scheduled_lr()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        started = time.perf_counter()
+
+        # 1) the next batch, on the device
+        images, masks = self._to_device(*self._next_batch())
+        # 2) forward, remembering the batch-norm statistics in case this step goes wrong
+        for saved, buffer in zip(self._saved_buffers, self._buffers):
+            saved.copy_(buffer)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.model(images)  # (N, K, H, W)
+        # 3) the loss
+        loss = self.loss_fn(_check_logits(logits, masks), masks)
+        loss_value = loss.item()
+        # 4) gradients, then 5) the update, only if every number is finite
+        self.optimizer.zero_grad(set_to_none=True)
+        problem = None if math.isfinite(loss_value) else f"the loss became {loss_value}"
+        if problem is None:
+            loss.backward()
+            problem = self._non_finite_gradients_or_statistics()
+        if problem is not None:
+            self._diverge(problem, lr)
+            return loss_value
+        self.optimizer.step()
+
+        self.history.seconds.append(self.history.train_seconds + time.perf_counter() - started)
+        self.history.losses.append(loss_value)
+        self.history.lrs.append(lr)
+        self.history.images_seen += len(images)
+        self.state.iteration += 1
+        self.state.loss, self.state.lr = loss_value, lr
+        for callback in self.callbacks:
+            callback.on_iteration(self.state)
+        return loss_value
+
+    def should_evaluate(self) -> bool:
+        """True when the step just done is one to evaluate after (every ``eval_every`` steps)."""
+        return self.val_loader is not None and self.iteration > 0 and self.iteration % self.eval_every == 0
+
+    @torch.no_grad()
+    def evaluate(self) -> Evaluation:
+        """Validation loss, per-class IoU and Dice of the current weights; appended to the history.
+
+        Runs in ``model.eval()`` (batch norm uses its running statistics) and puts the model back in training
+        mode afterwards.
+        """
+        if self.val_loader is None:
+            raise ValueError("this Trainer has no val_data to evaluate on")
+        started = time.perf_counter()
+        self.model.eval()
+        scores, total_loss, count = None, 0.0, 0
+        try:
+            for images, masks in self.val_loader:
+                images, masks = self._to_device(images, masks)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    logits = self.model(images)  # (N, K, H, W)
+                total_loss += self.loss_fn(_check_logits(logits, masks), masks).item() * len(images)
+                count += len(images)
+                if scores is None:
+                    num_classes = max(logits.shape[1], 2)  # one channel: binary, two classes
+                    scores = ConfusionMatrix(
+                        num_classes, ignore_index=self.config.ignore_index, class_names=self._class_names(num_classes)
+                    )
+                scores.update(masks, logits)
+        finally:
+            self.model.train()
+        if scores is None:
+            raise ValueError("val_data is empty: give at least one (image, mask) pair")
+        result = scores.compute()
+        evaluation = Evaluation(
+            iteration=self.iteration,
+            seconds=self.history.train_seconds,
+            loss=total_loss / count,
+            iou=result.iou,
+            dice=result.dice,
+            pixel_accuracy=result.pixel_accuracy,
+            mean_iou=result.mean_iou,
+            eval_seconds=time.perf_counter() - started,
+        )
+        self.history.evaluations.append(evaluation)
+        self.state.evaluation = evaluation
+        for callback in self.callbacks:
+            callback.on_evaluate(self.state)
+        return evaluation
+
+    # ---- start and end -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Tell the callbacks the run starts (done by the first :meth:`step` if not called)."""
+        if not self._started:
+            self._started = True
+            for callback in self.callbacks:
+                callback.on_train_start(self.state)
+
+    def end(self, status: str = "completed", message: str = "") -> History:
+        """End the run: a final evaluation if it completed, then the callbacks' ``on_train_end``.
+
+        Args:
+            status: ``"completed"``, ``"stopped"``, ``"diverged"`` or ``"error"``; a run ends only once.
+            message: why it ended; a default sentence if empty.
+
+        Returns:
+            The history.
+        """
+        if self.history.status != "running":
+            return self.history  # ended already
+        if status == "completed" and self.val_loader is not None and self.iteration > 0:
+            if not self.history.evaluations or self.history.evaluations[-1].iteration != self.iteration:
+                self.evaluate()
+        self.history.status = status
+        self.history.message = message or f"{status} after {self.iteration} steps ({self.history.train_seconds:.1f} s)"
+        for callback in self.callbacks:
+            callback.on_train_end(self.state)
+        return self.history
+
+    def fail(self, error: BaseException) -> None:
+        """Record an exception as the run's end (status ``"error"``) and tell the callbacks."""
+        self.end("error", f"{type(error).__name__}: {error}")
+
+    # ---- internals ---------------------------------------------------------------------------------------
+    @property
+    def _memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._batches is None:
+            self._batches = iter(self.train_loader)
+        try:
+            return next(self._batches)
+        except StopIteration:
+            self.state.epoch += 1
+            self._batches = iter(self.train_loader)
+            return next(self._batches)
+
+    def _to_device(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_batch(images, masks)
+        images = images.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
+        masks = masks.to(self.device, dtype=torch.int64, non_blocking=True)
+        return images, masks
+
+    def _non_finite_gradients_or_statistics(self) -> str | None:
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if grads and not torch.stack([torch.isfinite(g).all() for g in grads]).all():
+            return "the gradients became inf or nan"
+        statistics = [b for b in self._buffers if b.is_floating_point()]
+        if statistics and not torch.stack([torch.isfinite(b).all() for b in statistics]).all():
+            return "the batch-norm statistics became inf or nan"
+        return None
+
+    def _diverge(self, problem: str, lr: float) -> None:
+        for saved, buffer in zip(self._saved_buffers, self._buffers):
+            buffer.copy_(saved)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.end(
+            "diverged",
+            f"Training diverged: {problem} at step {self.iteration + 1} with lr={lr:.3g}. That update was "
+            f"skipped, so the model keeps the weights of step {self.iteration}, the last good ones. Try a smaller "
+            f"learning rate, e.g. lr={self.base_lr / 10:.3g} (10x lower).",
+        )
+
+    def _class_names(self, num_classes: int) -> list[str]:
+        if not self.history.class_names:
+            self.history.class_names = [f"class {c}" for c in range(num_classes)]
+        if len(self.history.class_names) != num_classes:
+            raise ValueError(
+                f"the model predicts {num_classes} classes but there are {len(self.history.class_names)} class "
+                f"names {self.history.class_names}; build the model with num_classes={len(self.history.class_names)}"
+            )
+        return self.history.class_names
+
+    def __repr__(self) -> str:
+        budget = f"{self.total_iters} steps" if self.total_iters is not None else ""
+        if self.config.max_seconds is not None:
+            budget += (" or " if budget else "") + f"{self.config.max_seconds:g} s"
+        return (
+            f"Trainer({type(self.model).__name__} on {self.device}, step {self.iteration} of {budget}, "
+            f"{self.history.status})"
+        )
+
+
+def fit(
+    model: nn.Module,
+    train_data: Dataset,
+    val_data: Dataset | None,
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    control: TrainingControl | None = None,
+    *,
+    class_names: list[str] | None = None,
+) -> History:
+    """Train ``model`` in place until the budget is used up, a stop is requested, or the loss diverges.
+
+    Evaluates on ``val_data`` every ``config.eval_every`` steps (default: once per epoch) and at the end.
+    Interrupting the kernel (KeyboardInterrupt) ends the run as ``"stopped"`` and keeps model and history;
+    any other error is recorded in the history (status ``"error"``) and raised.
+
+    Args:
+        model: any module mapping ``images (N, C, H, W)`` to ``logits (N, K, H, W)``.
+        train_data: a ``Dataset`` of ``(image (C, H, W) float, mask (H, W) int64)`` pairs.
+        val_data: the same for evaluation, or None.
+        config: the run's settings.
+        callbacks: hooks told about progress.
+        control: pause / resume / stop / learning-rate requests from another thread.
+        class_names: names of the classes (default: ``train_data.class_names`` if present).
+
+    Returns:
+        The :class:`~segtutor.train.History`; ``history.status`` says how the run ended.
+
+    Example:
+        >>> history = fit(create_model("unet"), train_data, val_data, TrainConfig(max_seconds=20))
+        >>> history.val_iou("tumor")[-1]
+    """
+    previous_threads = torch.get_num_threads()
+    trainer = Trainer(
+        model, train_data, val_data, config, callbacks=callbacks, control=control, class_names=class_names
+    )
+    try:
+        trainer.start()
+        while not trainer.finished:
+            trainer.control.wait_while_paused()
+            if trainer.control.stop_requested:
+                return trainer.end("stopped", f"stopped on request after {trainer.iteration} steps")
+            trainer.step()
+            if trainer.should_evaluate() and trainer.history.status == "running":
+                trainer.evaluate()
+        return trainer.end("completed")
+    except KeyboardInterrupt:
+        return trainer.end("stopped", f"interrupted (KeyboardInterrupt) after {trainer.iteration} steps")
+    except Exception as error:
+        trainer.fail(error)
+        raise
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def _total_iters(config: TrainConfig, iters_per_epoch: int) -> int | None:
+    budgets = []
+    if config.max_iters is not None:
+        budgets.append(config.max_iters)
+    if config.num_epochs is not None:
+        budgets.append(config.num_epochs * iters_per_epoch)
+    return min(budgets) if budgets else None
+
+
+def _check_batch(images: torch.Tensor, masks: torch.Tensor) -> None:
+    if not isinstance(images, torch.Tensor) or not isinstance(masks, torch.Tensor):
+        raise TypeError(
+            "the dataset must yield (image, mask) tensor pairs, got "
+            f"({type(images).__name__}, {type(masks).__name__})"
+        )
+    if images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(
+            f"images must be float (C, H, W) per sample, got a batch {tuple(images.shape)} of {images.dtype}; "
+            "convert uint8 images with image.float() / 255"
+        )
+    if masks.ndim != 3 or masks.is_floating_point() or masks.shape != images.shape[:1] + images.shape[2:]:
+        raise ValueError(
+            f"masks must be integer (H, W) class indices matching the images, got a batch {tuple(masks.shape)} "
+            f"of {masks.dtype} for images {tuple(images.shape)}; convert with mask.long()"
+        )
+
+
+def _check_logits(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(
+            f"the model must return a logits tensor (N, K, H, W), got {type(logits).__name__}; "
+            "for a torchvision model, return model(images)['out']"
+        )
+    if logits.ndim != 4 or logits.shape[0] != masks.shape[0] or logits.shape[2:] != masks.shape[1:]:
+        raise ValueError(
+            f"the model returned logits {tuple(logits.shape)} for masks {tuple(masks.shape)}; "
+            "logits must be (N, K, H, W) at the input size"
+        )
+    return logits

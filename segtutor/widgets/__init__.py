@@ -1,0 +1,5 @@
+"""Widgets that animate segtutor's arithmetic; all draw with :class:`LiveFigure` (see :mod:`segtutor.widgets.figures`)."""
+
+from segtutor.widgets.figures import Click, LiveFigure, PlotlyLibrary
+
+__all__ = ["Click", "LiveFigure", "PlotlyLibrary"]

@@ -1,0 +1,308 @@
+"""The figure layer every segtutor widget draws with: a plotly figure that stays live in JupyterLab *and* Voila.
+
+Why not plotly's own ``go.FigureWidget``? Measured on this project's machines (see ``JUPYTER-STACK.md``): in
+Voila, updates made before the browser connects are lost, with two FigureWidgets on a page only one keeps
+updating, and each FigureWidget ships plotly's 5 MB of JavaScript again. :class:`LiveFigure` avoids all three:
+
+1. **The figure is widget state.** ``LiveFigure.figure`` (``{"data": [...], "layout": {...}}``) is a synced trait,
+   so whenever a browser view appears it draws the figure as it is *now*, however late it connects.
+2. **Small updates.** :meth:`LiveFigure.update_trace` and :meth:`LiveFigure.update_layout` change the figure in
+   Python and send only the changed properties to the browser, as one numbered patch per :meth:`LiveFigure.batch`.
+   A browser that misses a patch (it connected half-way) notices the gap in the numbers and asks for the whole
+   figure again.
+3. **plotly.js once per page.** Every figure refers to one shared :class:`PlotlyLibrary` widget holding plotly.js
+   (gzipped, from the plotly package: offline). The first figure drawn in a page evaluates it; the others await
+   the same promise.
+
+Each figure is its own widget model, so any number of figures per page work. Tests assert on
+``fig.data``/``fig.layout`` in Python and call :meth:`LiveFigure.click` to play a learner's click.
+
+Example:
+    >>> fig = LiveFigure(go.Figure(go.Heatmap(z=np.zeros((3, 3)))))
+    >>> with fig.batch():
+    ...     fig.update_trace(0, z=np.eye(3))
+    ...     fig.update_layout(title="identity")
+    >>> fig.data[0]["z"][1]
+    [0.0, 1.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import anywidget
+import ipywidgets as widgets
+import numpy as np
+import plotly
+import plotly.graph_objects as go
+import traitlets
+from plotly.basedatatypes import BasePlotlyType
+
+
+class PlotlyLibrary(widgets.Widget):
+    """plotly.js as a widget with no view: the bytes travel to the browser once per kernel.
+
+    Use :meth:`shared` rather than the constructor, so that every :class:`LiveFigure` of a kernel refers to
+    the same copy.
+    """
+
+    source = traitlets.Bytes(help="plotly.min.js, gzip-compressed").tag(sync=True)
+
+    _shared: ClassVar[PlotlyLibrary | None] = None  # one per kernel; 1.7 MB is worth sending once, not per figure
+
+    @classmethod
+    def shared(cls) -> PlotlyLibrary:
+        """The kernel's one library widget, created on first use (and again if it was closed)."""
+        if cls._shared is None or cls._shared.comm is None:
+            script = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+            cls._shared = cls(source=gzip.compress(script.read_bytes(), compresslevel=1))  # 4.8 MB -> 1.7 MB
+        return cls._shared
+
+
+@dataclass(frozen=True)
+class Click:
+    """A click on a point of a figure, as plotly reports it.
+
+    Attributes:
+        trace: index of the trace clicked in ``figure.data``.
+        x: the point's x value (the column for a heatmap without x coordinates).
+        y: the point's y value (the row for a heatmap without y coordinates).
+        point_index: the point's index in the trace; ``[row, col]`` for a heatmap.
+    """
+
+    trace: int
+    x: Any
+    y: Any
+    point_index: int | list[int] | None = None
+
+
+def to_json(value: Any) -> Any:
+    """``value`` as plain JSON types: numpy arrays become (nested) lists and NaN becomes ``None`` (a gap)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and np.isnan(value).any():
+            return np.where(np.isnan(value), None, value).tolist()
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return to_json(value.item())
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    if isinstance(value, BasePlotlyType):  # e.g. go.layout.Shape(...)
+        return to_json(value.to_plotly_json())
+    return value
+
+
+def _figure_json(figure: go.Figure | dict) -> dict:
+    """``{"data": [...], "layout": {...}}`` in plain JSON types, from a ``go.Figure`` or a dict."""
+    if isinstance(figure, dict):
+        figure = go.Figure(figure)  # validates the property names, like plotly does
+    if not isinstance(figure, go.Figure):
+        raise TypeError(f"figure must be a plotly go.Figure or a dict, got {type(figure).__name__}")
+    plain = json.loads(figure.to_json())  # plotly's encoder: numpy, dates, NaN -> null
+    return {"data": plain.get("data", []), "layout": plain.get("layout", {})}
+
+
+_ESM = r"""
+const PLOTLY = Symbol.for("segtutor.plotly");
+
+// Evaluate plotly.js once per page: the first figure to ask starts it, every figure awaits the same promise.
+function loadPlotly(model) {
+  if (!globalThis[PLOTLY]) {
+    globalThis[PLOTLY] = (async () => {
+      const id = model.get("library").replace("IPY_MODEL_", "");
+      const library = await model.widget_manager.get_model(id);
+      const gzipped = new Blob([library.get("source")]).stream().pipeThrough(new DecompressionStream("gzip"));
+      const code = await new Response(gzipped).text();
+      const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+      await new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = url;
+        script.onload = resolve;
+        script.onerror = () => reject(new Error("plotly.js failed to load"));
+        document.head.appendChild(script);
+      });
+      URL.revokeObjectURL(url);
+      return globalThis.Plotly;
+    })();
+    globalThis[PLOTLY].catch(() => delete globalThis[PLOTLY]);  // let a later figure try again
+  }
+  return globalThis[PLOTLY];
+}
+
+// Apply a numbered patch to the model's copy of the figure (once per model, with or without views).
+function initialize({ model }) {
+  model.on("msg:custom", (msg) => {
+    if (msg.type !== "patch") return;
+    const figure = model.get("figure");
+    if (msg.revision <= figure.revision) return;  // already in the state we were given
+    if (msg.revision !== figure.revision + 1) {  // we missed a patch: ask Python for the whole figure
+      model.send({ type: "resync" });
+      return;
+    }
+    for (const op of msg.ops) {
+      Object.assign(op.trace === undefined ? figure.layout : figure.data[op.trace], op.props);
+    }
+    figure.revision = msg.revision;
+  });
+}
+
+function render({ model, el }) {
+  const div = document.createElement("div");
+  div.className = "segtutor-figure";
+  el.appendChild(div);
+  let Plotly = null;
+  let queued = false;
+  let alive = true;
+  const draw = () => {
+    if (!Plotly || queued) return;
+    queued = true;
+    requestAnimationFrame(async () => {  // many updates within one frame: one redraw
+      queued = false;
+      if (!alive) return;
+      const figure = model.get("figure");
+      // plotly keeps and mutates what it is given: hand it copies, never the model's state
+      await Plotly.react(div, structuredClone(figure.data), structuredClone(figure.layout), model.get("config"));
+      div.dataset.revision = figure.revision;
+    });
+  };
+  model.on("msg:custom", draw);
+  model.on("change:figure", draw);
+  model.on("change:config", draw);
+  loadPlotly(model).then(async (library) => {
+    if (!alive) return;
+    Plotly = library;
+    const figure = model.get("figure");
+    await Plotly.newPlot(div, structuredClone(figure.data), structuredClone(figure.layout), model.get("config"));
+    div.dataset.revision = figure.revision;
+    div.on("plotly_click", (event) => {
+      const point = event.points[0];
+      model.send({ type: "click", trace: point.curveNumber, x: point.x, y: point.y, point_index: point.pointNumber });
+    });
+    draw();  // in case the figure changed while plotly.js loaded
+  }).catch((error) => {
+    div.textContent = `segtutor: the figure could not be drawn (${error})`;
+  });
+  return () => {
+    alive = false;
+    if (Plotly) Plotly.purge(div);
+  };
+}
+
+export default { initialize, render };
+"""
+
+
+class LiveFigure(anywidget.AnyWidget):
+    """A plotly figure that updates in place, in JupyterLab and in Voila, with many per page.
+
+    Args:
+        figure: the figure to start from (its traces and layout; build it with ``plotly.graph_objects``).
+        config: plotly's config, e.g. ``{"displayModeBar": False}`` (the default).
+        **kwargs: passed to the widget (e.g. ``layout=widgets.Layout(...)``).
+
+    Update it with :meth:`update_trace`/:meth:`update_layout` (grouped by :meth:`batch`), or replace it whole
+    with :meth:`show`. Read it back with :attr:`data` and :attr:`layout`.
+    """
+
+    _esm = _ESM
+    figure = traitlets.Dict(help="{'data': [...], 'layout': {...}, 'revision': int}").tag(sync=True)
+    config = traitlets.Dict().tag(sync=True)
+    library = traitlets.Instance(PlotlyLibrary).tag(sync=True, **widgets.widget_serialization)
+
+    def __init__(self, figure: go.Figure | dict | None = None, *, config: dict | None = None, **kwargs: Any) -> None:
+        state = _figure_json(figure if figure is not None else go.Figure())
+        super().__init__(
+            figure={**state, "revision": 0},
+            config=config if config is not None else {"displayModeBar": False},
+            library=PlotlyLibrary.shared(),
+            **kwargs,
+        )
+        self._pending: list[dict] | None = None  # ops collected inside batch()
+        self._click_callbacks: list[Callable[[Click], None]] = []
+        self.on_msg(self._on_browser_msg)
+
+    @property
+    def data(self) -> list[dict]:
+        """The traces as plain dicts (what the browser draws); read them, change them with :meth:`update_trace`."""
+        return self.figure["data"]
+
+    @property
+    def layout(self) -> dict:
+        """The layout as a plain dict; change it with :meth:`update_layout`."""
+        return self.figure["layout"]
+
+    def update_trace(self, index: int, **props: Any) -> None:
+        """Replace properties of trace ``index``: ``fig.update_trace(2, z=feature_map, text=labels)``.
+
+        Each keyword replaces that top-level property whole (``marker={...}`` replaces the whole marker).
+        """
+        if not isinstance(index, int) or not 0 <= index < len(self.data):
+            raise IndexError(f"trace index must be an int in 0 … {len(self.data) - 1}, got {index!r}")
+        self._apply({"trace": index, "props": to_json(props)})
+
+    def update_layout(self, **props: Any) -> None:
+        """Replace top-level layout properties: ``fig.update_layout(shapes=[...], title="step 3")``."""
+        self._apply({"props": to_json(props)})
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group updates: the browser receives them as one patch and redraws once.
+
+        Example:
+            >>> with fig.batch():
+            ...     fig.update_trace(0, z=image)
+            ...     fig.update_layout(shapes=[window])
+        """
+        if self._pending is not None:  # nested: the outer batch sends
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            ops, self._pending = self._pending, None
+            if ops:
+                self._send_patch(ops)
+
+    def show(self, figure: go.Figure | dict) -> None:
+        """Replace the whole figure (new traces or a new layout), e.g. when a control changes its structure."""
+        self.figure = {**_figure_json(figure), "revision": self.figure["revision"] + 1}
+
+    def on_click(self, callback: Callable[[Click], None]) -> None:
+        """Call ``callback(click)`` when the learner clicks a point (a heatmap cell, a marker)."""
+        self._click_callbacks.append(callback)
+
+    def click(self, trace: int, x: Any, y: Any, point_index: int | list[int] | None = None) -> None:
+        """Act as if the learner clicked that point: runs the :meth:`on_click` callbacks (used by tests too)."""
+        event = Click(trace, x, y, point_index)
+        for callback in self._click_callbacks:
+            callback(event)
+
+    def _apply(self, op: dict) -> None:
+        # Change the Python copy in place: the trait stays the truth for views that connect later, and
+        # traitlets does not re-send the whole figure (the patch carries the change).
+        target = self.layout if "trace" not in op else self.data[op["trace"]]
+        target.update(op["props"])
+        if self._pending is not None:
+            self._pending.append(op)
+        else:
+            self._send_patch([op])
+
+    def _send_patch(self, ops: list[dict]) -> None:
+        self.figure["revision"] += 1
+        self.send({"type": "patch", "revision": self.figure["revision"], "ops": ops})
+
+    def _on_browser_msg(self, _widget: LiveFigure, content: dict, _buffers: list) -> None:
+        if content.get("type") == "click":
+            self.click(content["trace"], content["x"], content["y"], content.get("point_index"))
+        elif content.get("type") == "resync":
+            self.send_state("figure")

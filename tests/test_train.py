@@ -1,0 +1,437 @@
+"""Training: losses vs hand computation, the loop, control from another thread, divergence, checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import threading
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import cpu_and_cuda
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from segtutor.metrics import ConfusionMatrix
+from segtutor.models import create_model, list_models
+from segtutor.train import (
+    Callback,
+    History,
+    SegmentationLoss,
+    Trainer,
+    TrainConfig,
+    TrainingControl,
+    cross_entropy_loss,
+    dice_loss,
+    fit,
+    infer_create_args,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+# ---- tiny data and models ------------------------------------------------------------------------------------
+def blob_dataset(count: int = 16, size: int = 32, seed: int = 0) -> TensorDataset:
+    """Images whose red channel is high on a random disc; the mask is the disc (class 1)."""
+    generator = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    images, masks = [], []
+    for _ in range(count):
+        cy, cx = torch.randint(8, size - 8, (2,), generator=generator)
+        radius = torch.randint(4, 9, (1,), generator=generator)
+        disc = (ys - cy) ** 2 + (xs - cx) ** 2 <= radius**2
+        image = 0.3 * torch.rand(3, size, size, generator=generator) + 0.2
+        image[0] += 0.4 * disc
+        images.append(image)
+        masks.append(disc.long())
+    return TensorDataset(torch.stack(images), torch.stack(masks))
+
+
+def tiny_net(num_classes: int = 2, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, num_classes, 1)
+    )
+
+
+class NanAtStep(nn.Module):
+    """Wraps a model; its output turns NaN on the forward pass number ``step`` (training mode only)."""
+
+    def __init__(self, model: nn.Module, step: int):
+        super().__init__()
+        self.model, self.step, self.calls = model, step, 0
+
+    def forward(self, images):
+        logits = self.model(images)
+        if self.training:
+            self.calls += 1
+            if self.calls == self.step:
+                return logits * math.nan
+        return logits
+
+
+class AtStep(Callback):
+    """Calls ``action(state)`` after step ``step``."""
+
+    def __init__(self, step, action):
+        self.step, self.action = step, action
+
+    def on_iteration(self, state):
+        if state.iteration == self.step:
+            self.action(state)
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_train_start(self, state):
+        self.events.append(("start", state.iteration))
+
+    def on_iteration(self, state):
+        self.events.append(("iteration", state.iteration))
+
+    def on_evaluate(self, state):
+        self.events.append(("evaluate", state.evaluation.iteration))
+
+    def on_train_end(self, state):
+        self.events.append(("end", state.history.status))
+
+
+# ---- losses --------------------------------------------------------------------------------------------------
+def random_batch(num_classes=3, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2, num_classes, 4, 5, generator=generator)
+    masks = torch.randint(0, max(num_classes, 2), (2, 4, 5), generator=generator)
+    masks[0, 0, :3] = 255
+    return logits, masks
+
+
+def test_cross_entropy_matches_pixel_loop_with_weights_and_ignore():
+    logits, masks = random_batch()
+    weights = torch.tensor([0.5, 2.0, 1.0])
+    total, weight_sum = 0.0, 0.0
+    for n in range(2):
+        for y in range(4):
+            for x in range(5):
+                true = int(masks[n, y, x])
+                if true == 255:
+                    continue
+                scores = logits[n, :, y, x]
+                nll = -(scores[true] - torch.log(torch.exp(scores).sum()))
+                total += weights[true] * nll
+                weight_sum += weights[true]
+    expected = total / weight_sum
+    torch.testing.assert_close(cross_entropy_loss(logits, masks, class_weights=weights), expected)
+
+
+def test_dice_loss_matches_hand_computation():
+    logits, masks = random_batch()
+    probs = logits.softmax(1)
+    dices = []
+    for c in range(3):
+        overlap = p_sum = m_sum = 0.0
+        for n in range(2):
+            for y in range(4):
+                for x in range(5):
+                    true = int(masks[n, y, x])
+                    if true == 255:
+                        continue
+                    p, m = float(probs[n, c, y, x]), float(true == c)
+                    overlap, p_sum, m_sum = overlap + p * m, p_sum + p, m_sum + m
+        dices.append((2 * overlap + 1) / (p_sum + m_sum + 1))
+    expected = 1 - sum(dices) / 3
+    assert float(dice_loss(logits, masks)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_dice_loss_is_near_zero_for_a_perfect_prediction():
+    masks = torch.randint(0, 3, (2, 8, 8), generator=torch.Generator().manual_seed(1))
+    logits = 50.0 * F.one_hot(masks, 3).permute(0, 3, 1, 2).float()
+    assert float(dice_loss(logits, masks)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_binary_model_equals_two_class_model_with_logits_zero_and_l():
+    logits, masks = random_batch(num_classes=1)
+    two_class = torch.cat([torch.zeros_like(logits), logits], dim=1)  # softmax([0, l]) = [1 - sigmoid, sigmoid]
+    weights = torch.tensor([1.0, 3.0])
+    torch.testing.assert_close(
+        cross_entropy_loss(logits, masks, class_weights=weights),
+        cross_entropy_loss(two_class, masks, class_weights=weights),
+    )
+    torch.testing.assert_close(dice_loss(logits, masks), dice_loss(two_class, masks))
+
+
+def test_combined_loss_is_the_sum():
+    logits, masks = random_batch()
+    combined = SegmentationLoss("cross_entropy+dice")(logits, masks)
+    torch.testing.assert_close(combined, cross_entropy_loss(logits, masks) + dice_loss(logits, masks))
+
+
+def test_loss_errors():
+    with pytest.raises(ValueError, match="choose one of"):
+        SegmentationLoss("focal")
+    logits, masks = random_batch()
+    with pytest.raises(ValueError, match="one weight per class"):
+        SegmentationLoss(class_weights=[1.0, 2.0])(logits, masks)
+
+
+# ---- config --------------------------------------------------------------------------------------------------
+def test_config_needs_a_budget_and_valid_names():
+    with pytest.raises(ValueError, match="needs a budget.*max_seconds"):
+        TrainConfig()
+    with pytest.raises(ValueError, match="adam, sgd"):
+        TrainConfig(max_iters=1, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="max_seconds must be > 0"):
+        TrainConfig(max_seconds=0)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        TrainConfig(max_iters=1, lr=-1.0)
+    config = TrainConfig(num_epochs=2, class_weights=[1, 2], loss="dice")
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+# ---- the loop ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", cpu_and_cuda())
+def test_fit_learns_and_records_everything(device):
+    data = blob_dataset()
+    model = tiny_net()
+    recorder = Recorder()
+    config = TrainConfig(lr=1e-2, batch_size=4, max_iters=40, eval_every=10, device=device)
+    history = fit(model, data, data, config, callbacks=[recorder], class_names=["background", "disc"])
+
+    assert history.status == "completed"
+    assert len(history.losses) == len(history.lrs) == len(history.seconds) == 40
+    assert history.images_seen == 40 * 4
+    assert history.val_iterations == [10, 20, 30, 40]
+    assert sum(history.losses[-5:]) < 0.5 * sum(history.losses[:5])
+    assert history.val_iou("disc")[-1] > history.val_iou("disc")[0]
+    assert history.seconds == sorted(history.seconds) and history.images_per_second > 0
+    # the callbacks heard every step and evaluation, in order
+    assert recorder.events[0] == ("start", 0) and recorder.events[-1] == ("end", "completed")
+    assert [e for e in recorder.events if e[0] == "evaluate"] == [("evaluate", i) for i in (10, 20, 30, 40)]
+    assert [e[1] for e in recorder.events if e[0] == "iteration"] == list(range(1, 41))
+    # the history survives JSON
+    assert History.from_dict(json.loads(json.dumps(history.to_dict()))) == history
+
+
+def test_cosine_schedule_falls_from_lr_to_zero_over_the_steps():
+    history = fit(tiny_net(), blob_dataset(), None, TrainConfig(lr=0.01, batch_size=4, max_iters=8))
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * i / 8)) for i in range(8)]
+    assert history.lrs == pytest.approx(expected)
+
+
+def test_evaluation_matches_scores_computed_by_hand_and_leaves_training_mode():
+    data = blob_dataset(count=8)
+    model = tiny_net()
+    trainer = Trainer(model, data, data, TrainConfig(batch_size=4, max_iters=5, lr=1e-2))
+    for _ in range(5):
+        trainer.step()
+    evaluation = trainer.evaluate()
+    assert model.training
+
+    model.eval()
+    with torch.no_grad():
+        images, masks = data.tensors
+        logits = model(images)
+    scores = ConfusionMatrix(2)
+    scores.update(masks, logits)
+    assert evaluation.iou == pytest.approx(scores.compute().iou)
+    assert evaluation.loss == pytest.approx(float(F.cross_entropy(logits, masks)), rel=1e-5)
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    def run(seed):
+        model = tiny_net(seed=0)
+        config = TrainConfig(lr=1e-2, batch_size=4, max_iters=12, seed=seed)
+        return fit(model, blob_dataset(), None, config).losses, model.state_dict()
+
+    (losses_a, weights_a), (losses_b, weights_b), (losses_c, _) = run(3), run(3), run(4)
+    assert losses_a == losses_b
+    assert all(torch.equal(weights_a[key], weights_b[key]) for key in weights_a)
+    assert losses_a != losses_c  # the seed changes the order of the batches
+
+
+def test_epoch_budget_counts_full_batches():
+    trainer = Trainer(tiny_net(), blob_dataset(count=10), None, TrainConfig(batch_size=4, num_epochs=3))
+    while not trainer.finished:
+        trainer.step()
+    assert trainer.iteration == 3 * (10 // 4) and trainer.state.epoch == 2
+
+
+def test_seconds_budget_ends_the_run_once_the_training_time_is_used():
+    history = fit(tiny_net(), blob_dataset(), None, TrainConfig(batch_size=4, max_seconds=0.3))
+    assert history.status == "completed"
+    assert history.seconds[-1] >= 0.3 > history.seconds[-2]
+
+
+# ---- control -------------------------------------------------------------------------------------------------
+def test_stop_from_a_callback_keeps_model_and_history():
+    model = tiny_net()
+    snapshot = {}
+    callbacks = [
+        AtStep(5, lambda state: snapshot.update(copy.deepcopy(state.model.state_dict()))),
+        AtStep(5, lambda state: state.control.stop()),
+    ]
+    data = blob_dataset()
+    history = fit(model, data, data, TrainConfig(batch_size=4, max_iters=100), callbacks=callbacks)
+    assert history.status == "stopped" and "5 steps" in history.message
+    assert len(history.losses) == 5
+    assert history.val_iterations == [4]  # once per epoch of 4 steps; a stop is quick: no final evaluation
+    assert all(torch.equal(model.state_dict()[key], snapshot[key]) for key in snapshot)
+
+
+def test_set_lr_changes_the_optimizer_from_the_next_step():
+    control = TrainingControl()
+    data = blob_dataset()
+    trainer = Trainer(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=10, schedule="constant"),
+                      control=control)
+    trainer.step()
+    control.set_lr(0.25)
+    trainer.step()
+    assert trainer.history.lrs == [1e-3, 0.25]
+    assert trainer.optimizer.param_groups[0]["lr"] == 0.25
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        control.set_lr(0)
+
+
+def test_pause_resume_set_lr_and_stop_from_another_thread():
+    control = TrainingControl()
+    paused_at_3, reached_6 = threading.Event(), threading.Event()
+
+    def pause(state):
+        state.control.pause()  # from the training thread: the loop waits before step 4
+        paused_at_3.set()
+
+    callbacks = [AtStep(3, pause), AtStep(6, lambda state: reached_6.set())]
+    config = TrainConfig(batch_size=4, max_iters=10**6, schedule="constant")
+    results = {}
+    worker = threading.Thread(
+        target=lambda: results.update(history=fit(tiny_net(), blob_dataset(), None, config, callbacks, control))
+    )
+    worker.start()
+    try:
+        assert paused_at_3.wait(timeout=30)
+        assert control.paused and worker.is_alive()
+        control.set_lr(0.05)
+        control.resume()
+        assert reached_6.wait(timeout=30)
+    finally:
+        control.stop()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    history = results["history"]
+    assert history.status == "stopped"
+    assert history.lrs[:3] == [1e-3] * 3 and set(history.lrs[3:]) == {0.05}
+
+
+def test_stop_wakes_a_paused_run():
+    control = TrainingControl()
+    control.pause()
+    config = TrainConfig(batch_size=4, max_iters=100)
+    worker = threading.Thread(target=fit, args=(tiny_net(), blob_dataset(), None, config), kwargs={"control": control})
+    worker.start()
+    control.stop()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+
+
+# ---- divergence and errors -----------------------------------------------------------------------------------
+def test_nan_loss_stops_training_and_keeps_the_last_good_weights():
+    model = NanAtStep(tiny_net(), step=4)
+    snapshot = {}
+    keep = AtStep(3, lambda state: snapshot.update(copy.deepcopy(state.model.state_dict())))
+    recorder = Recorder()
+    history = fit(model, blob_dataset(), None, TrainConfig(batch_size=4, max_iters=20, lr=0.1, schedule="constant"),
+                  callbacks=[keep, recorder])
+    assert history.status == "diverged"
+    assert "loss became nan at step 4 with lr=0.1" in history.message
+    assert "weights of step 3" in history.message and "lr=0.01" in history.message
+    assert len(history.losses) == 3 and recorder.events[-1] == ("end", "diverged")
+    # the parameters and the batch-norm statistics are those after step 3
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshot[key]), key
+
+
+def test_a_huge_learning_rate_diverges_with_finite_weights():
+    model = tiny_net()
+    config = TrainConfig(batch_size=4, max_iters=200, lr=1e8, optimizer="sgd", schedule="constant")
+    history = fit(model, blob_dataset(), None, config)
+    assert history.status == "diverged" and "smaller learning rate" in history.message
+    assert all(torch.isfinite(value).all() for value in model.state_dict().values() if value.is_floating_point())
+
+
+def test_a_step_after_the_end_is_an_error():
+    trainer = Trainer(NanAtStep(tiny_net(), step=1), blob_dataset(), None, TrainConfig(batch_size=4, max_iters=5))
+    assert math.isnan(trainer.step())
+    with pytest.raises(RuntimeError, match="diverged"):
+        trainer.step()
+
+
+class FloatMasks(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return torch.rand(3, 32, 32), torch.zeros(32, 32)
+
+
+def test_bad_data_raises_a_clear_error_and_records_it():
+    recorder = Recorder()
+    with pytest.raises(ValueError, match=r"mask\.long\(\)"):
+        fit(tiny_net(), FloatMasks(), None, TrainConfig(batch_size=2, max_iters=3), callbacks=[recorder])
+    assert recorder.events[-1] == ("end", "error")
+    with pytest.raises(ValueError, match="fewer than batch_size=8"):
+        Trainer(tiny_net(), FloatMasks(), None, TrainConfig(max_iters=3))
+    with pytest.raises(ValueError, match="num_classes=3"):
+        fit(tiny_net(num_classes=2), blob_dataset(), blob_dataset(), TrainConfig(batch_size=4, max_iters=1),
+            class_names=["a", "b", "c"])
+
+
+# ---- every course model ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list_models())
+def test_each_model_overfits_a_tiny_batch(name):
+    torch.manual_seed(0)
+    model = create_model(name, size="tiny")
+    data = blob_dataset(count=4, size=48)
+    history = fit(model, data, None, TrainConfig(lr=3e-3, batch_size=4, max_iters=25))
+    assert history.status == "completed"
+    assert sum(history.losses[-3:]) < 0.6 * sum(history.losses[:3]), history.losses
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list_models())
+def test_infer_create_args_finds_the_factory_call(name):
+    model = create_model(name, in_channels=1, num_classes=3, size="tiny")
+    assert infer_create_args(model) == (name, {"in_channels": 1, "num_classes": 3, "size": "tiny"})
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("unet", size="tiny")
+    data = blob_dataset(count=8, size=32)
+    config = TrainConfig(batch_size=4, max_iters=4, lr=1e-2)
+    history = fit(model, data, data, config, class_names=["background", "disc"])
+    path = tmp_path / "unet.pt"
+    save_checkpoint(path, model, config=config, history=history)
+
+    loaded = load_checkpoint(path)
+    assert (loaded.model_name, loaded.model_kwargs["size"]) == ("unet", "tiny")
+    assert loaded.class_names == ["background", "disc"] and loaded.config == config
+    assert json.dumps(loaded.history.to_dict()) == json.dumps(history.to_dict())
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+    model.eval()
+    images = data.tensors[0][:2]
+    with torch.no_grad():
+        assert torch.equal(loaded.model(images), model(images))
+    assert not loaded.model.training
+
+
+def test_load_checkpoint_rejects_other_files(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"weight": torch.zeros(1)}, path)
+    with pytest.raises(ValueError, match="not a segtutor checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match="model_name"):
+        save_checkpoint(tmp_path / "x.pt", tiny_net())
