@@ -6,7 +6,8 @@ Run: ``python benchmarks/models.py`` (about 2-3 minutes on a 2-core CPU; ``--hel
    channels_last, best of several runs: the GFLOP/s this machine reaches on the work these models are made of.
 2) Per model and size: parameters, forward GFLOPs per 128x128 image, training FLOPs per image (forward +
    backward, counted by torch's FLOP counter, about 3x forward), training images/s (batch 8, 128x128, Adam,
-   warm-up steps first) in both memory formats, and the achieved GFLOP/s as a fraction of the peak.
+   warm-up steps first, median step time) in both memory formats, and the achieved GFLOP/s as a fraction of the
+   peak. Paper sizes take one step each, without warm-up (FCN-8s's is not timed: about a minute per step).
 
 The machine is shared: the load average is printed with the table, and numbers move 10-20 % between runs.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
 import torch
@@ -70,7 +72,7 @@ def training_step_flops(model: torch.nn.Module, images: torch.Tensor, masks: tor
 def images_per_second(
     name: str, size: str, memory_format: torch.memory_format, device: torch.device, seconds: float, max_steps: int | None
 ) -> float:
-    """Training throughput: Adam steps on a fixed random batch, after 3 warm-up steps."""
+    """Training throughput: Adam steps on a fixed random batch after 3 warm-up steps, from the median step time."""
     generator = torch.Generator().manual_seed(0)
     model = create_model(name, num_classes=NUM_CLASSES, size=size).to(device, memory_format=memory_format).train()
     images = torch.rand(BATCH_SIZE, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
@@ -86,13 +88,15 @@ def images_per_second(
     warmup = 0 if max_steps is not None and max_steps <= 1 else 3
     for _ in range(warmup):
         step()
-    synchronize(device)
-    steps, start = 0, time.perf_counter()
-    while (time.perf_counter() - start < seconds or steps < 3) and (max_steps is None or steps < max_steps):
+    # the median step time, so a burst of background load does not decide the result
+    step_seconds: list[float] = []
+    while (sum(step_seconds) < seconds or len(step_seconds) < 3) and (max_steps is None or len(step_seconds) < max_steps):
+        synchronize(device)
+        start = time.perf_counter()
         step()
-        steps += 1
-    synchronize(device)
-    return steps * BATCH_SIZE / (time.perf_counter() - start)
+        synchronize(device)
+        step_seconds.append(time.perf_counter() - start)
+    return BATCH_SIZE / statistics.median(step_seconds)
 
 
 def main() -> None:

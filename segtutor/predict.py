@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from segtutor.data.tiling import tile_starts
 from segtutor.metrics import IGNORE_INDEX
 
 ImageLike = np.ndarray | Image.Image | torch.Tensor
@@ -64,7 +65,7 @@ def image_to_tensor(image: ImageLike) -> torch.Tensor:
             raise ValueError(
                 f"an image array must be (H, W, 3) RGB, (H, W, 4) RGBA or (H, W) grey, got shape {image.shape}"
             )
-        tensor = torch.from_numpy(np.ascontiguousarray(image[:, :, :3])).permute(2, 0, 1)  # (C, H, W)
+        tensor = torch.from_numpy(np.array(image[:, :, :3])).permute(2, 0, 1)  # (C, H, W), a writable copy
     elif isinstance(image, torch.Tensor):
         tensor = image.detach()
         if tensor.ndim == 4 and tensor.shape[0] == 1:
@@ -158,7 +159,10 @@ def sliding_window_proba(
     images = _image_batch(model, image)  # (1, C, H, W)
     height, width = images.shape[-2:]
     tile_h, tile_w = min(tile_size, height), min(tile_size, width)
-    corners = [(y, x) for y in tile_starts(height, tile_h, overlap) for x in tile_starts(width, tile_w, overlap)]
+    # an image smaller than a tile along an axis gets one tile of its own size there
+    rows = tile_starts(height, tile_h, min(overlap, tile_h - 1))
+    columns = tile_starts(width, tile_w, min(overlap, tile_w - 1))
+    corners = [(y, x) for y in rows for x in columns]
     window = blend_window(tile_h, overlap)[:, None] * blend_window(tile_w, overlap)[None, :]  # (tile_h, tile_w)
 
     total, weights = None, torch.zeros(height, width)
@@ -174,25 +178,20 @@ def sliding_window_proba(
     return total / weights  # (K, H, W)
 
 
-def sliding_window_predict(model: nn.Module, image: ImageLike, **kwargs) -> torch.Tensor:
-    """Labels ``(H, W)`` int64 from :func:`sliding_window_proba` (same arguments)."""
-    return sliding_window_proba(model, image, **kwargs).argmax(0)
-
-
-def tile_starts(length: int, tile_size: int, overlap: int) -> list[int]:
-    """Start offsets of tiles covering ``length`` pixels, neighbours sharing at least ``overlap`` pixels.
-
-    Example:
-        >>> tile_starts(300, 128, 32)
-        [0, 96, 172]
-    """
-    if length <= tile_size:
-        return [0]
-    stride = tile_size - overlap
-    starts = list(range(0, length - tile_size + 1, stride))
-    if starts[-1] != length - tile_size:
-        starts.append(length - tile_size)  # the last tile ends at the edge
-    return starts
+def sliding_window_predict(
+    model: nn.Module,
+    image: ImageLike,
+    *,
+    tile_size: int = 128,
+    overlap: int = 32,
+    batch_size: int = 8,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Labels ``(H, W)`` int64 of an image of any size: the argmax of :func:`sliding_window_proba`."""
+    probs = sliding_window_proba(
+        model, image, tile_size=tile_size, overlap=overlap, batch_size=batch_size, device=device
+    )
+    return probs.argmax(0)
 
 
 def blend_window(tile_size: int, overlap: int) -> torch.Tensor:

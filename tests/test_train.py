@@ -19,6 +19,7 @@ from segtutor.models import create_model, list_models
 from segtutor.train import (
     Callback,
     History,
+    PrintProgress,
     SegmentationLoss,
     Trainer,
     TrainConfig,
@@ -30,6 +31,15 @@ from segtutor.train import (
     load_checkpoint,
     save_checkpoint,
 )
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: these tiny steps gain nothing from two, and lose a lot when the machine is busy."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 # ---- tiny data and models ------------------------------------------------------------------------------------
@@ -265,6 +275,15 @@ def test_seconds_budget_ends_the_run_once_the_training_time_is_used():
     assert history.seconds[-1] >= 0.3 > history.seconds[-2]
 
 
+def test_print_progress_reports_steps_evaluations_and_the_end(capsys):
+    data = blob_dataset(count=8)
+    fit(tiny_net(), data, data, TrainConfig(batch_size=4, max_iters=2), callbacks=[PrintProgress(every_seconds=0)])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines[:2]] == [["step", "1"], ["step", "2"]]
+    assert "val loss" in lines[2] and "class 1" in lines[2]
+    assert lines[-1].startswith("completed: 2 steps in ")
+
+
 # ---- control -------------------------------------------------------------------------------------------------
 def test_stop_from_a_callback_keeps_model_and_history():
     model = tiny_net()
@@ -393,10 +412,26 @@ def test_bad_data_raises_a_clear_error_and_records_it():
 def test_each_model_overfits_a_tiny_batch(name):
     torch.manual_seed(0)
     model = create_model(name, size="tiny")
-    data = blob_dataset(count=4, size=48)
-    history = fit(model, data, None, TrainConfig(lr=3e-3, batch_size=4, max_iters=25))
+    data = blob_dataset(count=4, size=32)
+    history = fit(model, data, None, TrainConfig(lr=3e-2, batch_size=4, max_iters=20))
     assert history.status == "completed"
     assert sum(history.losses[-3:]) < 0.6 * sum(history.losses[:3]), history.losses
+
+
+def test_fit_on_augmented_tissue_tiles_is_reproducible_and_names_the_classes():
+    from segtutor.data import TissueDataset
+
+    data = TissueDataset(8, 48, seed=0, augment=True)
+
+    def run():
+        torch.manual_seed(0)
+        config = TrainConfig(batch_size=4, max_iters=5, lr=1e-2)
+        return fit(create_model("unet", size="tiny"), data, TissueDataset(4, 48, seed=1), config)
+
+    first, second = run(), run()
+    assert first.losses == second.losses  # each run starts again at epoch 0's augmentations
+    assert first.class_names == ["stroma", "tumor"]
+    assert first.val_iterations == [2, 4, 5]  # each epoch of 8 // 4 steps, and the end
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def generate_tile(
         >>> image.shape, mask.shape
         ((128, 128, 3), (128, 128))
     """
-    classes = _check_classes(classes)
+    classes = check_tissue_classes(classes)
     if tile_size < 8:
         raise ValueError(f"tile_size must be at least 8 pixels, got {tile_size}")
     if tumor_fraction is not None and not 0.0 <= tumor_fraction <= 1.0:
@@ -311,7 +311,8 @@ def stain_to_rgb(hematoxylin: np.ndarray, eosin: np.ndarray, rng: np.random.Gene
     return (white * np.exp(-density)).astype(np.float32)
 
 
-def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+def check_tissue_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    """``classes`` as a tuple, after checking it names "stroma" and "tumor", maybe "background", each once."""
     classes = tuple(classes)
     unknown = [name for name in classes if name not in TISSUE_CLASS_NAMES]
     if unknown or len(set(classes)) != len(classes) or not {"stroma", "tumor"} <= set(classes):

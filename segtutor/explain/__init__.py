@@ -2,12 +2,23 @@
 
 Each explainer returns its steps as small dataclasses a learner can print, and assembles them into the same
 result torch computes: :func:`conv2d` equals ``F.conv2d``, :func:`pool2d` equals ``max_pool2d``/``avg_pool2d``,
-:func:`conv_transpose2d` equals ``F.conv_transpose2d``. The widgets in :mod:`segtutor.widgets` animate these steps.
+:func:`conv_transpose2d` equals ``F.conv_transpose2d``. :func:`receptive_field` and :func:`receptive_region`
+say which input pixels a network's output pixel can see. The widgets in :mod:`segtutor.widgets` animate these steps.
 """
 
 from segtutor.explain.arithmetic import OutputSize, output_size, transposed_output_size
 from segtutor.explain.conv import ConvStep, conv2d, conv2d_steps
+from segtutor.explain.kernels import KERNEL_PRESETS, first_layer_kernels, kernel_preset
 from segtutor.explain.pool import PoolStep, pool2d, pool2d_steps
+from segtutor.explain.receptive_field import (
+    Field,
+    LayerField,
+    input_gradient,
+    receptive_field,
+    receptive_region,
+    structural_copy,
+)
+from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.explain.transposed import (
     ScatterStep,
     conv_transpose2d,
@@ -17,7 +28,10 @@ from segtutor.explain.transposed import (
 )
 
 __all__ = [
+    "KERNEL_PRESETS",
     "ConvStep",
+    "Field",
+    "LayerField",
     "OutputSize",
     "PoolStep",
     "ScatterStep",
@@ -25,10 +39,18 @@ __all__ = [
     "conv2d_steps",
     "conv_transpose2d",
     "conv_transpose2d_steps",
+    "first_layer_kernels",
+    "input_gradient",
+    "kernel_preset",
+    "number_grid",
     "output_size",
     "overlap_count",
     "pool2d",
     "pool2d_steps",
+    "receptive_field",
+    "receptive_region",
+    "structural_copy",
+    "tissue_patch",
     "transposed_output_shape",
     "transposed_output_size",
 ]

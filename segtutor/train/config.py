@@ -59,6 +59,8 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.device is not None:
+            self.device = str(self.device)  # torch.device("cuda") -> "cuda", so the config stays JSON-ready
         # 2) names from a short list
         for name, allowed in (("optimizer", OPTIMIZERS), ("loss", LOSSES), ("schedule", SCHEDULES)):
             if getattr(self, name) not in allowed:

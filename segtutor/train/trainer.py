@@ -8,6 +8,7 @@ honours pause, resume and stop requests.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -94,7 +95,6 @@ class Trainer:
             generator=torch.Generator().manual_seed(config.seed),
             num_workers=config.num_workers,
             pin_memory=pin_memory,
-            persistent_workers=config.num_workers > 0,
         )
         self.val_loader = None
         if val_data is not None:
@@ -170,17 +170,15 @@ class Trainer:
         # 2) forward, remembering the batch-norm statistics in case this step goes wrong
         for saved, buffer in zip(self._saved_buffers, self._buffers):
             saved.copy_(buffer)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        with self._autocast():
             logits = self.model(images)  # (N, K, H, W)
-        # 3) the loss
+        # 3) the loss, 4) its gradients
         loss = self.loss_fn(_check_logits(logits, masks), masks)
-        loss_value = loss.item()
-        # 4) gradients, then 5) the update, only if every number is finite
         self.optimizer.zero_grad(set_to_none=True)
-        problem = None if math.isfinite(loss_value) else f"the loss became {loss_value}"
-        if problem is None:
-            loss.backward()
-            problem = self._non_finite_gradients_or_statistics()
+        loss.backward()
+        # 5) the update, only if every number is finite: a diverging step never touches the weights
+        loss_value = loss.item()
+        problem = f"the loss became {loss_value}" if not math.isfinite(loss_value) else self._non_finite()
         if problem is not None:
             self._diverge(problem, lr)
             return loss_value
@@ -215,7 +213,7 @@ class Trainer:
         try:
             for images, masks in self.val_loader:
                 images, masks = self._to_device(images, masks)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                with self._autocast():
                     logits = self.model(images)  # (N, K, H, W)
                 total_loss += self.loss_fn(_check_logits(logits, masks), masks).item() * len(images)
                 count += len(images)
@@ -270,7 +268,7 @@ class Trainer:
             if not self.history.evaluations or self.history.evaluations[-1].iteration != self.iteration:
                 self.evaluate()
         self.history.status = status
-        self.history.message = message or f"{status} after {self.iteration} steps ({self.history.train_seconds:.1f} s)"
+        self.history.message = message or f"{self.iteration} steps in {self.history.train_seconds:.1f} s of training"
         for callback in self.callbacks:
             callback.on_train_end(self.state)
         return self.history
@@ -284,15 +282,27 @@ class Trainer:
     def _memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast where it pays (CUDA), nothing elsewhere: the same loop for every device."""
+        if self.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._batches is None:
-            self._batches = iter(self.train_loader)
+            self._batches = self._epoch_batches()
         try:
             return next(self._batches)
         except StopIteration:
             self.state.epoch += 1
-            self._batches = iter(self.train_loader)
+            self._batches = self._epoch_batches()
             return next(self._batches)
+
+    def _epoch_batches(self) -> Iterator:
+        dataset = self.train_loader.dataset
+        if hasattr(dataset, "set_epoch"):  # augmentations drawn per epoch (segtutor datasets), as in DDP samplers
+            dataset.set_epoch(self.state.epoch)
+        return iter(self.train_loader)
 
     def _to_device(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         _check_batch(images, masks)
@@ -300,12 +310,13 @@ class Trainer:
         masks = masks.to(self.device, dtype=torch.int64, non_blocking=True)
         return images, masks
 
-    def _non_finite_gradients_or_statistics(self) -> str | None:
+    def _non_finite(self) -> str | None:
+        # One sum per tensor: any inf or nan inside makes the total inf or nan (one number to check, one sync).
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        if grads and not torch.stack([torch.isfinite(g).all() for g in grads]).all():
+        if grads and not torch.stack([g.sum() for g in grads]).sum().isfinite():
             return "the gradients became inf or nan"
         statistics = [b for b in self._buffers if b.is_floating_point()]
-        if statistics and not torch.stack([torch.isfinite(b).all() for b in statistics]).all():
+        if statistics and not torch.stack([b.sum() for b in statistics]).sum().isfinite():
             return "the batch-norm statistics became inf or nan"
         return None
 

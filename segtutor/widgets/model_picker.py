@@ -1,0 +1,142 @@
+"""Pick UNet, FCN-8s or DeepLabv3 and a size, and see the architecture drawn from the model itself.
+
+The view shows the diagram of :mod:`segtutor.widgets.diagram` (hover a box for what the stage does), the
+parameter count, the FLOPs of one forward pass, and the layer table (every module with its output shape).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+import ipywidgets as widgets
+import torch
+from torch import nn
+
+from segtutor.models import create_model, list_models, list_sizes
+from segtutor.widgets.controls import report_errors
+from segtutor.widgets.diagram import ArchitectureSummary, architecture_figure, describe_architecture, format_count
+from segtutor.widgets.figures import LiveFigure
+
+MODEL_LABELS = {"unet": "UNet", "fcn8s": "FCN-8s", "deeplabv3": "DeepLabv3"}  # names as the papers write them
+
+
+def build_model(name: str, size: str, *, in_channels: int = 3, num_classes: int = 2, seed: int = 0) -> nn.Module:
+    """``create_model(name, size=size, ...)`` with weights drawn from ``seed`` (torch's global generator untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return create_model(name, in_channels=in_channels, num_classes=num_classes, size=size)
+
+
+class ModelPicker(widgets.VBox):
+    """Choose an architecture and a size; see its diagram, parameter count, FLOPs and layer table.
+
+    Args:
+        model: first architecture shown, one of ``list_models()``.
+        size: first size, one of ``list_sizes()``.
+        in_channels: channels of the images the model will see.
+        num_classes: classes it predicts.
+        input_size: height and width of the image the shapes and FLOPs are computed for (the tile size).
+        seed: seeds the new model's initial weights.
+
+    Attributes:
+        model: the model currently picked (fresh weights).
+        summary: its :class:`~segtutor.widgets.diagram.ArchitectureSummary`.
+        figure: the diagram (a :class:`LiveFigure`).
+
+    Example:
+        >>> picker = ModelPicker("unet", "small")
+        >>> picker.on_change(lambda model: print(type(model).__name__))
+        >>> picker.architecture.value = "fcn8s"     # what a click on "FCN-8s" does
+        FCN8s
+    """
+
+    def __init__(
+        self,
+        model: str = "unet",
+        size: str = "small",
+        *,
+        in_channels: int = 3,
+        num_classes: int = 2,
+        input_size: int = 128,
+        seed: int = 0,
+    ) -> None:
+        if model not in list_models():
+            raise ValueError(f"unknown model {model!r}; available options are: {', '.join(list_models())}")
+        if size not in list_sizes():
+            raise ValueError(f"unknown size {size!r}; available options are: {', '.join(list_sizes())}")
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.input_size = input_size
+        self.seed = seed
+        self._callbacks: list[Callable[[nn.Module], None]] = []
+
+        self.architecture = widgets.ToggleButtons(
+            options=[(MODEL_LABELS.get(name, name), name) for name in list_models()], value=model,
+            description="architecture", style={"button_width": "110px"},
+        )  # fmt: skip
+        self.size = widgets.ToggleButtons(
+            options=list_sizes(), value=size, description="size", style={"button_width": "80px"},
+            tooltips=["fastest", "trains in seconds on a CPU", "slower, a bit better", "the published network"],
+        )  # fmt: skip
+        self.counts = widgets.HTML()
+        self.table = widgets.HTML(layout=widgets.Layout(max_height="320px", overflow="auto", width="100%"))
+        self.errors = widgets.Output()
+        self.model = build_model(model, size, in_channels=in_channels, num_classes=num_classes, seed=seed)
+        self.summary = describe_architecture(self.model, (in_channels, input_size, input_size))
+        self.figure = LiveFigure(architecture_figure(self.summary))
+        self.figure.add_class("segtutor-architecture")
+        self._show_counts()
+
+        pick = report_errors(self.errors)(self._pick)  # an error shows below the diagram, not in a log
+        self.architecture.observe(pick, names="value")
+        self.size.observe(pick, names="value")
+        table = widgets.Accordion([self.table], titles=("layer table: every module and its output shape",))
+        table.selected_index = None
+        super().__init__([widgets.HBox([self.architecture]), self.size, self.counts, self.figure, table, self.errors])
+
+    def on_change(self, callback: Callable[[nn.Module], None]) -> None:
+        """Call ``callback(model)`` with the new model whenever the learner picks another architecture or size."""
+        self._callbacks.append(callback)
+
+    @property
+    def model_name(self) -> str:
+        """The registry name of the picked architecture, e.g. ``"unet"``."""
+        return self.architecture.value
+
+    def _pick(self, _change: dict | None = None) -> None:
+        name, size = self.architecture.value, self.size.value
+        self.counts.value = f"<i>building {MODEL_LABELS.get(name, name)} ({size})…</i>"
+        self.model = build_model(name, size, in_channels=self.in_channels, num_classes=self.num_classes,
+                                 seed=self.seed)  # fmt: skip
+        self.summary = describe_architecture(self.model, (self.in_channels, self.input_size, self.input_size))
+        self.figure.show(architecture_figure(self.summary))
+        self._show_counts()
+        for callback in self._callbacks:
+            callback(self.model)
+
+    def _show_counts(self) -> None:
+        summary: ArchitectureSummary = self.summary
+        _, height, width = summary.input_size
+        warning = ""
+        if summary.num_params > 5_000_000:
+            warning = (" &nbsp;<span style='color:#b35806'>paper-sized: one training step takes seconds on a CPU; "
+                       "pick tiny or small to train here</span>")  # fmt: skip
+        self.counts.value = (
+            f"<b>{html.escape(MODEL_LABELS.get(self.model_name, summary.name))}</b> ({self.size.value}): "
+            f"<b>{summary.num_params:,}</b> parameters · <b>{format_count(summary.flops)}FLOPs</b> for one "
+            f"{height}×{width} image (a training step costs about 3× that per image){warning}"
+        )
+        self.table.value = _layer_table_html(summary)
+
+
+def _layer_table_html(summary: ArchitectureSummary, max_depth: int = 3) -> str:
+    rows = "".join(
+        f"<tr><td style='text-align:left;padding-left:{0.3 + 1.2 * (row.depth - 1):.1f}em'>{html.escape(row.name)}</td>"
+        f"<td style='text-align:left'>{row.type}</td><td style='text-align:left'>{tuple(row.output_shape)}</td>"
+        f"<td style='text-align:right'>{row.num_params:,}</td></tr>"
+        for row in summary.layers
+        if row.depth <= max_depth
+    )
+    head = "<tr><th>layer</th><th>type</th><th>output shape (N, C, H, W)</th><th>parameters</th></tr>"
+    return f"<table style='font-size:12px;border-collapse:collapse'>{head}{rows}</table>"

@@ -1,0 +1,181 @@
+"""PoolingExplorer: the encoder's order, feature map → ReLU → 2×2 max pooling, one window at a time.
+
+:class:`PoolingState` holds what is shown (no widgets); :class:`PoolingExplorer` draws three grids in one
+:class:`~segtutor.widgets.figures.LiveFigure`: the feature map a convolution made (negative values included),
+the same map after ReLU (negatives become 0), and the pooled map filling in, with each window's winner marked.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+from plotly.subplots import make_subplots
+
+from segtutor.explain.arguments import as_array
+from segtutor.explain.conv import conv2d
+from segtutor.explain.kernels import KERNEL_PRESETS, kernel_preset
+from segtutor.explain.pool import PoolStep, pool2d_steps
+from segtutor.explain.samples import number_grid, tissue_patch
+from segtutor.widgets.controls import StepControls, report_errors
+from segtutor.widgets.figures import LiveFigure
+from segtutor.widgets.grids import HIGHLIGHT, cell_outline, cell_text, grid_heatmap, square_cells
+
+FEATURES, RELU, POOLED = range(3)  # trace indices, one heatmap per subplot
+MAX_NUMBERED = 11
+
+
+class PoolingState:
+    """Pooling of ``ReLU(feature_map)`` being stepped through.
+
+    Args:
+        feature_map: ``(H, W)``, e.g. a convolution's output (it may hold negative values).
+        kernel_size: pooling window size.
+        stride: step between windows.
+        mode: ``"max"`` or ``"avg"``.
+
+    Raises:
+        ValueError: on a bad mode, shape or window size.
+    """
+
+    def __init__(self, feature_map: np.ndarray, *, kernel_size: int = 2, stride: int = 2, mode: str = "max") -> None:
+        self._apply(feature_map, kernel_size, stride, mode)
+
+    def configure(self, **settings) -> None:
+        """Change any of ``feature_map``, ``kernel_size``, ``stride``, ``mode``; start again at step 0.
+
+        Raises:
+            ValueError: on bad settings; the previous settings are kept.
+        """
+        current = dict(feature_map=self.feature_map, kernel_size=self.kernel_size, stride=self.stride, mode=self.mode)
+        unknown = set(settings) - set(current)
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}; choose from {sorted(current)}")
+        self._apply(**{**current, **settings})
+
+    def _apply(self, feature_map, kernel_size, stride, mode) -> None:
+        feature_map = as_array(feature_map, "feature_map", {2: "(H, W)"})
+        activated = np.maximum(feature_map, 0.0)  # ReLU
+        steps = pool2d_steps(activated, kernel_size=kernel_size, stride=stride, mode=mode)  # may raise
+        self.feature_map, self.activated = feature_map, activated
+        self.kernel_size, self.stride, self.mode = kernel_size, stride, mode
+        self.steps: list[PoolStep] = steps
+        self.output_shape = (steps[-1].position[0] + 1, steps[-1].position[1] + 1)
+        self.pooled = np.array([s.value for s in steps]).reshape(self.output_shape)  # (H_out, W_out)
+        self.index = 0
+
+    @property
+    def step(self) -> PoolStep:
+        """The current step."""
+        return self.steps[self.index]
+
+    def go_to(self, index: int) -> PoolStep:
+        """Make step ``index`` the current one and return it."""
+        if not 0 <= index < len(self.steps):
+            raise ValueError(f"step must be in 0 … {len(self.steps) - 1}, got {index}")
+        self.index = index
+        return self.step
+
+    def output_so_far(self) -> np.ndarray:
+        """The pooled map with only the windows up to the current one filled in (NaN elsewhere)."""
+        done = np.arange(len(self.steps)) <= self.index
+        return np.where(done, self.pooled.ravel(), np.nan).reshape(self.output_shape)
+
+
+class PoolingExplorer(widgets.VBox):
+    """Step through ReLU and pooling of a feature map; the winner of each max-pooling window is marked.
+
+    Args:
+        feature_map: your own ``(H, W)`` feature map, offered next to the built-in ones (a Sobel-filtered
+            8×8 number grid and 16×16 tissue patch).
+        seed: seeds the sample inputs.
+    """
+
+    def __init__(self, feature_map: np.ndarray | None = None, *, seed: int = 0) -> None:
+        self._images = {"numbers": number_grid(8, seed=seed), "tissue": tissue_patch(16, seed=seed)}
+        self._yours = None if feature_map is None else as_array(feature_map, "feature_map", {2: "(H, W)"})
+        self._seed = seed
+        options = [("numbers 8×8", "numbers"), ("tissue 16×16", "tissue")]
+        self.input_picker = widgets.Dropdown(
+            options=options + ([("your feature map", "yours")] if feature_map is not None else []), description="input"
+        )
+        self.kernel_picker = widgets.Dropdown(options=[(n.replace("_", " "), n) for n in KERNEL_PRESETS],
+                                              value="sobel_x", description="conv kernel")  # fmt: skip
+        self.mode = widgets.ToggleButtons(options=[("max", "max"), ("average", "avg")], value="max",
+                                          description="pooling", style={"button_width": "80px"})  # fmt: skip
+        self.kernel_size = widgets.IntSlider(value=2, min=1, max=4, description="window")
+        self.stride = widgets.IntSlider(value=2, min=1, max=3, description="stride")
+        self.state = PoolingState(self._feature_map())
+        self.stepper = StepControls(len(self.state.steps))
+        self.formula = widgets.HTML()
+        self.figure = LiveFigure()
+        self.errors = widgets.Output()
+
+        guard = report_errors(self.errors)
+        for control in (self.input_picker, self.kernel_picker, self.mode, self.kernel_size, self.stride):
+            control.observe(guard(self._on_settings), names="value")
+        self.stepper.slider.observe(guard(self._on_step), names="value")
+        settings = widgets.HBox([
+            widgets.VBox([self.input_picker, self.kernel_picker, self.mode]),
+            widgets.VBox([self.kernel_size, self.stride]),
+        ])  # fmt: skip
+        super().__init__([settings, self.stepper, self.formula, self.figure, self.errors])
+        self._redraw()
+
+    def _feature_map(self) -> np.ndarray:
+        """The chosen input, convolved with the chosen kernel (padding 1 keeps the size)."""
+        if self.input_picker.value == "yours":
+            return self._yours
+        image = self._images[self.input_picker.value]
+        return conv2d(image, kernel_preset(self.kernel_picker.value, 3, seed=self._seed), padding=1)
+
+    def _on_settings(self, _change: dict) -> None:
+        try:
+            self.state.configure(feature_map=self._feature_map(), kernel_size=self.kernel_size.value,
+                                 stride=self.stride.value, mode=self.mode.value)  # fmt: skip
+        finally:
+            self._redraw()
+
+    def _on_step(self, change: dict) -> None:
+        self.state.go_to(change["new"])
+        self._draw_step()
+
+    def _redraw(self) -> None:
+        state = self.state
+        figure = make_subplots(rows=1, cols=3, horizontal_spacing=0.06, column_widths=[0.37, 0.37, 0.26],
+                               subplot_titles=["feature map (convolution output)", "after ReLU: max(0, x)",
+                                               f"{'max' if state.mode == 'max' else 'average'} pooled"])  # fmt: skip
+        scale = max(float(np.abs(state.feature_map).max()), 1e-9)
+        for column, values in enumerate((state.feature_map, state.activated, state.output_so_far()), start=1):
+            name = ["feature map", "ReLU", "pooled"][column - 1]
+            figure.add_trace(grid_heatmap(values, colorscale="RdBu", zmin=-scale, zmax=scale, name=name, decimals=1),
+                             row=1, col=column)  # fmt: skip
+        square_cells(figure, 3)
+        self._fixed_shapes = [
+            cell_outline(0, 0, subplot=3, name="output", height=state.output_shape[0], width=state.output_shape[1],
+                         color="lightgray", line_width=1),
+        ]  # fmt: skip
+        figure.update_layout(width=1000, height=360, margin=dict(l=10, r=10, t=60, b=10), template="plotly_white",
+                             shapes=self._fixed_shapes)  # fmt: skip
+        self.figure.show(figure)
+        self.stepper.reset(len(state.steps))
+        self._draw_step()
+
+    def _draw_step(self) -> None:
+        state, step = self.state, self.state.step
+        (kh, kw), i, j = step.window.shape, *step.position
+        shapes = [
+            *self._fixed_shapes,
+            cell_outline(int(step.rows[0]), int(step.cols[0]), subplot=2, name="window", height=kh, width=kw),
+            cell_outline(i, j, subplot=3, name="output cell"),
+        ]
+        if step.winner is not None:
+            winner = cell_outline(*step.winner, subplot=2, name="winner", color=HIGHLIGHT, line_width=1)
+            shapes.append({**winner, "fillcolor": HIGHLIGHT, "opacity": 0.45})
+        output = state.output_so_far()
+        numbered = max(output.shape) <= MAX_NUMBERED
+        with self.figure.batch():
+            self.figure.update_trace(POOLED, z=output, **({"text": cell_text(output, 1)} if numbered else {}))
+            self.figure.update_layout(shapes=shapes)
+        self.formula.value = (
+            f"<span style='font-size: 15px'><b>pooled[{i}, {j}]</b> = {step.formula(decimals=1)}</span>"
+        )

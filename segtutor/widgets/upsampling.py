@@ -1,0 +1,198 @@
+"""UpsamplingExplorer: a transposed convolution stamping the kernel, the overlaps it leaves, and bilinear upsampling.
+
+:class:`UpsamplingState` holds what is shown (no widgets); :class:`UpsamplingExplorer` draws five grids in one
+:class:`~segtutor.widgets.figures.LiveFigure`: the small input, the kernel, the output as the stamps add up,
+how many stamps cover each output pixel (uneven counts: the checkerboard), and bilinear upsampling of the same
+input for comparison.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+import torch.nn.functional as F
+from plotly.subplots import make_subplots
+
+from segtutor.explain.arguments import as_array
+from segtutor.explain.samples import number_grid, tissue_patch
+from segtutor.explain.transposed import ScatterStep, add_stamp, conv_transpose2d_steps, overlap_count
+from segtutor.widgets.controls import StepControls, report_errors
+from segtutor.widgets.figures import LiveFigure
+from segtutor.widgets.grids import cell_outline, cell_text, grid_heatmap, square_cells
+
+INPUT, KERNEL, OUTPUT, OVERLAP, BILINEAR = range(5)  # trace indices, one heatmap per subplot
+UPSAMPLING_KERNELS = ("ones", "bilinear", "random")
+MAX_NUMBERED = 11
+
+
+def upsampling_kernel(name: str, size: int, *, seed: int = 0) -> np.ndarray:
+    """A ``(size, size)`` kernel for a transposed convolution.
+
+    ``"ones"`` adds each input value unchanged (the output then *is* input × overlap); ``"bilinear"`` is the
+    tent FCN initialises its upsampling layers with (with ``size = 2·stride`` the transposed convolution
+    interpolates bilinearly); ``"random"`` is what an untrained layer starts from.
+    """
+    if name not in UPSAMPLING_KERNELS:
+        raise ValueError(f"unknown kernel {name!r}; choose one of {UPSAMPLING_KERNELS}")
+    if name == "ones":
+        return np.ones((size, size))
+    if name == "random":
+        return np.random.default_rng(seed).uniform(-1.0, 1.0, size=(size, size))
+    factor = (size + 1) // 2  # Long, Shelhamer & Darrell (2015), FCN's upsampling initialisation
+    centre = factor - 1 if size % 2 == 1 else factor - 0.5
+    tent = 1 - np.abs(np.arange(size) - centre) / factor  # (size,)
+    return np.outer(tent, tent)
+
+
+class UpsamplingState:
+    """A transposed convolution being stepped through, one input pixel's stamp at a time.
+
+    Args:
+        x: ``(H, W)`` the small map to upsample.
+        kernel: ``(kh, kw)``.
+        stride: spacing of the stamps (the upsampling factor).
+        padding: pixels cropped from each side of the output.
+
+    Raises:
+        ValueError: on settings that leave no output.
+    """
+
+    def __init__(self, x: np.ndarray, kernel: np.ndarray, *, stride: int = 2, padding: int = 0) -> None:
+        self._apply(x, kernel, stride, padding)
+
+    def configure(self, **settings) -> None:
+        """Change any of ``x``, ``kernel``, ``stride``, ``padding``; start again at step 0.
+
+        Raises:
+            ValueError: on bad settings; the previous settings are kept.
+        """
+        current = dict(x=self.x, kernel=self.kernel, stride=self.stride, padding=self.padding)
+        unknown = set(settings) - set(current)
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}; choose from {sorted(current)}")
+        self._apply(**{**current, **settings})
+
+    def _apply(self, x, kernel, stride, padding) -> None:
+        x, kernel = as_array(x, "x", {2: "(H, W)"}), as_array(kernel, "kernel", {2: "(kh, kw)"})
+        steps = conv_transpose2d_steps(x, kernel, stride=stride, padding=padding)  # may raise
+        self.x, self.kernel, self.stride, self.padding = x, kernel, stride, padding
+        self.steps: list[ScatterStep] = steps
+        self.overlap = overlap_count(x.shape, kernel.shape, stride=stride, padding=padding)  # (H_out, W_out)
+        # the output after each step: partial[k] holds the stamps of steps 0 … k
+        output = np.zeros(self.overlap.shape)
+        partial = []
+        for step in steps:
+            add_stamp(output, step)
+            partial.append(output.copy())
+        self.partial = np.stack(partial)  # (H·W, H_out, W_out)
+        self.bilinear = F.interpolate(
+            torch.from_numpy(x)[None, None], scale_factor=stride, mode="bilinear", align_corners=False
+        )[0, 0].numpy()  # (stride·H, stride·W)
+        self.index = 0
+
+    @property
+    def step(self) -> ScatterStep:
+        """The current step."""
+        return self.steps[self.index]
+
+    def go_to(self, index: int) -> ScatterStep:
+        """Make step ``index`` the current one and return it."""
+        if not 0 <= index < len(self.steps):
+            raise ValueError(f"step must be in 0 … {len(self.steps) - 1}, got {index}")
+        self.index = index
+        return self.step
+
+    def output_so_far(self) -> np.ndarray:
+        """The output with the stamps of the steps up to the current one added."""
+        return self.partial[self.index]
+
+
+class UpsamplingExplorer(widgets.VBox):
+    """Step through a transposed convolution as scatter-add, with its overlap count map and bilinear upsampling.
+
+    Args:
+        x: your own small ``(H, W)`` map, offered next to the built-in ones (numbers 4×4, tissue 8×8).
+        seed: seeds the random kernel and the sample inputs.
+    """
+
+    def __init__(self, x: np.ndarray | None = None, *, seed: int = 0) -> None:
+        self._seed = seed
+        self._inputs = {"numbers": number_grid(4, seed=seed), "tissue": tissue_patch(8, seed=seed)}
+        if x is not None:
+            self._inputs["yours"] = as_array(x, "x", {2: "(H, W)"})
+        self.input_picker = widgets.Dropdown(
+            options=[("numbers 4×4", "numbers"), ("tissue 8×8", "tissue")] + ([("yours", "yours")] if x is not None else []),
+            description="input",
+        )  # fmt: skip
+        self.kernel_picker = widgets.Dropdown(options=UPSAMPLING_KERNELS, value="ones", description="kernel")
+        self.kernel_size = widgets.IntSlider(value=3, min=1, max=5, description="kernel size")
+        self.stride = widgets.IntSlider(value=2, min=1, max=3, description="stride")
+        self.padding = widgets.IntSlider(value=0, min=0, max=2, description="padding")
+        self.state = UpsamplingState(self._inputs["numbers"], self._kernel(), stride=2)
+        self.stepper = StepControls(len(self.state.steps))
+        self.formula = widgets.HTML()
+        self.figure = LiveFigure()
+        self.errors = widgets.Output()
+
+        guard = report_errors(self.errors)
+        for control in (self.input_picker, self.kernel_picker, self.kernel_size, self.stride, self.padding):
+            control.observe(guard(self._on_settings), names="value")
+        self.stepper.slider.observe(guard(self._on_step), names="value")
+        settings = widgets.HBox([
+            widgets.VBox([self.input_picker, self.kernel_picker, self.kernel_size]),
+            widgets.VBox([self.stride, self.padding]),
+        ])  # fmt: skip
+        super().__init__([settings, self.stepper, self.formula, self.figure, self.errors])
+        self._redraw()
+
+    def _kernel(self) -> np.ndarray:
+        return upsampling_kernel(self.kernel_picker.value, self.kernel_size.value, seed=self._seed)
+
+    def _on_settings(self, _change: dict) -> None:
+        try:
+            self.state.configure(x=self._inputs[self.input_picker.value], kernel=self._kernel(),
+                                 stride=self.stride.value, padding=self.padding.value)  # fmt: skip
+        finally:
+            self._redraw()
+
+    def _on_step(self, change: dict) -> None:
+        self.state.go_to(change["new"])
+        self._draw_step()
+
+    def _redraw(self) -> None:
+        state = self.state
+        figure = make_subplots(
+            rows=1, cols=5, horizontal_spacing=0.04, column_widths=[0.14, 0.12, 0.26, 0.24, 0.24],
+            subplot_titles=["input", "kernel", "transposed conv (stamps added)", "stamps per pixel",
+                            f"bilinear ×{state.stride}"],
+        )  # fmt: skip
+        out_range = max(float(np.abs(state.partial[-1]).max()), 1e-9)
+        kernel_range = max(float(np.abs(state.kernel).max()), 1e-9)
+        traces = [
+            grid_heatmap(state.x, colorscale="Blues", name="input", decimals=1),
+            grid_heatmap(state.kernel, colorscale="RdBu", zmin=-kernel_range, zmax=kernel_range, name="kernel"),
+            grid_heatmap(state.output_so_far(), colorscale="RdBu", zmin=-out_range, zmax=out_range, name="output",
+                         decimals=1),
+            grid_heatmap(state.overlap, colorscale="Oranges", zmin=0, name="stamps per pixel", decimals=0),
+            grid_heatmap(state.bilinear, colorscale="Blues", name="bilinear", decimals=1),
+        ]  # fmt: skip
+        for column, trace in enumerate(traces, start=1):
+            figure.add_trace(trace, row=1, col=column)
+        square_cells(figure, 5)
+        figure.update_layout(width=1100, height=330, margin=dict(l=10, r=10, t=60, b=10), template="plotly_white")
+        self.figure.show(figure)
+        self.stepper.reset(len(state.steps))
+        self._draw_step()
+
+    def _draw_step(self) -> None:
+        state, step = self.state, self.state.step
+        i, j = step.position
+        (kh, kw), rows, cols = step.contribution.shape, step.rows, step.cols
+        stamp = cell_outline(int(rows[0]), int(cols[0]), subplot=3, name="stamp", height=kh, width=kw)
+        output = state.output_so_far()
+        numbered = max(output.shape) <= MAX_NUMBERED
+        with self.figure.batch():
+            self.figure.update_trace(OUTPUT, z=output, **({"text": cell_text(output, 1)} if numbered else {}))
+            self.figure.update_layout(shapes=[cell_outline(i, j, subplot=1, name="input pixel"), stamp])
+        self.formula.value = f"<span style='font-size: 15px'><b>input[{i}, {j}]</b>: {step.formula(decimals=1)}</span>"
