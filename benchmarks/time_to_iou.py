@@ -22,18 +22,18 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from segtutor.data.tissue import generate_tile
+from segtutor.data import TissueDataset
 from segtutor.models import count_parameters, create_model, list_models
 from segtutor.train import Trainer, TrainConfig
 
 TUMOR = 1  # label of tumor in the two-class tiles (stroma 0, tumor 1)
 
 
-def make_tiles(count: int, first_seed: int, tile_size: int) -> TensorDataset:
-    """``count`` generated tiles as in-memory tensors: ``images (N, 3, H, W)`` float32 and ``masks (N, H, W)``."""
-    images, masks = zip(*(generate_tile(tile_size, seed=first_seed + i) for i in range(count)))
-    images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255).contiguous()
-    return TensorDataset(images, torch.from_numpy(np.stack(masks)))
+def make_tiles(count: int, seed: int, tile_size: int) -> TensorDataset:
+    """``count`` generated tiles, made once, as tensors: ``images (N, 3, H, W)`` float32, ``masks (N, H, W)``."""
+    tiles = TissueDataset(count, tile_size, seed=seed)
+    images, masks = zip(*(tiles[i] for i in range(count)))
+    return TensorDataset(torch.stack(images), torch.stack(masks))
 
 
 def train_and_report(name: str, train_data, val_data, args) -> dict:
@@ -120,8 +120,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    train_data = make_tiles(args.train_tiles, first_seed=0, tile_size=args.tile_size)
-    val_data = make_tiles(args.val_tiles, first_seed=1_000_000, tile_size=args.tile_size)
+    train_data = make_tiles(args.train_tiles, seed=args.seed, tile_size=args.tile_size)
+    val_data = make_tiles(args.val_tiles, seed=args.seed + 1, tile_size=args.tile_size)  # other tiles
     tumor_share = float((train_data.tensors[1] == TUMOR).float().mean())
     print(
         f"{args.train_tiles} training + {args.val_tiles} validation tiles of {args.tile_size}² generated in "

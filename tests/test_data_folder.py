@@ -13,6 +13,11 @@ from PIL import Image
 from segtutor.data import FolderDataset, IGNORE_INDEX, preflight, read_image, read_mask
 
 
+def as_uint8(image: torch.Tensor) -> np.ndarray:
+    """A dataset image (3, H, W) in [0, 1] back to uint8 (H, W, 3)."""
+    return (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+
+
 def random_image(rng: np.random.Generator, height: int = 40, width: int = 48) -> np.ndarray:
     return rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
 
@@ -56,11 +61,14 @@ def test_round_trip_png_jpeg_tiff(folders):
         image, mask = data[i]
         assert image.shape == (3, 40, 48) and image.dtype == torch.float32
         assert mask.shape == (40, 48) and mask.dtype == torch.int64
-        original = np.asarray(Image.open(image_file).convert("RGB")) if image_file.suffix != ".tiff" else tifffile.imread(image_file)
+        if image_file.suffix == ".tiff":
+            original = tifffile.imread(image_file)
+        else:
+            original = np.asarray(Image.open(image_file).convert("RGB"))
         if image_file.suffix == ".jpg":  # lossy: close, not equal
             assert np.abs(image.permute(1, 2, 0).numpy() * 255 - original).mean() < 20
         else:
-            assert np.array_equal((image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy(), original)
+            assert np.array_equal(as_uint8(image), original)
         expected = tifffile.imread(mask_file) if mask_file.suffix == ".tif" else np.asarray(Image.open(mask_file))
         assert np.array_equal(mask.numpy(), expected)
     assert Image.open(data.pairs[2][1]).mode == "P" and set(np.unique(data[2][1].numpy())) == {0, 1, 2}
@@ -73,7 +81,7 @@ def test_crops_are_windows_of_the_image(folders):
     whole_image, whole_mask = read_image(data.pairs[0][0]), read_mask(data.pairs[0][1])
     image, mask = data[1]  # the second crop of the first image
     assert image.shape == (3, 16, 16) and mask.shape == (16, 16)
-    image = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    image = as_uint8(image)
     windows = [
         (top, left)
         for top in range(40 - 15)
@@ -253,3 +261,12 @@ def test_read_image_converts_grey_alpha_and_16_bit(tmp_path):
     assert np.array_equal(read_image(save(tmp_path / "rgba.png", rgba)), np.full((3, 4, 3), 9, np.uint8))
     deep = np.full((3, 4, 3), 65535, dtype=np.uint16)
     assert np.array_equal(read_image(save(tmp_path / "deep.tif", deep)), np.full((3, 4, 3), 255, np.uint8))
+
+
+def test_negative_labels_are_errors_with_a_relabel_fix(folders):
+    images, masks = folders
+    labels = read_mask(masks / "b.tif").astype(np.int16)
+    labels[0, 0] = -1
+    save(masks / "b.tif", labels)
+    text = messages(preflight(images, masks, num_classes=3).errors)
+    assert "b.tif: labels [-1] lie outside 0..2" in text and "relabel them" in text

@@ -100,11 +100,15 @@ def test_dataset_crops_with_a_spatial_split(slide):
     crop_image, crop_mask = val[3]
     assert crop_image.shape == (3, 64, 64) and crop_mask.shape == (64, 64) and crop_mask.dtype == torch.int64
     assert torch.equal(val[3][1], crop_mask) and train.num_classes == 4
-    found = np.argwhere(np.all(val.image[:-63, :-63] == (crop_image[:, 0, 0] * 255).round().numpy().astype(np.uint8), -1))
-    assert any(
-        np.array_equal(val.mask[r : r + 64, c : c + 64], crop_mask.numpy())
-        and np.array_equal(val.image[r : r + 64, c : c + 64], (crop_image.permute(1, 2, 0) * 255).round().byte().numpy())
-        for r, c in found
-    )
+    # The crop is a window of the validation part: find it by its top-left pixel, then compare it all.
+    crop = (crop_image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    corners = np.argwhere(np.all(val.image[:-63, :-63] == crop[0, 0], axis=-1))
+    windows = [
+        (r, c)
+        for r, c in corners
+        if np.array_equal(val.image[r : r + 64, c : c + 64], crop)
+        and np.array_equal(val.mask[r : r + 64, c : c + 64], crop_mask.numpy())
+    ]
+    assert len(windows) == 1
     with pytest.raises(ValueError, match="split"):
         SkinDataset("test")

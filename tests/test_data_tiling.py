@@ -38,7 +38,8 @@ def test_positions_cover_the_image_with_at_least_the_overlap():
     assert (covered >= 1).all()
     for starts in (tile_starts(height, size, overlap), tile_starts(width, size, overlap)):
         assert starts[0] == 0 and all(0 < b - a <= size - overlap for a, b in zip(starts, starts[1:]))
-    assert positions == [(top, left) for top in tile_starts(height, size, overlap) for left in tile_starts(width, size, overlap)]
+    rows, columns = tile_starts(height, size, overlap), tile_starts(width, size, overlap)
+    assert positions == [(top, left) for top in rows for left in columns]
 
 
 def test_tile_starts_last_tile_is_flush_with_the_border():

@@ -257,7 +257,9 @@ def test_unet_channel_bookkeeping_follows_the_paper():
     assert all(isinstance(block.up, nn.ConvTranspose2d) and block.up.kernel_size == (2, 2) for block in model.decoder)
 
 
-@pytest.mark.parametrize("output_stride, rates, strides", [(16, [6, 12, 18], [4, 8, 16, 16]), (8, [12, 24, 36], [4, 8, 8, 8])])
+@pytest.mark.parametrize(
+    "output_stride, rates, strides", [(16, [6, 12, 18], [4, 8, 16, 16]), (8, [12, 24, 36], [4, 8, 8, 8])]
+)
 def test_deeplabv3_output_stride_and_atrous_rates(output_stride, rates, strides):
     model = DeepLabV3(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=output_stride, aspp_channels=8)
     assert model.head.aspp.rates == rates
@@ -323,7 +325,8 @@ def test_bilinear_kernel_is_separable_tent_per_channel():
 def test_fcn8s_upsampling_layers_start_bilinear():
     k = 3
     model = create_model("fcn8s", num_classes=k)
-    for layer, factor, trainable in [(model.upscore2, 2, True), (model.upscore_pool4, 2, True), (model.upscore8, 8, False)]:
+    layers = [(model.upscore2, 2, True), (model.upscore_pool4, 2, True), (model.upscore8, 8, False)]
+    for layer, factor, trainable in layers:
         assert layer.bias is None and layer.stride == (factor, factor)
         assert layer.weight.requires_grad is trainable  # the paper learns the x2 steps and fixes the x8 one
         x = torch.randn(1, k, 4, 6)

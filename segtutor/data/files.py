@@ -66,7 +66,9 @@ def read_mask(path: str | Path) -> np.ndarray:
     path = Path(path)
     if path.suffix.lower() in (".jpg", ".jpeg"):
         raise FileFormatError(
-            path, "masks must not be JPEG: its compression changes label values near every edge", "save the mask as a PNG"
+            path,
+            "masks must not be JPEG: its compression changes label values near every edge",
+            "save the mask as a PNG",
         )
     array = _read_array(path, mode=None)
     if array.ndim == 3 and array.shape[-1] in (2, 3, 4):  # RGB(A) or grey + alpha

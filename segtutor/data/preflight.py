@@ -136,10 +136,10 @@ def preflight(
         >>> report = preflight("my_images", "my_masks", num_classes=2)
         >>> report.raise_if_errors()
     """
-    image_dir, mask_dir = Path(image_dir), Path(mask_dir)
-    report = PreflightReport(image_dir, mask_dir, num_classes=num_classes or 0)
     if num_classes is not None and num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    image_dir, mask_dir = Path(image_dir), Path(mask_dir)
+    report = PreflightReport(image_dir, mask_dir, num_classes=num_classes or 0)
 
     # 1) Folders and file pairing.
     for folder, what in ((image_dir, "image"), (mask_dir, "mask")):
@@ -172,7 +172,8 @@ def preflight(
             Problem(
                 str(mask_dir),
                 f"no image/mask pairs found (images {len(images)}, masks {len(masks)})",
-                f"give each mask the file name stem of its image, e.g. {image_dir.name}/a.jpg and {mask_dir.name}/a.png",
+                "give each mask the file name stem of its image, e.g. "
+                f"{image_dir.name}/a.jpg and {mask_dir.name}/a.png",
             )
         )
         return report
@@ -232,7 +233,8 @@ def preflight(
                 Problem(
                     mask_path.name,
                     f"{ignored:,} pixels hold {IGNORE_INDEX}, the 'ignore' label: the loss and the metrics skip them",
-                    f"nothing, if they are unannotated on purpose; otherwise give them a class 0..{report.num_classes - 1}",
+                    "nothing, if they are unannotated on purpose; otherwise give them a class "
+                    f"0..{report.num_classes - 1}",
                 )
             )
         out_of_range = sorted(label for label in label_set - {IGNORE_INDEX} if not 0 <= label < report.num_classes)
@@ -241,7 +243,9 @@ def preflight(
                 Problem(
                     mask_path.name,
                     f"labels {out_of_range} lie outside 0..{report.num_classes - 1} (num_classes={report.num_classes})",
-                    f"pass num_classes={max(out_of_range) + 1} if they are real classes, or relabel them",
+                    f"pass num_classes={max(out_of_range) + 1} if they are real classes, or relabel them"
+                    if max(out_of_range) >= report.num_classes
+                    else "relabel them: labels count 0, 1, 2, ...",
                 )
             )
         in_range = (labels >= 0) & (labels < report.num_classes)

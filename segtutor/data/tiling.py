@@ -18,9 +18,13 @@ def tile_starts(length: int, tile_size: int, overlap: int) -> list[int]:
         [0, 96, 172]
     """
     if tile_size < 1 or not 0 <= overlap < tile_size:
-        raise ValueError(f"need tile_size >= 1 and 0 <= overlap < tile_size, got tile_size={tile_size}, overlap={overlap}")
+        raise ValueError(
+            f"need tile_size >= 1 and 0 <= overlap < tile_size, got tile_size={tile_size}, overlap={overlap}"
+        )
     if length < tile_size:
-        raise ValueError(f"the image ({length} px) is smaller than one tile ({tile_size} px); pad it or use smaller tiles")
+        raise ValueError(
+            f"the image ({length} px) is smaller than one tile ({tile_size} px); pad it or use smaller tiles"
+        )
     starts = list(range(0, length - tile_size + 1, tile_size - overlap))
     if starts[-1] != length - tile_size:
         starts.append(length - tile_size)  # last tile aligned to the border (it overlaps its neighbour more)

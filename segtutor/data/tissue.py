@@ -44,7 +44,8 @@ def generate_tile(
         seed: the same seed gives the same tile, byte for byte.
         classes: class names in label order, a selection of ``TISSUE_CLASS_NAMES`` that holds "stroma" and
             "tumor"; add "background" for white holes (lumen, glass).
-        tumor_fraction: share of tissue pixels that are tumor; ``None`` draws it between 0.2 and 0.6.
+        tumor_fraction: share of the tile that is tumor (before background holes are cut out of it); ``None``
+            draws it between 0.2 and 0.6.
 
     Returns:
         ``image`` uint8 (H, W, 3) RGB and ``mask`` int64 (H, W) holding the index of each pixel's class in ``classes``.
@@ -82,7 +83,7 @@ def generate_tile(
     hematoxylin += rng.uniform(1.3, 1.8) * nuclei * chromatin
     eosin *= 1.0 - 0.7 * nuclei
 
-    # Retraction clefts: stroma shrinks during fixation and often pulls away from the nests, leaving a thin
+    # 3b) Retraction clefts: stroma shrinks during fixation and often pulls away from the nests, leaving a thin
     # white gap on the stroma side of the border along part of it.
     if rng.random() < 0.6:
         gap = ndimage.binary_dilation(tumor, iterations=int(rng.integers(1, 3))) & (tissue == 0)
@@ -96,11 +97,12 @@ def generate_tile(
 
     # 5) Colour: Beer–Lambert with this tile's stain vectors and strengths, then camera noise.
     image = stain_to_rgb(hematoxylin, eosin, rng)  # (H, W, 3) float in [0, 255]
-    image += rng.normal(0.0, rng.uniform(1.5, 4.0), size=image.shape).astype(np.float32)
+    image += rng.uniform(1.5, 4.0) * rng.standard_normal(image.shape, dtype=np.float32)
     image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
 
-    # Relabel from the generator's fixed codes (stroma 0, tumor 1, background 2) to the order asked for.
-    codes = np.array([classes.index(name) if name in classes else 0 for name in TISSUE_CLASS_NAMES])
+    # Relabel from the generator's fixed codes (stroma 0, tumor 1, background 2) to the order asked for
+    # (-1 marks background when it is not asked for; the layout then has none).
+    codes = np.array([classes.index(name) if name in classes else -1 for name in TISSUE_CLASS_NAMES])
     return image, codes[tissue].astype(np.int64)
 
 
@@ -147,7 +149,7 @@ def stroma_stains(
 
     Args:
         shape: (H, W).
-        fibre_angle: main direction of the fibres in radians, from the row axis.
+        fibre_angle: main direction of the fibres in radians, from the row axis: (cos, sin) in (row, column).
         rng: the tile's random generator.
 
     Returns:
@@ -155,7 +157,7 @@ def stroma_stains(
     """
     rows, cols = np.indices(shape, dtype=np.float32)
     warp = rng.uniform(2.0, 5.0) * smooth_noise(shape, rng.uniform(8.0, 14.0), rng)  # pixels of sideways bend
-    across = cols * np.sin(fibre_angle) - rows * np.cos(fibre_angle) + warp  # distance across the fibres
+    across = cols * np.cos(fibre_angle) - rows * np.sin(fibre_angle) + warp  # distance across the fibres
     barcode = ndimage.gaussian_filter1d(rng.standard_normal(4 * sum(shape)), rng.uniform(0.6, 1.0))
     barcode = np.clip(0.5 + barcode / (2.5 * barcode.std()), 0.0, 1.0)
     fibres = np.interp(across, np.arange(barcode.size) - 2 * sum(shape), barcode)
@@ -215,8 +217,13 @@ def stamp_nuclei(tissue: np.ndarray, fibre_angle: float, rng: np.random.Generato
     )
     has_nucleolus = rng.random(n) < 0.5
     nucleoli = centers[has_nucleolus] + rng.normal(0.0, 0.5, size=(int(has_nucleolus.sum()), 2))
-    stamp_ellipses(tumor_nuclei, nucleoli, radii=np.full((len(nucleoli), 2), 0.9), angles=np.zeros(len(nucleoli)),
-                   darkness=np.ones(len(nucleoli)))
+    stamp_ellipses(
+        tumor_nuclei,
+        nucleoli,
+        radii=np.full((len(nucleoli), 2), 0.9),
+        angles=np.zeros(len(nucleoli)),
+        darkness=np.ones(len(nucleoli)),
+    )
 
     # Stroma: fibroblasts and lymphocytes, a few hundred pixels of stroma apart.
     stroma = tissue == 0
@@ -254,39 +261,48 @@ def stamp_ellipses(
 ) -> None:
     """Draw filled, anti-aliased ellipses into ``canvas`` in place (the darker value wins where they overlap).
 
+    All ellipses are drawn at once: each gets a small square patch of pixels around its centre, (n, P, P),
+    evaluated with array arithmetic and written into the canvas with ``np.maximum.at``.
+
     Args:
         canvas: float32 (H, W).
-        centers: (n, 2) row, column of each centre.
+        centers: (n, 2) row, column of each centre; ellipses centred outside the canvas are skipped.
         radii: (n, 2) half-axes in pixels, the first across the ellipse's direction.
-        angles: (n,) direction of the second half-axis in radians, measured from the row axis.
+        angles: (n,) direction of the second half-axis in radians, from the row axis: (cos, sin) in (row, column).
         darkness: (n,) value at the centre.
         rim: how much darker the edge is than the centre (0 for a flat disc).
         wobble: how bumpy the outline is (0 for a smooth ellipse); needs ``rng``.
         rng: draws the bumps.
     """
+    on_canvas = (centers >= 0).all(axis=1) & (centers[:, 0] < canvas.shape[0]) & (centers[:, 1] < canvas.shape[1])
+    centers, radii = centers[on_canvas].astype(np.float32), radii[on_canvas].astype(np.float32)
+    angles, darkness = angles[on_canvas].astype(np.float32), darkness[on_canvas].astype(np.float32)
     if len(centers) == 0:
         return
-    centers, radii = centers.astype(np.float32), radii.astype(np.float32)
-    reach = int(np.ceil(radii.max())) + 1
+    reach = int(np.ceil(radii.max() * (1 + 3 * wobble))) + 1
     offsets = np.arange(-reach, reach + 1)
     corner = np.floor(centers).astype(np.int64)  # (n, 2)
     rows = corner[:, 0, None, None] + offsets[None, :, None]  # (n, P, 1)
     cols = corner[:, 1, None, None] + offsets[None, None, :]  # (n, 1, P)
     dy = rows + 0.5 - centers[:, 0, None, None]  # pixel centres relative to the ellipse centre
     dx = cols + 0.5 - centers[:, 1, None, None]
-    cos = np.cos(angles).astype(np.float32)[:, None, None]
-    sin = np.sin(angles).astype(np.float32)[:, None, None]
-    across, along = dy * sin - dx * cos, dy * cos + dx * sin
+    cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    across, along = dy * sin - dx * cos, dy * cos + dx * sin  # (n, P, P) in the ellipse's own axes
     distance = np.hypot(across / radii[:, 0, None, None], along / radii[:, 1, None, None])  # 1 on the edge
-    if wobble > 0:  # bumpy outline: the radius varies around the ellipse with 2 and 3 lobes
-        theta = np.arctan2(along, across)
-        phase = rng.uniform(0, 2 * np.pi, size=(2, len(centers), 1, 1)).astype(np.float32)
-        distance *= 1.0 + wobble * (np.cos(2 * theta + phase[0]) + np.cos(3 * theta + phase[1]))
+    if wobble > 0:  # bumpy outline: the radius varies with a random mix of 2- and 3-lobed shapes
+        length = np.hypot(across, along) + 1e-6
+        c, s = across / length, along / length  # cosine and sine of each pixel's direction from the centre
+        lobes = np.stack([c * c - s * s, 2 * c * s, c * (4 * c * c - 3), s * (3 - 4 * s * s)])  # cos 2θ ... sin 3θ
+        mix = rng.normal(0.0, 0.7, size=(4, len(centers), 1, 1)).astype(np.float32)
+        distance *= 1.0 + wobble * (mix * lobes).sum(axis=0)
     coverage = np.clip((1.0 - distance) * radii[:, 0, None, None] + 0.5, 0.0, 1.0)  # 1-pixel soft edge
-    value = coverage * darkness.astype(np.float32)[:, None, None] * (1.0 - rim + rim * np.minimum(distance, 1.0) ** 3)
-    rows, cols = np.broadcast_arrays(rows, cols)
-    keep = (value > 0) & (rows >= 0) & (rows < canvas.shape[0]) & (cols >= 0) & (cols < canvas.shape[1])
-    np.maximum.at(canvas, (rows[keep], cols[keep]), value[keep].astype(canvas.dtype))
+    value = coverage * darkness[:, None, None] * (1.0 - rim + rim * np.minimum(distance, 1.0) ** 3)
+
+    # Write through a padded canvas, so that patches sticking out over the border need no special case.
+    padded = np.zeros((canvas.shape[0] + 2 * reach, canvas.shape[1] + 2 * reach), dtype=canvas.dtype)
+    flat_index = (rows + reach) * padded.shape[1] + (cols + reach)  # (n, P, P)
+    np.maximum.at(padded.reshape(-1), flat_index.reshape(-1), value.reshape(-1).astype(canvas.dtype))
+    np.maximum(canvas, padded[reach:-reach, reach:-reach], out=canvas)
 
 
 def stain_to_rgb(hematoxylin: np.ndarray, eosin: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -305,10 +321,10 @@ def stain_to_rgb(hematoxylin: np.ndarray, eosin: np.ndarray, rng: np.random.Gene
     stains = []
     for vector in (HEMATOXYLIN_OD, EOSIN_OD):
         jittered = np.abs(np.asarray(vector) + rng.normal(0.0, 0.05, size=3))
-        stains.append(rng.uniform(0.75, 1.3) * jittered / np.linalg.norm(jittered))
+        stains.append((rng.uniform(0.75, 1.3) * jittered / np.linalg.norm(jittered)).astype(np.float32))
     density = hematoxylin[..., None] * stains[0] + eosin[..., None] * stains[1]  # (H, W, 3)
-    white = rng.uniform(235.0, 252.0) + rng.uniform(-4.0, 4.0, size=3)
-    return (white * np.exp(-density)).astype(np.float32)
+    white = (rng.uniform(235.0, 252.0) + rng.uniform(-4.0, 4.0, size=3)).astype(np.float32)
+    return white * np.exp(-density)
 
 
 def check_tissue_classes(classes: Sequence[str]) -> tuple[str, ...]:

@@ -2,8 +2,8 @@
 
 Each explainer returns its steps as small dataclasses a learner can print, and assembles them into the same
 result torch computes: :func:`conv2d` equals ``F.conv2d``, :func:`pool2d` equals ``max_pool2d``/``avg_pool2d``,
-:func:`conv_transpose2d` equals ``F.conv_transpose2d``. :func:`receptive_field` and :func:`receptive_region`
-say which input pixels a network's output pixel can see. The widgets in :mod:`segtutor.widgets` animate these steps.
+:func:`conv_transpose2d` equals ``F.conv_transpose2d``. :func:`receptive_field`, :func:`receptive_boxes` and
+:func:`receptive_region` say which input pixels a network's output pixel can see. The widgets in :mod:`segtutor.widgets` animate these steps.
 """
 
 from segtutor.explain.arithmetic import OutputSize, output_size, transposed_output_size
@@ -11,9 +11,10 @@ from segtutor.explain.conv import ConvStep, conv2d, conv2d_steps
 from segtutor.explain.kernels import KERNEL_PRESETS, first_layer_kernels, kernel_preset
 from segtutor.explain.pool import PoolStep, pool2d, pool2d_steps
 from segtutor.explain.receptive_field import (
-    Field,
     LayerField,
+    Span,
     input_gradient,
+    receptive_boxes,
     receptive_field,
     receptive_region,
     structural_copy,
@@ -30,11 +31,11 @@ from segtutor.explain.transposed import (
 __all__ = [
     "KERNEL_PRESETS",
     "ConvStep",
-    "Field",
     "LayerField",
     "OutputSize",
     "PoolStep",
     "ScatterStep",
+    "Span",
     "conv2d",
     "conv2d_steps",
     "conv_transpose2d",
@@ -47,6 +48,7 @@ __all__ = [
     "overlap_count",
     "pool2d",
     "pool2d_steps",
+    "receptive_boxes",
     "receptive_field",
     "receptive_region",
     "structural_copy",

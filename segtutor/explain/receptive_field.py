@@ -1,28 +1,32 @@
 """Receptive fields: which input pixels can change one output pixel of a network?
 
 A 3×3 convolution sees 3 pixels across; a second one on top sees 5; after a stride-2 pooling every further
-layer's step counts double. Layer by layer (Araujo et al., "Computing Receptive Fields of Convolutional Neural
-Networks", Distill 2019, https://distill.pub/2019/computing-receptive-fields/)::
+layer's step counts double. For a chain of layers (Araujo et al., "Computing Receptive Fields of Convolutional
+Neural Networks", Distill 2019, https://distill.pub/2019/computing-receptive-fields/)::
 
-    size_out = size_in + (dilation·(kernel_size − 1)) · jump_in      # how many input pixels across
-    jump_out = jump_in · stride                                      # input pixels between neighbouring outputs
+    size_out = size_in + dilation·(kernel_size − 1) · jump_in     # input pixels across
+    jump_out = jump_in · stride                                    # input pixels between neighbouring outputs
 
-Two tools:
+Real segmentation networks branch (ASPP), merge (skips, sums, concatenations) and upsample, and then
+neighbouring output pixels can see differently placed regions. So instead of the formula we follow the exact
+rule behind it through a real forward pass: for every pixel of every feature map, along rows and along columns,
+we keep the first and last input pixel it can see (a :class:`Span`). A convolution's output pixel sees from the
+first to the last pixel its taps see; a merge sees what any of its inputs sees. The forward pass runs on
+PyTorch's ``meta`` device (shapes only, no arithmetic), so a 4096-pixel virtual image costs next to nothing.
 
-* :func:`receptive_field` applies these rules to every operation of a real forward pass (branches, skips and
-  concatenations included: a merge keeps the largest field), and reports them per layer.
-* :func:`receptive_region` *measures* the region of one output pixel with autograd, exactly, on a copy of the
-  model whose weights are all positive (so nothing cancels) and whose max pooling is average pooling (so the
-  gradient reaches the whole window, not just the winner). It should agree with the rules; the tests check it.
-
-:func:`input_gradient` is the *effective* receptive field (Luo et al. 2016, https://arxiv.org/abs/1701.04128): how
-strongly each pixel actually influences the output in the real model; usually a blob much smaller than the
-theoretical region.
+* :func:`receptive_field` gives, per layer, the largest region any pixel sees (``size``) and the ``jump``.
+* :func:`receptive_boxes` gives the box of input pixels one output pixel sees, for drawing.
+* :func:`receptive_region` *measures* that region with autograd on :func:`structural_copy` of the model (all
+  weights positive, so no influence cancels): the exact pixels, holes of atrous convolutions included. The tests
+  check that its bounding box is the box above.
+* :func:`input_gradient` is the *effective* receptive field (Luo et al. 2016, https://arxiv.org/abs/1701.04128):
+  how strongly each pixel actually influences the output; usually a blob much smaller than the region.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -32,25 +36,65 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-GLOBAL = math.inf  # the size of a field that covers the whole image (global average pooling)
+GLOBAL = math.inf  # the size of a field that covers the whole image, however large (global average pooling)
 LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Upsample)
+VIRTUAL_SIZE = 4096  # the virtual image receptive_field sends through: larger than any field it reports
 
 
 @dataclass(frozen=True)
-class Field:
-    """The receptive field of a feature map, along one axis (the course's models are the same along both).
+class Span:
+    """Along one axis of a feature map, the first and last input pixel each of its pixels can see.
 
     Attributes:
-        size: input pixels across that can influence one pixel of this map (``math.inf``: the whole image).
-        jump: input pixels between two neighbouring pixels of this map (the product of strides so far).
+        first: ``(n,)`` int; ``first > last`` for a pixel that sees nothing.
+        last: ``(n,)`` int.
+        jump: input pixels between two neighbouring pixels of the map (the product of the strides so far).
     """
 
-    size: float
-    jump: float
+    first: np.ndarray
+    last: np.ndarray
+    jump: float = 1.0
 
-    def grow(self, kernel_size: int, stride: float = 1, dilation: int = 1) -> Field:
-        """The field after a convolution or pooling with this kernel, stride and dilation."""
-        return Field(self.size + dilation * (kernel_size - 1) * self.jump, self.jump * stride)
+    @classmethod
+    def of_image(cls, n: int) -> Span:
+        """The input itself: pixel ``i`` sees pixel ``i``."""
+        return cls(np.arange(n), np.arange(n))
+
+    @property
+    def extent(self) -> np.ndarray:
+        """``(n,)`` how many input pixels across each pixel sees."""
+        return np.maximum(self.last - self.first + 1, 0)
+
+    def gather(self, n_out: int, out_index: np.ndarray, in_index: np.ndarray, jump: float) -> Span:
+        """The span of a map of ``n_out`` pixels where pixel ``out_index[k]`` reads pixel ``in_index[k]`` of this one.
+
+        Pairs that fall outside either map (padding) are dropped; ``jump`` is the new map's.
+        """
+        keep = (out_index >= 0) & (out_index < n_out) & (in_index >= 0) & (in_index < len(self.first))
+        first = np.full(n_out, np.iinfo(np.int64).max)
+        last = np.full(n_out, -1)
+        np.minimum.at(first, out_index[keep], self.first[in_index[keep]])
+        np.maximum.at(last, out_index[keep], self.last[in_index[keep]])
+        return Span(first, last, jump)
+
+    def window(self, n_out: int, kernel_size: int, stride: int, padding: int, dilation: int) -> Span:
+        """After a convolution or pooling: output pixel ``o`` reads ``o·stride − padding + a·dilation``."""
+        out_index, tap = np.meshgrid(np.arange(n_out), np.arange(kernel_size), indexing="ij")
+        in_index = out_index * stride - padding + tap * dilation
+        return self.gather(n_out, out_index.ravel(), in_index.ravel(), self.jump * stride)
+
+    def scatter(self, n_out: int, kernel_size: int, stride: int, padding: int, dilation: int) -> Span:
+        """After a transposed convolution: input pixel ``i`` adds to ``i·stride − padding + a·dilation``."""
+        in_index, tap = np.meshgrid(np.arange(len(self.first)), np.arange(kernel_size), indexing="ij")
+        out_index = in_index * stride - padding + tap * dilation
+        return self.gather(n_out, out_index.ravel(), in_index.ravel(), self.jump / stride)
+
+    def union(self, other: Span) -> Span:
+        """What either map sees (a sum or concatenation of two maps of the same size; size 1 broadcasts)."""
+        n = max(len(self.first), len(other.first))
+        a, b = (np.broadcast_to(x, n) for x in (self.first, other.first))
+        c, d = (np.broadcast_to(x, n) for x in (self.last, other.last))
+        return Span(np.minimum(a, b), np.maximum(c, d), max(self.jump, other.jump))
 
 
 @dataclass(frozen=True)
@@ -61,7 +105,7 @@ class LayerField:
         name: the module's qualified name, e.g. ``"encoder.1.1.0"``.
         type: the module's class name, e.g. ``"Conv2d"``.
         kernel_size, stride, dilation: the layer's settings (1 where they do not apply).
-        size: receptive field size in input pixels (``math.inf``: the whole image).
+        size: the most input pixels across that one pixel of the output sees (``math.inf``: the whole image).
         jump: input pixels between neighbouring output pixels.
     """
 
@@ -74,124 +118,225 @@ class LayerField:
     jump: float
 
 
-def _first(value: int | tuple | list | None, default: int) -> int:
-    """Height component of an int-or-pair argument (the course's kernels are square)."""
+def _pair(value, default: int) -> tuple[int, int]:
     if value is None or (isinstance(value, (tuple, list)) and len(value) == 0):
-        return default
-    return int(value[0]) if isinstance(value, (tuple, list)) else int(value)
+        return default, default
+    if isinstance(value, (tuple, list)):
+        return (int(value[0]), int(value[-1]))
+    return int(value), int(value)
 
 
 def _argument(args: tuple, kwargs: dict, position: int, name: str, default=None):
     return args[position] if len(args) > position else kwargs.get(name, default)
 
 
-class _FieldTracer(TorchFunctionMode):
-    """Follows a forward pass operation by operation, giving every 4-d tensor the field of its pixels."""
+def _conv_padding(padding, kernel_size: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """Padding before the first pixel, per axis (``"same"`` puts the smaller half first, as torch does)."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":
+        return tuple(d * (k - 1) // 2 for k, d in zip(kernel_size, dilation))
+    return _pair(padding, 0)
+
+
+def _resample(n_in: int, n_out: int, mode: str, align_corners: bool | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(out_index, in_index)`` pairs of ``F.interpolate``: which input pixels each output pixel mixes."""
+    out = np.arange(n_out)
+    if mode == "nearest":
+        return out, np.minimum(np.floor(out * n_in / n_out).astype(int), n_in - 1)
+    if align_corners:
+        source = out * (n_in - 1) / max(n_out - 1, 1)
+    else:
+        source = np.maximum((out + 0.5) * n_in / n_out - 0.5, 0.0)
+    low = np.floor(source).astype(int)
+    taps = (-1, 0, 1, 2) if mode == "bicubic" else (0, 1)
+    pairs = [(out, np.clip(low + t, 0, n_in - 1)) for t in taps]
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+class _SpanTracer(TorchFunctionMode):
+    """Follows a forward pass operation by operation, giving every 4-d tensor the spans of its rows and columns."""
 
     def __init__(self, images: torch.Tensor) -> None:
         super().__init__()
-        self.fields: dict[int, Field] = {id(images): Field(1, 1)}
-        self.alive: list[torch.Tensor] = [images]  # keep tensors alive so their ids stay unique
+        height, width = images.shape[-2:]
+        self.spans: dict[int, tuple[Span, Span]] = {id(images): (Span.of_image(height), Span.of_image(width))}
+        self.alive: list[torch.Tensor] = [images]  # keep tensors alive so that their ids stay unique
 
-    def field_of(self, tensor: torch.Tensor) -> Field | None:
-        return self.fields.get(id(tensor))
+    def spans_of(self, tensor: torch.Tensor) -> tuple[Span, Span] | None:
+        return self.spans.get(id(tensor))
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         result = out[0] if isinstance(out, tuple) and out and isinstance(out[0], torch.Tensor) else out
-        tensors = [t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)]
+        tensors = [t for t in itertools.chain(args, kwargs.values()) if isinstance(t, torch.Tensor)]
         tensors += [t for a in args if isinstance(a, (list, tuple)) for t in a if isinstance(t, torch.Tensor)]  # cat
-        fields = [f for f in map(self.field_of, tensors) if f is not None]
-        if not fields or not isinstance(result, torch.Tensor) or result.dim() != 4:
+        known = [self.spans_of(t) for t in tensors if self.spans_of(t) is not None]
+        if not known or not isinstance(result, torch.Tensor) or result.dim() != 4:
             return out
-        field = self._rule(getattr(func, "__name__", ""), args, kwargs, fields, result)
-        self.fields[id(result)] = field
+        name = getattr(func, "__name__", repr(func))
+        rows, cols = self._rule(name, args, kwargs, known, result)
+        self.spans[id(result)] = (rows, cols)
         self.alive.append(result)
         return out
 
     @staticmethod
-    def _rule(name: str, args: tuple, kwargs: dict, fields: list[Field], result: torch.Tensor) -> Field:
-        field = fields[0]
+    def _rule(name: str, args: tuple, kwargs: dict, known: list, result: torch.Tensor) -> tuple[Span, Span]:
+        spans, size_out = known[0], result.shape[-2:]
         if name == "conv2d":
-            weight = _argument(args, kwargs, 1, "weight")
-            stride, dilation = _argument(args, kwargs, 3, "stride", 1), _argument(args, kwargs, 5, "dilation", 1)
-            return field.grow(weight.shape[-2], _first(stride, 1), _first(dilation, 1))
-        if name in ("max_pool2d", "avg_pool2d", "max_pool2d_with_indices"):
-            kernel_size = _first(_argument(args, kwargs, 1, "kernel_size"), 1)
-            stride = _first(_argument(args, kwargs, 2, "stride"), kernel_size)  # stride defaults to the kernel size
-            dilation = _first(_argument(args, kwargs, 4, "dilation", 1), 1) if name != "avg_pool2d" else 1
-            return field.grow(kernel_size, stride, dilation)
+            kernel_size = tuple(_argument(args, kwargs, 1, "weight").shape[-2:])
+            stride, dilation = _pair(_argument(args, kwargs, 3, "stride", 1), 1), _pair(_argument(args, kwargs, 5, "dilation", 1), 1)
+            padding = _conv_padding(_argument(args, kwargs, 4, "padding", 0), kernel_size, dilation)
+            return tuple(s.window(*a) for s, a in zip(spans, zip(size_out, kernel_size, stride, padding, dilation)))
+        if name in ("max_pool2d", "max_pool2d_with_indices", "avg_pool2d"):
+            kernel_size = _pair(_argument(args, kwargs, 1, "kernel_size"), 1)
+            stride = _pair(_argument(args, kwargs, 2, "stride"), 0)
+            stride = kernel_size if stride == (0, 0) else stride  # stride defaults to the window
+            padding = _pair(_argument(args, kwargs, 3, "padding", 0), 0)
+            dilation = _pair(_argument(args, kwargs, 4, "dilation", 1), 1) if name != "avg_pool2d" else (1, 1)
+            return tuple(s.window(*a) for s, a in zip(spans, zip(size_out, kernel_size, stride, padding, dilation)))
         if name == "conv_transpose2d":
-            # one output pixel gathers from ceil(span / stride) neighbouring input pixels
-            weight = _argument(args, kwargs, 1, "weight")
-            stride, dilation = _first(_argument(args, kwargs, 3, "stride", 1), 1), _first(_argument(args, kwargs, 7, "dilation", 1), 1)
-            taps = math.ceil((dilation * (weight.shape[-2] - 1) + 1) / stride)
-            return Field(field.size + (taps - 1) * field.jump, field.jump / stride)
-        source = args[0] if args and isinstance(args[0], torch.Tensor) else None
-        if name in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
-            if result.shape[-2] == 1:
-                return Field(GLOBAL, field.jump * source.shape[-2])
-            kernel_size = math.ceil(source.shape[-2] / result.shape[-2])
-            return field.grow(kernel_size, source.shape[-2] / result.shape[-2])
+            kernel_size = tuple(_argument(args, kwargs, 1, "weight").shape[-2:])
+            stride, padding = _pair(_argument(args, kwargs, 3, "stride", 1), 1), _pair(_argument(args, kwargs, 4, "padding", 0), 0)
+            dilation = _pair(_argument(args, kwargs, 7, "dilation", 1), 1)
+            return tuple(s.scatter(*a) for s, a in zip(spans, zip(size_out, kernel_size, stride, padding, dilation)))
+        source = args[0]
+        if name in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):  # bin o covers ⌊o·n/m⌋ … ⌈(o+1)·n/m⌉ − 1
+            pairs = []
+            for n_in, n_out in zip(source.shape[-2:], size_out):
+                bins = [(o, i) for o in range(n_out) for i in range(o * n_in // n_out, -(-(o + 1) * n_in // n_out))]
+                pairs.append(np.array(bins).T)
+            return tuple(s.gather(n, *p, s.jump * len(s.first) / n) for s, n, p in zip(spans, size_out, pairs))
         if name == "interpolate":
-            scale = source.shape[-2] / result.shape[-2]  # < 1 when upsampling
             mode = _argument(args, kwargs, 3, "mode", "nearest")
-            taps = 1 if mode == "nearest" else max(2, math.ceil(2 * scale))  # linear: 2 neighbours
-            return Field(field.size + (taps - 1) * field.jump, field.jump * scale)
-        # element-wise operations, concatenation, sums, crops: the union of what the inputs see
-        return Field(max(f.size for f in fields), max(f.jump for f in fields))
+            align_corners = _argument(args, kwargs, 4, "align_corners", None)
+            return tuple(
+                s.gather(n_out, *_resample(n_in, n_out, mode, align_corners), s.jump * n_in / n_out)
+                for s, n_in, n_out in zip(spans, source.shape[-2:], size_out)
+            )
+        if name == "pad":
+            left, right, top, bottom = (list(_argument(args, kwargs, 1, "pad")) + [0, 0, 0, 0])[:4]
+            return tuple(
+                s.gather(n, np.arange(len(s.first)) + before, np.arange(len(s.first)), s.jump)
+                for s, n, before in zip(spans, size_out, (top, left))
+            )
+        if name == "__getitem__":  # crops like x[..., :h, :w]
+            key = args[1] if isinstance(args[1], tuple) else (args[1],)
+            if Ellipsis in key:
+                at = key.index(Ellipsis)
+                key = key[:at] + (slice(None),) * (source.dim() - len(key) + 1) + key[at + 1 :]
+            key = key + (slice(None),) * (source.dim() - len(key))
+            if all(isinstance(k, slice) for k in key[-2:]):
+                return tuple(
+                    Span(s.first[k], s.last[k], s.jump) for s, k in zip(spans, key[-2:])
+                )
+        # element-wise operations, sums, concatenations, normalisations: what any input sees
+        if any(len(s.first) not in (1, n) for pair in known for s, n in zip(pair, size_out)):
+            raise ValueError(f"receptive_field cannot follow {name!r}: it changes the size of the feature map")
+        rows, cols = known[0]
+        for other_rows, other_cols in known[1:]:
+            rows, cols = rows.union(other_rows), cols.union(other_cols)
+        return tuple(
+            Span(np.broadcast_to(s.first, n).copy(), np.broadcast_to(s.last, n).copy(), s.jump)
+            for s, n in zip((rows, cols), size_out)
+        )
 
 
-def receptive_field(
-    model: nn.Module, input_size: int | tuple[int, int] = 64, *, layers: list[str] | None = None
-) -> list[LayerField]:
-    """The receptive field after each convolution, pooling and upsampling layer, in forward order.
+def _trace(model: nn.Module, size: tuple[int, int], layers: list[str]) -> tuple[dict[str, tuple[Span, Span]], tuple]:
+    """Run ``model`` on a virtual ``(1, C, H, W)`` image on the meta device; spans of ``layers`` and of the output."""
+    modules = dict(model.named_modules())
+    unknown = sorted(set(layers) - set(modules))
+    if unknown:
+        raise ValueError(f"{type(model).__name__} has no modules named {unknown} (see model.named_modules())")
+    tensors = {name: t.to("meta") for name, t in itertools.chain(model.named_parameters(), model.named_buffers())}
+    images = torch.zeros(1, _in_channels(model), *size, device="meta")
+    found: dict[str, tuple[Span, Span]] = {}
+    with _SpanTracer(images) as tracer:
+        def record(output: torch.Tensor, name: str) -> None:
+            spans = tracer.spans_of(output)
+            if spans is not None:
+                found[name] = spans
 
-    Args:
-        model: any network of 2-D layers, e.g. ``create_model("deeplabv3")``; it is not changed.
-        input_size: ``H`` or ``(H, W)`` of the image sent through (any size the model accepts; the fields do
-            not depend on it, except that global pooling always covers the image).
-        layers: qualified names of the modules to report instead (any module, e.g. a whole encoder stage
-            ``"encoder.2"``; see ``model.describe()``); default: every convolution, pooling and upsampling layer.
-
-    Returns:
-        One :class:`LayerField` per layer; the last row that is not a side branch is the network's receptive
-        field. Print ``[(f.name, f.size, f.jump) for f in fields]`` for a table.
-
-    Example:
-        >>> fields = receptive_field(create_model("unet"), 64)
-        >>> fields[0].size, fields[1].size  # two 3x3 convolutions
-        (3, 5)
-    """
-    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
-    in_channels = _in_channels(model)
-    images = torch.zeros(1, in_channels, height, width, device=_device(model))
-    rows: list[LayerField] = []
-    with _FieldTracer(images) as tracer:
-        def record(module: nn.Module, _inputs, output, name: str) -> None:
-            field = tracer.field_of(output)
-            if field is not None:
-                kernel_size, stride, dilation = _settings(module)
-                size, jump = (_whole(value) for value in (field.size, field.jump))
-                rows.append(LayerField(name, type(module).__name__, kernel_size, stride, dilation, size, jump))
-
-        modules = dict(model.named_modules())
-        unknown = sorted(set(layers or []) - set(modules))
-        if unknown:
-            raise ValueError(f"{type(model).__name__} has no modules named {unknown} (see model.named_modules())")
-        chosen = layers if layers is not None else [n for n, m in modules.items() if isinstance(m, LAYER_TYPES)]
-        hooks = [modules[name].register_forward_hook(lambda m, i, o, name=name: record(m, i, o, name)) for name in chosen]
+        hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: record(o, n)) for n in layers]
         training = model.training
         try:
             model.eval()
-            with torch.no_grad():
-                model(images)
+            output = torch.func.functional_call(model, tensors, (images,))
         finally:
             model.train(training)
             for hook in hooks:
                 hook.remove()
-    return rows
+        return found, tracer.spans_of(output)
+
+
+def receptive_field(model: nn.Module, *, layers: list[str] | None = None) -> list[LayerField]:
+    """The receptive field after each convolution, pooling and upsampling layer, in forward order.
+
+    Args:
+        model: any network of 2-D layers, e.g. ``create_model("deeplabv3")``; it is not changed.
+        layers: qualified names of the modules to report instead (any module, e.g. a whole encoder stage
+            ``"encoder.2"``; see ``model.describe()``); default: every convolution, pooling and upsampling layer.
+
+    Returns:
+        One :class:`LayerField` per layer that the forward pass ran, in the order they ran. Sizes are measured
+        along rows on a virtual 4096×4096 image; a field that covers all of it is reported as ``math.inf``.
+
+    Raises:
+        ValueError: on a layer name the model does not have.
+
+    Example:
+        >>> fields = receptive_field(create_model("unet"))
+        >>> [(f.name, f.size, f.jump) for f in fields[:3]]
+        [('encoder.0.0', 3, 1), ('encoder.0.3', 5, 1), ('encoder.1.0', 6, 2)]
+    """
+    modules = dict(model.named_modules())
+    names = layers if layers is not None else [n for n, m in modules.items() if isinstance(m, LAYER_TYPES)]
+    found, _ = _trace(model, (VIRTUAL_SIZE, VIRTUAL_SIZE), names)
+    fields = []
+    for name, (rows, _cols) in found.items():  # in the order the forward pass ran them
+        widest = int(rows.extent.max())  # central pixels see all of their field; border pixels lose some to padding
+        kernel_size, stride, dilation = _settings(modules[name])
+        fields.append(
+            LayerField(
+                name, type(modules[name]).__name__, kernel_size, stride, dilation,
+                size=GLOBAL if widest >= VIRTUAL_SIZE else widest,
+                jump=_whole(rows.jump),
+            )
+        )  # fmt: skip
+    return fields
+
+
+def receptive_boxes(
+    model: nn.Module, input_size: int | tuple[int, int], pixel: tuple[int, int], *, layers: list[str] | None = None
+) -> dict[str, tuple[int, int, int, int]]:
+    """The box of input pixels that output pixel ``pixel = (row, col)`` sees, and the boxes of the feature pixels
+    under it in ``layers``.
+
+    Args:
+        model: the network.
+        input_size: ``H`` or ``(H, W)`` of the image.
+        pixel: ``(row, col)`` in the output (= input) image.
+        layers: module names (e.g. stages from ``model.describe()``); the feature pixel under ``pixel`` is
+            ``(row · h / H, col · w / W)`` rounded down, for a feature map of ``h × w``.
+
+    Returns:
+        ``{name: (top, bottom, left, right)}`` inclusive input pixel coordinates, clipped to the image; the
+        model's own output is under ``"output"``.
+
+    Raises:
+        ValueError: on a pixel outside the image or an unknown layer name.
+    """
+    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
+    row, col = pixel
+    if not (0 <= row < height and 0 <= col < width):
+        raise ValueError(f"pixel {pixel} lies outside the {height}×{width} image")
+    found, output = _trace(model, (height, width), list(layers or []))
+    boxes = {}
+    for name, (rows, cols) in {**found, "output": output}.items():
+        r, c = row * len(rows.first) // height, col * len(cols.first) // width
+        boxes[name] = (int(rows.first[r]), int(rows.last[r]), int(cols.first[c]), int(cols.last[c]))
+    return boxes
 
 
 def _whole(value: float) -> float:
@@ -200,9 +345,10 @@ def _whole(value: float) -> float:
 
 
 def _settings(module: nn.Module) -> tuple[int, int, int]:
-    kernel_size = _first(getattr(module, "kernel_size", 1), 1)
-    stride = _first(getattr(module, "stride", None), kernel_size)
-    return kernel_size, stride, _first(getattr(module, "dilation", 1), 1)
+    """``(kernel_size, stride, dilation)`` of a layer, along rows; 1 where the module has no such setting."""
+    kernel_size = _pair(getattr(module, "kernel_size", 1), 1)[0]
+    stride = _pair(getattr(module, "stride", None), kernel_size)[0]
+    return kernel_size, stride, _pair(getattr(module, "dilation", 1), 1)[0]
 
 
 def _in_channels(model: nn.Module) -> int:

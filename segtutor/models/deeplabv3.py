@@ -184,11 +184,16 @@ class ASPP(nn.Module):
     """Atrous Spatial Pyramid Pooling: five parallel views of the same map, concatenated and projected.
 
     A 1x1 branch, three 3x3 atrous branches (``rates``) and an image-level pooling branch, each with
-    ``out_channels`` maps, then a 1x1 projection + batch norm + ReLU. ``(N, in_channels, h, w) -> (N, out_channels, h, w)``.
+    ``out_channels`` maps, then a 1x1 projection + batch norm + ReLU.
+    ``(N, in_channels, h, w) -> (N, out_channels, h, w)``.
     """
 
     def __init__(
-        self, in_channels: int, rates: list[int] | tuple[int, ...], out_channels: int = 256, pooling_batch_norm: bool = True
+        self,
+        in_channels: int,
+        rates: list[int] | tuple[int, ...],
+        out_channels: int = 256,
+        pooling_batch_norm: bool = True,
     ) -> None:
         super().__init__()
         self.rates = list(rates)

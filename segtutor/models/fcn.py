@@ -42,7 +42,10 @@ def bilinear_kernel(channels: int, factor: int) -> torch.Tensor:
 
 
 def bilinear_upsampling(channels: int, factor: int, trainable: bool) -> nn.ConvTranspose2d:
-    """A bias-free ``ConvTranspose2d`` that starts as ``factor``-times bilinear upsampling: ``(N, C, h, w) -> (N, C, factor*h, factor*w)``."""
+    """A bias-free ``ConvTranspose2d`` that starts as ``factor``-times bilinear upsampling.
+
+    ``(N, channels, h, w) -> (N, channels, factor * h, factor * w)``.
+    """
     up = nn.ConvTranspose2d(
         channels, channels, kernel_size=2 * factor, stride=factor, padding=factor // 2, bias=False
     )
@@ -209,5 +212,6 @@ class FCN8s(nn.Module):
                   "x2 transposed convolution (learned)"),
             Stage("score_pool3", "score_pool3", "score", k, 8, ("pool3",), "1x1 convolution: scores at stride 8"),
             Stage("fuse_pool3", "", "fuse", k, 8, ("upscore_pool4", "score_pool3"), "sum"),
-            Stage("upscore8", "upscore8", "upsample", k, 1, ("fuse_pool3",), "x8 transposed convolution (fixed bilinear)"),
+            Stage("upscore8", "upscore8", "upsample", k, 1, ("fuse_pool3",),
+                  "x8 transposed convolution (fixed bilinear)"),
         ]  # fmt: skip

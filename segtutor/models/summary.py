@@ -148,9 +148,9 @@ def format_table(rows: list[LayerInfo]) -> str:
              for row in rows]  # fmt: skip
     header = ("layer", "type", "output shape", "parameters")
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(4)]
-    text = [
-        "  ".join(cell.ljust(width) if i < 3 else cell.rjust(width) for i, (cell, width) in enumerate(zip(cells, widths)))
-        for cells in [header, *lines]
-    ]
+    text = []
+    for cells in [header, *lines]:
+        aligned = [cell.ljust(width) for cell, width in zip(cells[:3], widths)] + [cells[3].rjust(widths[3])]
+        text.append("  ".join(aligned))
     text.insert(1, "-" * len(text[0]))
     return "\n".join(text)

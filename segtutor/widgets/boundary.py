@@ -73,8 +73,8 @@ def boundary_scores(
         preds: predicted classes of the same shape.
         num_classes: K.
         tolerance: how many pixels (Euclidean) an outline may be off and still match, e.g. 2.
-        ignore_index: pixels with this mask value are unlabelled: the prediction there is not scored, and a
-            boundary pixel lying in them counts on neither side.
+        ignore_index: pixels with this mask value are unlabelled: boundary pixels in them or next to them count
+            on neither side.
 
     Returns:
         :class:`BoundaryScores` with K values in each list.
@@ -93,10 +93,11 @@ def boundary_scores(
     matched_true = np.zeros(num_classes)  # true boundary pixels near a predicted boundary
     total_true = np.zeros(num_classes)  # true boundary pixels
     for mask, pred in zip(masks, preds):
-        labelled = mask != ignore_index
+        # scored pixels: labelled, and not next to an unlabelled one (the outline of a hole is no real boundary)
+        scored = ~ndimage.binary_dilation(mask == ignore_index, structure=CROSS)
         for c in range(num_classes):
-            true_edge = boundary_pixels(mask == c) & labelled
-            pred_edge = boundary_pixels(pred == c) & labelled
+            true_edge = boundary_pixels(mask == c) & scored
+            pred_edge = boundary_pixels(pred == c) & scored
             total_true[c] += true_edge.sum()
             total_pred[c] += pred_edge.sum()
             matched_pred[c] += (pred_edge & _within(true_edge, tolerance)).sum()

@@ -122,19 +122,28 @@ class TrainingSession:
             return copy.deepcopy(self.model)
 
     def warm_up(self, batch_size: int = 8) -> None:
-        """Start one throw-away training step on a copy of the model in a background thread.
+        """Prepare the first run in a background thread: fill the data's cache, and take one throw-away step.
 
-        torch builds its kernels for each shape on first use: the first step of a fresh kernel is slow. The next
-        :meth:`start` waits for this to finish (its state shows ``"warming up"`` meanwhile). Models larger than
-        ``WARM_UP_MAX_PARAMETERS`` are not warmed up: their first step is no slower than the others.
+        torch builds its kernels for each shape on first use, so the first step of a fresh kernel is several times
+        slower than the next; segtutor's generated tiles are made on first read (``cache=True`` keeps them). The
+        next :meth:`start` waits for this to finish (its state shows ``"warming up"`` meanwhile). Models larger
+        than ``WARM_UP_MAX_PARAMETERS`` take no throw-away step: one of their steps takes seconds anyway.
         """
-        if sum(p.numel() for p in self.model.parameters()) > WARM_UP_MAX_PARAMETERS:
-            return
-        model = copy.deepcopy(self.model).to(self.device)
-        # validation samples: reading training samples would advance their augmentation's epoch counter
-        batch = [self.val_data[i % len(self.val_data)] for i in range(max(batch_size, 2))]
-        self._warm_up = threading.Thread(target=_one_step, args=(model, batch), name="segtutor-warm-up", daemon=True)
+        model = None
+        if sum(p.numel() for p in self.model.parameters()) <= WARM_UP_MAX_PARAMETERS:
+            model = copy.deepcopy(self.model).to(self.device)
+        self._warm_up = threading.Thread(target=self._prepare, args=(model, max(batch_size, 2)),
+                                         name="segtutor-warm-up", daemon=True)  # fmt: skip
         self._warm_up.start()
+
+    def _prepare(self, model: nn.Module | None, batch_size: int) -> None:
+        # 1) read every training sample once if the dataset caches what it reads (segtutor's datasets do)
+        if getattr(self.train_data, "cache", False) and hasattr(self.train_data, "load_sample"):
+            for index in range(len(self.train_data)):
+                self.train_data.load_sample(index)  # no augmentation: its epoch counter stays at 0
+        # 2) one throw-away step on validation samples, on a copy of the model
+        if model is not None:
+            warm_up_step(model, [self.val_data[i % len(self.val_data)] for i in range(batch_size)])
 
     # ---- the run -------------------------------------------------------------------------------------------
     @property
@@ -289,8 +298,11 @@ def _call(hook, session: TrainingSession) -> None:
         session.listener_error_text = traceback.format_exc()
 
 
-def _one_step(model: nn.Module, batch: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    """One forward and backward pass in training mode (the warm-up); errors are ignored (the real run reports them)."""
+def warm_up_step(model: nn.Module, batch: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """One forward and backward pass of ``model`` in training mode on ``batch``, results thrown away.
+
+    Use a copy of the model (batch norm updates its statistics). Errors are ignored: the real run reports them.
+    """
     try:
         device = next(model.parameters()).device
         images = torch.stack([image for image, _ in batch]).to(device)  # (N, C, H, W)

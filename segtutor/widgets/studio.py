@@ -1,0 +1,136 @@
+"""The training studio: pick a model, train it live, inspect its predictions, upload an image, race the architectures.
+
+One app made of the studio widgets, one tab per step of the course's pipeline:
+
+1. **Model**: :class:`~segtutor.widgets.model_picker.ModelPicker`, the architecture drawn from the model.
+2. **Train**: :class:`~segtutor.widgets.training.TrainingDashboard`, live curves and preview.
+3. **Predictions**: :class:`~segtutor.widgets.prediction.PredictionViewer`, with the upload control.
+4. **Feature maps**: :class:`~segtutor.widgets.features.FeatureMapViewer`.
+5. **Race**: :class:`~segtutor.widgets.race.ArchitectureRace`.
+
+Picking another model hands it to the dashboard (stopping its run). The viewers look at a copy of the trained
+model, taken when their tab is opened after more training (or when "use the latest model" is pressed). The
+dashboard and the race never train at the same time: starting one stops the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+from torch import nn
+from torch.utils.data import Dataset
+
+from segtutor.data.datasets import TissueDataset
+from segtutor.widgets.controls import report_errors
+from segtutor.widgets.features import FeatureMapViewer
+from segtutor.widgets.model_picker import ModelPicker
+from segtutor.widgets.prediction import PredictionViewer
+from segtutor.widgets.race import ArchitectureRace
+from segtutor.widgets.training import TrainingDashboard
+
+TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race")
+MODEL_TAB, TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB = range(len(TABS))
+
+
+class TrainingStudio(widgets.VBox):
+    """Pick a model → train it live → inspect its predictions → upload an image → race the architectures.
+
+    Args:
+        model: first architecture, ``"unet"``, ``"fcn8s"`` or ``"deeplabv3"``.
+        size: its size, ``"tiny"``, ``"small"``, ``"medium"`` or ``"paper"``.
+        train_data, val_data: ``(image (C, H, W), mask (H, W))`` datasets; default: generated H&E-like tissue,
+            ``num_train`` and ``num_val`` tiles of ``tile_size`` pixels.
+        class_names: one per class; default ``train_data.class_names``.
+        tile_size, num_train, num_val: the generated data's size (ignored when data is given).
+        budget: the training dashboard's first budget in seconds.
+        race_budget: seconds each model gets in the race.
+        device: where to train (None: ``segtutor.default_device()``).
+        seed: seeds the data, the initial weights and the data order.
+
+    Example:
+        >>> studio = TrainingStudio(model="unet", size="small")
+        >>> studio            # shows the app; in Voila, a dashboard notebook holds just these two lines
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "unet",
+        size: str = "small",
+        train_data: Dataset | None = None,
+        val_data: Dataset | None = None,
+        class_names: Sequence[str] | None = None,
+        tile_size: int = 128,
+        num_train: int = 64,
+        num_val: int = 8,
+        budget: float = 30,
+        race_budget: float = 15,
+        device: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        if (train_data is None) != (val_data is None):
+            raise ValueError("give both train_data and val_data, or neither (then tissue tiles are generated)")
+        if train_data is None:
+            train_data = TissueDataset(num_train, tile_size, seed=seed, augment=True)
+            val_data = TissueDataset(num_val, tile_size, seed=seed + 1)
+        image, _ = val_data[0]
+        names = class_names if class_names is not None else getattr(train_data, "class_names", None)
+        if names is None:
+            raise ValueError("give class_names, e.g. ['stroma', 'tumor'] (train_data has no .class_names)")
+        self.train_data, self.val_data, self.class_names = train_data, val_data, list(names)
+
+        self.picker = ModelPicker(model, size, in_channels=image.shape[0], num_classes=len(self.class_names),
+                                  input_size=image.shape[-1], seed=seed)  # fmt: skip
+        self.dashboard = TrainingDashboard(self.picker.model, train_data, val_data, class_names=self.class_names,
+                                           budget=budget, device=device, seed=seed)  # fmt: skip
+        self.predictions = PredictionViewer(self.picker.model, val_data, class_names=self.class_names)
+        self.features = FeatureMapViewer(self.picker.model, val_data)
+        self.race = ArchitectureRace(train_data, val_data, class_names=self.class_names, budget=race_budget,
+                                     device=device, seed=seed)  # fmt: skip
+        self._seen = (self.dashboard.model, 0, 0)  # (model, steps, runs) the viewers show
+
+        self.errors = widgets.Output()
+        guard = report_errors(self.errors)
+        self.picker.on_change(self._on_new_model)
+        self.dashboard.start_button.on_click(guard(lambda _: self.race.stop()))  # one training at a time
+        self.race.start_button.on_click(guard(lambda _: self.dashboard.stop()))
+        self.refresh_button = widgets.Button(description="↻ use the latest model", layout=widgets.Layout(width="190px"),
+                                             tooltip="look at the model as the training left it")  # fmt: skip
+        self.refresh_button.on_click(guard(lambda _: self.refresh_viewers(force=True)))
+        self.tabs = widgets.Tab(
+            [
+                self.picker,
+                self.dashboard,
+                widgets.VBox([self.refresh_button, self.predictions]),
+                self.features,
+                self.race,
+            ],
+            titles=TABS,
+        )
+        self.tabs.observe(guard(self._on_tab), names="selected_index")
+        header = widgets.HTML(
+            "<h2 style='margin:4px 0'>segtutor training studio</h2><div style='font-size:13px;color:#444'>"
+            "<b>1</b> pick an architecture → <b>2</b> press Start and watch the loss fall → <b>3</b> see where the "
+            "predictions are right and wrong, and upload an image of your own → <b>4</b> look inside a layer → "
+            "<b>5</b> race the three architectures.</div>"
+        )
+        super().__init__([header, self.tabs, self.errors])
+
+    def refresh_viewers(self, *, force: bool = False) -> None:
+        """Show the dashboard's model as it is now in the prediction and feature-map viewers (if it changed)."""
+        session = self.dashboard.session
+        steps = len(session.history.losses) if session.history is not None else 0
+        if force or self._seen != (session.model, steps, session.runs_started):
+            self._seen = (session.model, steps, session.runs_started)
+            model = session.snapshot_model()  # a copy: a run may go on training the original
+            self.predictions.set_model(model)
+            self.features.set_model(model)
+
+    def _on_new_model(self, model: nn.Module) -> None:
+        self.dashboard.set_model(model)
+        self.refresh_viewers(force=True)
+
+    def _on_tab(self, change: dict) -> None:
+        if change["new"] in (PREDICTIONS_TAB, FEATURES_TAB):
+            self.refresh_viewers()

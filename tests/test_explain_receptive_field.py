@@ -1,0 +1,175 @@
+"""Receptive fields: the layer-by-layer rules against regions measured exactly with autograd."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from segtutor.explain import input_gradient, receptive_boxes, receptive_field, receptive_region, structural_copy
+from segtutor.models import create_model, list_models
+
+
+def measured_extents(model: nn.Module, layer: str | None, input_size: int, pixels: list[tuple[int, int]]) -> np.ndarray:
+    """Brute force: rows × cols extent of the input region behind each ``pixel`` of ``layer``'s output.
+
+    One image per pixel in a batch (eval mode: the images do not interact), all weights positive.
+    Returns ``(len(pixels), 2)``; an extent that touches the image border is returned as -1 (clipped), an empty
+    region as 0.
+    """
+    clone = structural_copy(model)
+    outputs = {}
+    if layer is not None:
+        dict(clone.named_modules())[layer].register_forward_hook(lambda m, i, o: outputs.__setitem__("x", o))
+    images = torch.ones(len(pixels), clone_in_channels(clone), input_size, input_size, dtype=torch.float64)
+    images.requires_grad_(True)
+    result = clone(images)
+    features = outputs.get("x", result)
+    total = sum(features[k, :, r, c].sum() for k, (r, c) in enumerate(pixels))
+    (gradient,) = torch.autograd.grad(total, images)
+    extents = []
+    for mask in (gradient.sum(dim=1) > 0).numpy():
+        if not mask.any():  # e.g. a strided, dilated transposed convolution skips some output pixels
+            extents.append((0, 0))
+            continue
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        touches = rows[0] == 0 or cols[0] == 0 or rows[-1] == input_size - 1 or cols[-1] == input_size - 1
+        extents.append((-1, -1) if touches else (rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
+    return np.array(extents)
+
+
+def clone_in_channels(model: nn.Module) -> int:
+    return next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+
+
+def test_hand_counted_fields():
+    model = nn.Sequential(
+        nn.Conv2d(1, 1, 3),  # 3
+        nn.Conv2d(1, 1, 3),  # 3 + 2 = 5
+        nn.MaxPool2d(2),  # 5 + 1 = 6, jump 2
+        nn.Conv2d(1, 1, 3, dilation=2),  # 6 + 2·2·2 = 14
+        nn.Conv2d(1, 1, 3, stride=2),  # 14 + 2·2 = 18, jump 4
+    )
+    fields = receptive_field(model)
+    assert [f.size for f in fields] == [3, 5, 6, 14, 18]
+    assert [f.jump for f in fields] == [1, 1, 2, 2, 4]
+    assert [f.name for f in fields] == ["0", "1", "2", "3", "4"]
+    assert fields[3].dilation == 2 and fields[4].stride == 2
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_chains_match_the_measured_region(seed):
+    rng = np.random.default_rng(seed)
+    layers: list[nn.Module] = []
+    for _ in range(int(rng.integers(2, 6))):
+        k, s, d = int(rng.integers(1, 6)), int(rng.integers(1, 3)), int(rng.integers(1, 4))
+        if rng.random() < 0.3:
+            layers.append(nn.MaxPool2d(int(rng.integers(2, 4)), stride=s))
+        else:
+            layers.append(nn.Conv2d(1, 1, k, stride=s, dilation=d, padding=d * (k - 1) // 2))
+    model = nn.Sequential(*layers)
+    size = receptive_field(model)[-1].size
+    with torch.no_grad():
+        out_size = model(torch.zeros(1, 1, 96, 96)).shape[-1]
+    centre = out_size // 2
+    extent = measured_extents(model, None, 96, [(centre, centre)])[0]
+    if extent[0] > 0:  # not clipped by the border
+        assert tuple(extent) == (size, size)
+
+
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+def test_transposed_convolution_field(dilation):
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2, padding=1), nn.ConvTranspose2d(1, 1, 3, stride=2, dilation=dilation))
+    fields = receptive_field(model)
+    taps = math.ceil((dilation * 2 + 1) / 2)  # input pixels one output pixel can gather from
+    assert fields[-1].jump == 1 and fields[-1].size == 3 + (taps - 1) * 2
+    extents = measured_extents(model, None, 32, [(10 + k, 10 + k) for k in range(4)])
+    assert extents.max() == fields[-1].size  # the widest pixel reaches the bound
+
+
+UNET_STAGES = ["encoder.0", "encoder.1", "encoder.2", "encoder.3", "encoder.4", "decoder.0", "decoder.1", "decoder.2",
+               "decoder.3", "classifier"]  # fmt: skip
+
+
+def test_unet_fields_equal_the_measured_regions():
+    model = create_model("unet", size="tiny")
+    fields = {f.name: f for f in receptive_field(model, layers=UNET_STAGES)}
+    assert [fields[n].jump for n in UNET_STAGES] == [1, 2, 4, 8, 16, 8, 4, 2, 1, 1]
+    assert fields["encoder.1"].size == 5 + 1 + 2 * 2 * 2  # two convs, pool, two convs at jump 2
+    # in the decoder the widest field belongs to some pixels only (2x2 up-convolutions): sweep every phase
+    pixels = [(120 + k, 120 + k) for k in range(16)]
+    extents = measured_extents(model, None, 256, pixels)
+    assert (extents > 0).all()  # no region clipped by the border
+    assert extents.max() == fields["classifier"].size
+    # the chain formula alone says 200: neighbouring decoder pixels see differently placed regions, and the union
+    # of three of them reaches further than any one of them plus (3 − 1)·jump
+    assert fields["classifier"].size > 200
+    for stage in ["encoder.2", "encoder.4"]:
+        side = {"encoder.2": 64, "encoder.4": 16}[stage]
+        extent = measured_extents(model, stage, 256, [(side // 2, side // 2)])[0]
+        assert tuple(extent) == (fields[stage].size,) * 2
+
+
+def test_fcn8s_encoder_fields_equal_the_measured_regions():
+    model = create_model("fcn8s", size="tiny")
+    fields = {f.name: f for f in receptive_field(model, layers=["block1", "block3", "block4"])}
+    assert [fields[n].size for n in ("block1", "block3", "block4")] == [6, 44, 100]  # VGG16
+    for name, side in [("block3", 32), ("block4", 16)]:
+        extent = measured_extents(model, name, 256, [(side // 2, side // 2)])[0]
+        assert tuple(extent) == (fields[name].size,) * 2
+
+
+def test_deeplabv3_atrous_rates_and_image_pooling():
+    model = create_model("deeplabv3", size="tiny")
+    names = ["backbone.layer4", "head.aspp.convs.1", "head.aspp.convs.2", "head.aspp.convs.4", "head.classifier"]
+    fields = {f.name: f for f in receptive_field(model, layers=names)}
+    rates = model.head.aspp.rates
+    jump = fields["backbone.layer4"].jump
+    assert jump == model.output_stride
+    for name, rate in zip(names[1:3], rates):  # a 3x3 atrous convolution adds 2·rate feature pixels
+        assert fields[name].size == fields["backbone.layer4"].size + 2 * rate * jump
+    assert fields["head.aspp.convs.4"].size == math.inf and fields["head.classifier"].size == math.inf
+    # image pooling: every output pixel depends on every input pixel
+    assert receptive_region(model, 64, (5, 60)).all()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_real_gradient_stays_inside_the_receptive_region(name):
+    model = create_model(name, size="tiny")
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    region = receptive_region(model, 64, (10, 20))
+    gradient = input_gradient(model, images, (10, 20))
+    assert gradient.shape == region.shape == (64, 64)
+    assert gradient.dtype == np.float32 and region.dtype == bool
+    assert gradient[~region].max(initial=0) == 0  # nothing outside the region can influence the pixel
+    assert gradient.sum() > 0
+    assert all(p.grad is None for p in model.parameters())  # the model's own gradients are untouched
+
+
+def test_receptive_field_errors_and_model_state():
+    model = create_model("unet", size="tiny").train()
+    with pytest.raises(ValueError, match="no modules named"):
+        receptive_field(model, layers=["encoder.9"])
+    assert model.training  # restored
+    with pytest.raises(ValueError, match="outside the 64×64 image"):
+        receptive_region(model, 64, (64, 0))
+    with pytest.raises(ValueError, match="outside the 64×64 image"):
+        receptive_boxes(model, 64, (0, -1))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_receptive_boxes_are_the_bounding_boxes_of_the_measured_regions(name):
+    model = create_model(name, size="tiny")
+    pixels = [(0, 0), (5, 40), (33, 33), (47, 2), (63, 63), (20, 61)]
+    clone = structural_copy(model)
+    images = torch.ones(len(pixels), 3, 64, 48, dtype=torch.float64, requires_grad=True)
+    logits = clone(images)
+    total = sum(logits[k, :, r, c % 48].sum() for k, (r, c) in enumerate(pixels))
+    (gradient,) = torch.autograd.grad(total, images)
+    for (row, col), mask in zip(pixels, (gradient.sum(dim=1) > 0).numpy()):
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        box = receptive_boxes(model, (64, 48), (row, col % 48))["output"]
+        assert box == (rows[0], rows[-1], cols[0], cols[-1]), (row, col)
