@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from segtutor.explain import conv2d_steps, output_size, overlap_count, pool2d, transposed_output_size
+from segtutor.explain.receptive_field import receptive_field
 from segtutor.metrics import confusion_matrix, dice_per_class, iou_per_class, pixel_accuracy
 from segtutor.models import count_parameters, create_model, layer_table, list_models
 from segtutor.predict import tile_starts
@@ -425,6 +426,23 @@ def check_dilated_span(answer: Any, kernel_size: int, dilation: int) -> Feedback
     )
 
 
+def check_receptive_field(answer: Any, layers: nn.Module) -> Feedback:
+    """How many input pixels across one output pixel of a stack of layers can see."""
+    fields = receptive_field(layers)
+    last = fields[-1]
+    path = " → ".join(f"{field.size:g}" for field in fields)
+    return _check_number(
+        "receptive field of a stack of layers",
+        answer,
+        last.size,
+        tolerance=0,
+        right=f"layer by layer the field grows {path} pixels: each layer adds dilation·(kernel_size − 1) "
+        "times the jump (the product of the strides before it).",
+        hint="start at 1 pixel; each layer adds dilation·(kernel_size − 1)·jump, where jump is the product of the "
+        "strides of the layers before it (a 2x2 pooling with stride 2 doubles it).",
+    )
+
+
 # ---- 08 Loss, backpropagation, optimizer --------------------------------------------------------------------
 
 
@@ -572,6 +590,7 @@ __all__ = [
     "check_output_size",
     "check_pixel_accuracy",
     "check_pixel_value",
+    "check_receptive_field",
     "check_relu_max_pool",
     "check_same_padding",
     "check_size_after_pooling",

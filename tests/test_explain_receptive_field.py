@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from segtutor.explain import input_gradient, receptive_boxes, receptive_field, receptive_region, structural_copy
-from segtutor.models import create_model, list_models
+from segtutor.models import FCN8s, UNet, create_model, list_models
 
 
 def measured_extents(model: nn.Module, layer: str | None, input_size: int, pixels: list[tuple[int, int]]) -> np.ndarray:
@@ -95,7 +95,7 @@ UNET_STAGES = ["encoder.0", "encoder.1", "encoder.2", "encoder.3", "encoder.4", 
 
 
 def test_unet_fields_equal_the_measured_regions():
-    model = create_model("unet", size="tiny")
+    model = UNet(in_channels=1, num_classes=1, channels=[1, 1, 1, 1, 1])  # the fields depend on the layout only
     fields = {f.name: f for f in receptive_field(model, layers=UNET_STAGES)}
     assert [fields[n].jump for n in UNET_STAGES] == [1, 2, 4, 8, 16, 8, 4, 2, 1, 1]
     assert fields["encoder.1"].size == 5 + 1 + 2 * 2 * 2  # two convs, pool, two convs at jump 2
@@ -114,7 +114,7 @@ def test_unet_fields_equal_the_measured_regions():
 
 
 def test_fcn8s_encoder_fields_equal_the_measured_regions():
-    model = create_model("fcn8s", size="tiny")
+    model = FCN8s(in_channels=1, num_classes=1, channels=[1, 1, 1, 1, 1], fc_channels=1, fc6_kernel_size=3)
     fields = {f.name: f for f in receptive_field(model, layers=["block1", "block3", "block4"])}
     assert [fields[n].size for n in ("block1", "block3", "block4")] == [6, 44, 100]  # VGG16
     for name, side in [("block3", 32), ("block4", 16)]:

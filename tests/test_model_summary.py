@@ -9,6 +9,15 @@ from torch import nn
 from segtutor.models import count_flops, count_parameters, create_model, format_table, layer_table, list_models
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny inputs gain nothing from a second thread, and on a shared machine two threads wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_count_parameters_is_the_sum_of_all_tensor_sizes(name):
     model = create_model(name)

@@ -14,6 +14,15 @@ from segtutor.models import MODELS, DeepLabV3, FCN8s, UNet, count_parameters, cr
 from segtutor.models.fcn import bilinear_kernel, bilinear_upsampling
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny inputs gain nothing from a second thread, and on a shared machine two threads wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def first_conv(model: nn.Module) -> nn.Conv2d:
     """The first convolution the images meet."""
     return next(m for m in model.modules() if isinstance(m, nn.Conv2d))
@@ -258,13 +267,18 @@ def test_unet_channel_bookkeeping_follows_the_paper():
 
 
 @pytest.mark.parametrize(
-    "output_stride, rates, strides", [(16, [6, 12, 18], [4, 8, 16, 16]), (8, [12, 24, 36], [4, 8, 8, 8])]
+    "output_stride, rates, strides, dilations",
+    [(16, [6, 12, 18], [4, 8, 16, 16], [1, 1, 1, 2]), (8, [12, 24, 36], [4, 8, 8, 8], [1, 1, 2, 4])],
 )
-def test_deeplabv3_output_stride_and_atrous_rates(output_stride, rates, strides):
-    model = DeepLabV3(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=output_stride, aspp_channels=8)
+def test_deeplabv3_output_stride_and_atrous_rates(output_stride, rates, strides, dilations):
+    model = DeepLabV3(block="basic", layers=[2, 2, 2, 2], width=8, output_stride=output_stride, aspp_channels=8)
     assert model.head.aspp.rates == rates
     assert [branch[0].dilation for branch in model.head.aspp.convs[1:4]] == [(r, r) for r in rates]
     assert model.backbone.strides == strides
+    for stage, dilation in zip([model.backbone.layer1, model.backbone.layer2, model.backbone.layer3,
+                                model.backbone.layer4], dilations):  # fmt: skip
+        convs = [m for m in stage.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+        assert [conv.dilation for conv in convs] == [(dilation, dilation)] * 4  # 2 blocks x 2 convolutions
     with torch.no_grad():
         features = model.backbone(torch.rand(2, 3, 96, 80))
     assert features.shape == (2, 64, 96 // output_stride, 80 // output_stride)

@@ -23,7 +23,13 @@ from segtutor.models import count_flops, count_parameters, create_model, layer_t
 from segtutor.predict import overlay, predict_proba, sliding_window_proba
 from segtutor.train import History, TrainConfig
 from segtutor.widgets.boundary import boundary_pixels, boundary_scores
-from segtutor.widgets.diagram import SKIP_COLOR, architecture_figure, describe_architecture, place_stages
+from segtutor.widgets.diagram import (
+    SKIP_COLOR,
+    architecture_figure,
+    describe_architecture,
+    forward_flops,
+    place_stages,
+)
 from segtutor.widgets.features import FeatureMapViewer, feature_maps, kernel_mosaic, mosaic
 from segtutor.widgets.model_picker import ModelPicker, build_model
 from segtutor.widgets.pictures import png_uri
@@ -193,7 +199,8 @@ def test_describe_architecture_shapes_counts_and_arrows(name):
     assert summary.stages[0].shape == (1, 3, 64, 64)
     assert summary.stages[-1].shape == tuple(logits.shape)  # the last stage gives the logits
     assert summary.num_params == sum(p.numel() for p in model.parameters())
-    assert summary.flops == count_flops(model, (3, 64, 64))
+    assert summary.flops == count_flops(model, (3, 64, 64))  # hooks count what FlopCounterMode counts
+    assert forward_flops(model, (3, 45, 61)) == count_flops(model, (3, 45, 61))  # odd sizes too
     assert [row.name for row in summary.layers] == [row.name for row in layer_table(model, (3, 64, 64))]
 
     figure = architecture_figure(summary)
@@ -451,6 +458,10 @@ def test_prediction_viewer_uploads(trained, val_data):
     assert viewer.source == "mine.png" and "sliding windows" in viewer.message.value
     assert viewer.upload.value == ()  # ready for the next file
     expected = sliding_window_proba(trained, picture, tile_size=TILE, overlap=TILE // 4)
+    if not torch.allclose(viewer.analysis.probs, expected):  # DEBUG (temporary)
+        again = sliding_window_proba(trained, picture, tile_size=TILE, overlap=TILE // 4)
+        print("DEBUG", torch.isnan(viewer.analysis.probs).sum(), torch.isnan(expected).sum(), torch.isnan(again).sum(),
+              torch.equal(again, expected), torch.equal(again, viewer.analysis.probs), (viewer.analysis.image == picture).all())
     torch.testing.assert_close(viewer.analysis.probs, expected)
     assert viewer.analysis.mask is None and "No ground truth" in viewer.scores.value
 
@@ -490,9 +501,11 @@ def test_feature_map_viewer_switches_layers(trained, val_data):
     viewer.layer.value = "encoder.2"
     expected = feature_maps(trained, val_data[0][0], "encoder.2")
     torch.testing.assert_close(viewer.maps, expected)
-    np.testing.assert_allclose(viewer.figure.data[1]["z"], np.round(mosaic(expected[:4], columns=8), 3))
+    drawn = np.array(viewer.figure.data[1]["z"], dtype=float)  # gaps travel as None (JSON has no NaN)
+    np.testing.assert_allclose(drawn, np.round(mosaic(expected[:4], columns=8), 3))
     viewer.first_channel.value = 4
-    np.testing.assert_allclose(viewer.figure.data[1]["z"], np.round(mosaic(expected[4:8], columns=8), 3))
+    drawn = np.array(viewer.figure.data[1]["z"], dtype=float)
+    np.testing.assert_allclose(drawn, np.round(mosaic(expected[4:8], columns=8), 3))
     assert "16 feature maps" in viewer.caption.value and viewer.errors.outputs == ()
 
 
@@ -506,6 +519,7 @@ def test_race_trains_every_architecture_with_the_same_budget(train_data, val_dat
     for index, result in enumerate(race.results):
         assert result.iterations == 2 and result.status == "completed"
         assert result.num_params == count_parameters(build_model(result.model_name, "tiny"))
+        assert result.flops == count_flops(build_model(result.model_name, "tiny"), (3, TILE, TILE))
         assert result.seconds_per_iteration == pytest.approx(seconds_per_iteration(result.history))
         assert result.mean_iou == pytest.approx(result.history.evaluations[-1].mean_iou)
         assert 0 <= result.boundary.mean_f_score <= 1 or math.isnan(result.boundary.mean_f_score)

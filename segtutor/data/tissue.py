@@ -279,13 +279,14 @@ def stamp_ellipses(
     angles, darkness = angles[on_canvas].astype(np.float32), darkness[on_canvas].astype(np.float32)
     if len(centers) == 0:
         return
-    reach = int(np.ceil(radii.max() * (1 + 3 * wobble))) + 1
-    offsets = np.arange(-reach, reach + 1)
-    corner = np.floor(centers).astype(np.int64)  # (n, 2)
+    reach = int(np.ceil(radii.max() * (1 + 2 * wobble))) + 1
+    offsets = np.arange(-reach, reach + 1)  # (P,)
+    corner = np.floor(centers).astype(np.int64)  # (n, 2) pixel holding the centre
     rows = corner[:, 0, None, None] + offsets[None, :, None]  # (n, P, 1)
     cols = corner[:, 1, None, None] + offsets[None, None, :]  # (n, 1, P)
-    dy = rows + 0.5 - centers[:, 0, None, None]  # pixel centres relative to the ellipse centre
-    dx = cols + 0.5 - centers[:, 1, None, None]
+    to_pixel = corner + np.float32(0.5) - centers  # (n, 2) from the ellipse centre to its pixel's centre
+    dy = to_pixel[:, 0, None, None] + offsets.astype(np.float32)[None, :, None]  # (n, P, 1)
+    dx = to_pixel[:, 1, None, None] + offsets.astype(np.float32)[None, None, :]  # (n, 1, P)
     cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
     across, along = dy * sin - dx * cos, dy * cos + dx * sin  # (n, P, P) in the ellipse's own axes
     distance = np.hypot(across / radii[:, 0, None, None], along / radii[:, 1, None, None])  # 1 on the edge

@@ -13,9 +13,11 @@ from segtutor.explain.pool import PoolStep, pool2d, pool2d_steps
 from segtutor.explain.receptive_field import (
     LayerField,
     Span,
+    box_at,
     input_gradient,
     receptive_boxes,
     receptive_field,
+    receptive_spans,
     receptive_region,
     structural_copy,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "PoolStep",
     "ScatterStep",
     "Span",
+    "box_at",
     "conv2d",
     "conv2d_steps",
     "conv_transpose2d",
@@ -51,6 +54,7 @@ __all__ = [
     "receptive_boxes",
     "receptive_field",
     "receptive_region",
+    "receptive_spans",
     "structural_copy",
     "tissue_patch",
     "transposed_output_shape",

@@ -11,8 +11,8 @@ Real segmentation networks branch (ASPP), merge (skips, sums, concatenations) an
 neighbouring output pixels can see differently placed regions. So instead of the formula we follow the exact
 rule behind it through a real forward pass: for every pixel of every feature map, along rows and along columns,
 we keep the first and last input pixel it can see (a :class:`Span`). A convolution's output pixel sees from the
-first to the last pixel its taps see; a merge sees what any of its inputs sees. The forward pass runs on
-PyTorch's ``meta`` device (shapes only, no arithmetic), so a 4096-pixel virtual image costs next to nothing.
+first to the last pixel its taps see; a merge sees what any of its inputs sees. The forward pass sends a batch
+of *zero* images: every shape is computed but no arithmetic is done, so a 4096-pixel image costs nothing.
 
 * :func:`receptive_field` gives, per layer, the largest region any pixel sees (``size``) and the ``jump``.
 * :func:`receptive_boxes` gives the box of input pixels one output pixel sees, for drawing.
@@ -243,14 +243,19 @@ class _SpanTracer(TorchFunctionMode):
         )
 
 
-def _trace(model: nn.Module, size: tuple[int, int], layers: list[str]) -> tuple[dict[str, tuple[Span, Span]], tuple]:
-    """Run ``model`` on a virtual ``(1, C, H, W)`` image on the meta device; spans of ``layers`` and of the output."""
+def _trace(
+    model: nn.Module, size: tuple[int, int], layers: list[str]
+) -> tuple[dict[str, tuple[Span, Span]], tuple[Span, Span]]:
+    """Run ``model`` on an empty ``(0, C, H, W)`` batch; the spans of ``layers``' outputs and of the model's output.
+
+    With no images in the batch every layer still computes its output's shape, but no arithmetic: any size is free.
+    """
     modules = dict(model.named_modules())
     unknown = sorted(set(layers) - set(modules))
     if unknown:
         raise ValueError(f"{type(model).__name__} has no modules named {unknown} (see model.named_modules())")
-    tensors = {name: t.to("meta") for name, t in itertools.chain(model.named_parameters(), model.named_buffers())}
-    images = torch.zeros(1, _in_channels(model), *size, device="meta")
+    parameter = next(model.parameters())
+    images = torch.zeros(0, _in_channels(model), *size, device=parameter.device, dtype=parameter.dtype)
     found: dict[str, tuple[Span, Span]] = {}
     with _SpanTracer(images) as tracer:
         def record(output: torch.Tensor, name: str) -> None:
@@ -262,7 +267,8 @@ def _trace(model: nn.Module, size: tuple[int, int], layers: list[str]) -> tuple[
         training = model.training
         try:
             model.eval()
-            output = torch.func.functional_call(model, tensors, (images,))
+            with torch.no_grad():
+                output = model(images)
         finally:
             model.train(training)
             for hook in hooks:
@@ -307,6 +313,31 @@ def receptive_field(model: nn.Module, *, layers: list[str] | None = None) -> lis
     return fields
 
 
+def receptive_spans(
+    model: nn.Module, input_size: int | tuple[int, int], *, layers: list[str] | None = None
+) -> dict[str, tuple[Span, Span]]:
+    """The (rows, cols) :class:`Span` of every pixel of ``layers``' outputs and of the output, for one image size.
+
+    One forward pass of an empty batch (shapes only, no arithmetic); look up any pixel's box with :func:`box_at`.
+
+    Returns:
+        ``{layer name: (rows, cols)}``, the model's output under ``"output"``.
+    """
+    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
+    found, output = _trace(model, (height, width), list(layers or []))
+    return {**found, "output": output}
+
+
+def box_at(spans: tuple[Span, Span], input_size: tuple[int, int], pixel: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)``, inclusive: the input box seen by the feature pixel under image ``pixel``.
+
+    For a feature map of ``h × w`` that pixel is ``(row · h / H, col · w / W)`` rounded down.
+    """
+    (rows, cols), (height, width), (row, col) = spans, input_size, pixel
+    r, c = row * len(rows.first) // height, col * len(cols.first) // width
+    return int(rows.first[r]), int(rows.last[r]), int(cols.first[c]), int(cols.last[c])
+
+
 def receptive_boxes(
     model: nn.Module, input_size: int | tuple[int, int], pixel: tuple[int, int], *, layers: list[str] | None = None
 ) -> dict[str, tuple[int, int, int, int]]:
@@ -317,8 +348,7 @@ def receptive_boxes(
         model: the network.
         input_size: ``H`` or ``(H, W)`` of the image.
         pixel: ``(row, col)`` in the output (= input) image.
-        layers: module names (e.g. stages from ``model.describe()``); the feature pixel under ``pixel`` is
-            ``(row · h / H, col · w / W)`` rounded down, for a feature map of ``h × w``.
+        layers: module names (e.g. stages from ``model.describe()``).
 
     Returns:
         ``{name: (top, bottom, left, right)}`` inclusive input pixel coordinates, clipped to the image; the
@@ -327,16 +357,11 @@ def receptive_boxes(
     Raises:
         ValueError: on a pixel outside the image or an unknown layer name.
     """
-    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
-    row, col = pixel
-    if not (0 <= row < height and 0 <= col < width):
-        raise ValueError(f"pixel {pixel} lies outside the {height}×{width} image")
-    found, output = _trace(model, (height, width), list(layers or []))
-    boxes = {}
-    for name, (rows, cols) in {**found, "output": output}.items():
-        r, c = row * len(rows.first) // height, col * len(cols.first) // width
-        boxes[name] = (int(rows.first[r]), int(rows.last[r]), int(cols.first[c]), int(cols.last[c]))
-    return boxes
+    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if not (0 <= pixel[0] < size[0] and 0 <= pixel[1] < size[1]):
+        raise ValueError(f"pixel {pixel} lies outside the {size[0]}×{size[1]} image")
+    spans = receptive_spans(model, size, layers=layers)
+    return {name: box_at(pair, size, pixel) for name, pair in spans.items()}
 
 
 def _whole(value: float) -> float:

@@ -113,12 +113,11 @@ class ResNet(nn.Module):
         self.dilations: list[int] = []  # dilation of each stage's 3x3 convolutions
         for index, num_blocks in enumerate(layers):
             channels = width * 2**index
-            stride, first_dilation = (1 if index == 0 else 2), dilation
+            stride = 1 if index == 0 else 2
             if stride == 2 and stride_so_far == output_stride:
                 stride, dilation = 1, dilation * 2  # keep the size, dilate instead
             stride_so_far *= stride
-            # the first block still sees the previous stage's spacing, the others the new one (as torchvision)
-            blocks = [block(stage_in, channels, stride, first_dilation)]
+            blocks = [block(stage_in, channels, stride, dilation)]  # the first block changes the channels
             stage_in = channels * block.expansion
             blocks += [block(stage_in, channels, 1, dilation) for _ in range(num_blocks - 1)]
             self.add_module(f"layer{index + 1}", nn.Sequential(*blocks))

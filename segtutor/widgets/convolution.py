@@ -20,7 +20,7 @@ from segtutor.explain.kernels import KERNEL_PRESETS, first_layer_kernels, kernel
 from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.widgets.controls import StepControls, report_errors
 from segtutor.widgets.figures import LiveFigure
-from segtutor.widgets.grids import cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.grids import TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
 
 INPUT, KERNEL, PRODUCTS, OUTPUT = range(4)  # trace indices, one heatmap per subplot
 
@@ -159,7 +159,8 @@ class ConvolutionExplorer(widgets.VBox):
             description="input",
         )
         self.kernel_picker = widgets.Dropdown(options=kernel_options, value=kernel, description="kernel")
-        self.kernel_size = widgets.IntSlider(value=3, min=1, max=7, description="kernel size")
+        self.kernel_size = widgets.IntSlider(value=3, min=1, max=7, description="kernel size",
+                                             disabled=kernel.startswith("model:"))  # a model's kernels have their size
         self.stride = widgets.IntSlider(value=1, min=1, max=3, description="stride")
         self.padding = widgets.Dropdown(options=[("0", 0), ("1", 1), ("2", 2), ("3", 3), ("same", "same")], value=0,
                                         description="padding")  # fmt: skip
@@ -187,7 +188,7 @@ class ConvolutionExplorer(widgets.VBox):
     # --- callbacks -------------------------------------------------------------------------------------------
     def _on_settings(self, _change: dict) -> None:
         kernel = self._kernel(self.kernel_picker.value, self.kernel_size.value)
-        self.kernel_size.disabled = self.kernel_picker.value.startswith("model:")
+        self.kernel_size.disabled = self.kernel_picker.value.startswith("model:")  # a model's kernels have their size
         try:
             self.state.configure(
                 image=self._inputs[self.input_picker.value],
@@ -242,7 +243,7 @@ class ConvolutionExplorer(widgets.VBox):
             cell_outline(0, 0, subplot=4, name="output", height=state.output_shape[0], width=state.output_shape[1],
                          color="lightgray", line_width=1),
         ]  # fmt: skip
-        figure.update_layout(width=1000, height=340, margin=dict(l=10, r=10, t=60, b=10), template="plotly_white",
+        figure.update_layout(width=1000, height=340, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE,
                              shapes=self._fixed_shapes)  # fmt: skip
         self.figure.show(figure)
         h_out, w_out = state.size_formulas()

@@ -28,8 +28,8 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import gzip
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,7 +83,7 @@ class Click:
 
 
 def to_json(value: Any) -> Any:
-    """``value`` as plain JSON types: numpy arrays become (nested) lists and NaN becomes ``None`` (a gap)."""
+    """``value`` as plain JSON types: arrays (numpy, or plotly's base64 encoding) become nested lists, NaN ``None``."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "f" and np.isnan(value).any():
             return np.where(np.isnan(value), None, value).tolist()
@@ -92,6 +92,10 @@ def to_json(value: Any) -> Any:
         return to_json(value.item())
     if isinstance(value, float) and value != value:  # NaN
         return None
+    if isinstance(value, dict) and "bdata" in value and "dtype" in value:  # plotly's base64 array encoding
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = [int(n) for n in str(value.get("shape", array.size)).split(",")]
+        return to_json(array.reshape(shape))
     if isinstance(value, dict):
         return {key: to_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -107,7 +111,7 @@ def _figure_json(figure: go.Figure | dict) -> dict:
         figure = go.Figure(figure)  # validates the property names, like plotly does
     if not isinstance(figure, go.Figure):
         raise TypeError(f"figure must be a plotly go.Figure or a dict, got {type(figure).__name__}")
-    plain = json.loads(figure.to_json())  # plotly's encoder: numpy, dates, NaN -> null
+    plain = to_json(figure.to_plotly_json())  # lists, not plotly's base64 arrays: tests and patches read the same
     return {"data": plain.get("data", []), "layout": plain.get("layout", {})}
 
 
@@ -118,10 +122,13 @@ const PLOTLY = Symbol.for("segtutor.plotly");
 function loadPlotly(model) {
   if (!globalThis[PLOTLY]) {
     globalThis[PLOTLY] = (async () => {
+      performance.mark("segtutor:plotly-requested");  // marks let tests time the page load
       const id = model.get("library").replace("IPY_MODEL_", "");
       const library = await model.widget_manager.get_model(id);
+      performance.mark("segtutor:plotly-received");
       const gzipped = new Blob([library.get("source")]).stream().pipeThrough(new DecompressionStream("gzip"));
       const code = await new Response(gzipped).text();
+      performance.mark("segtutor:plotly-unzipped");
       const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
       await new Promise((resolve, reject) => {
         const script = document.createElement("script");
@@ -131,6 +138,7 @@ function loadPlotly(model) {
         document.head.appendChild(script);
       });
       URL.revokeObjectURL(url);
+      performance.mark("segtutor:plotly-ready");
       return globalThis.Plotly;
     })();
     globalThis[PLOTLY].catch(() => delete globalThis[PLOTLY]);  // let a later figure try again
@@ -138,8 +146,9 @@ function loadPlotly(model) {
   return globalThis[PLOTLY];
 }
 
-// Apply a numbered patch to the model's copy of the figure (once per model, with or without views).
 function initialize({ model }) {
+  loadPlotly(model).catch(() => {});  // start now, while the page builds its other widgets (render reports errors)
+  // Apply each numbered patch to the model's copy of the figure (once per model, with or without views).
   model.on("msg:custom", (msg) => {
     if (msg.type !== "patch") return;
     const figure = model.get("figure");
@@ -183,6 +192,7 @@ function render({ model, el }) {
     const figure = model.get("figure");
     await Plotly.newPlot(div, structuredClone(figure.data), structuredClone(figure.layout), model.get("config"));
     div.dataset.revision = figure.revision;
+    performance.mark("segtutor:figure-drawn");
     div.on("plotly_click", (event) => {
       const point = event.points[0];
       model.send({ type: "click", trace: point.curveNumber, x: point.x, y: point.y, point_index: point.pointNumber });
@@ -219,7 +229,7 @@ class LiveFigure(anywidget.AnyWidget):
     library = traitlets.Instance(PlotlyLibrary).tag(sync=True, **widgets.widget_serialization)
 
     def __init__(self, figure: go.Figure | dict | None = None, *, config: dict | None = None, **kwargs: Any) -> None:
-        state = _figure_json(figure if figure is not None else go.Figure())
+        state = _figure_json(figure) if figure is not None else {"data": [], "layout": {}}
         super().__init__(
             figure={**state, "revision": 0},
             config=config if config is not None else {"displayModeBar": False},

@@ -14,6 +14,10 @@ import plotly.graph_objects as go
 from segtutor.explain.formula import format_number
 
 HIGHLIGHT = "#ff7f0e"  # orange: the cells the current step touches
+# A small plotly template: white, plain axes. plotly's named templates ("plotly_white") are large and slow to
+# validate (a third of a second per figure), and travel to the browser with every figure.
+TEMPLATE = {"layout": {"paper_bgcolor": "white", "plot_bgcolor": "white",
+                       "font": {"family": "Helvetica, Arial, sans-serif", "size": 12, "color": "#2a3f5f"}}}  # fmt: skip
 MAX_NUMBERED = 11  # grids larger than this (in either direction) show colours only: numbers would not fit
 
 

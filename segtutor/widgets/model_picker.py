@@ -73,10 +73,10 @@ class ModelPicker(widgets.VBox):
 
         self.architecture = widgets.ToggleButtons(
             options=[(MODEL_LABELS.get(name, name), name) for name in list_models()], value=model,
-            description="architecture", style={"button_width": "110px"},
+            style={"button_width": "110px"},
         )  # fmt: skip
         self.size = widgets.ToggleButtons(
-            options=list_sizes(), value=size, description="size", style={"button_width": "80px"},
+            options=list_sizes(), value=size, style={"button_width": "80px"},
             tooltips=["fastest", "trains in seconds on a CPU", "slower, a bit better", "the published network"],
         )  # fmt: skip
         self.counts = widgets.HTML()
@@ -93,7 +93,12 @@ class ModelPicker(widgets.VBox):
         self.size.observe(pick, names="value")
         table = widgets.Accordion([self.table], titles=("layer table: every module and its output shape",))
         table.selected_index = None
-        super().__init__([widgets.HBox([self.architecture]), self.size, self.counts, self.figure, table, self.errors])
+        label = dict(layout=widgets.Layout(width="90px"))
+        super().__init__([
+            widgets.HBox([widgets.Label("architecture", **label), self.architecture]),
+            widgets.HBox([widgets.Label("size", **label), self.size]),
+            self.counts, self.figure, table, self.errors,
+        ])  # fmt: skip
 
     def on_change(self, callback: Callable[[nn.Module], None]) -> None:
         """Call ``callback(model)`` with the new model whenever the learner picks another architecture or size."""

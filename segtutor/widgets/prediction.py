@@ -143,7 +143,7 @@ def read_upload(content: bytes, *, max_bytes: int = 8_000_000, max_side: int = 1
             if max(width, height) > max_side:
                 raise UploadError(f"the image is {width}×{height} pixels; the limit is {max_side} pixels per side: "
                                   "crop or downscale it first")  # fmt: skip
-            rgb = np.asarray(picture.convert("RGB"))
+            rgb = np.array(picture.convert("RGB"))  # a writable copy
     except UploadError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:

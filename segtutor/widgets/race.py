@@ -26,11 +26,11 @@ from plotly.subplots import make_subplots
 from torch import nn
 from torch.utils.data import Dataset
 
-from segtutor.models import count_flops, count_parameters, list_models
+from segtutor.models import count_parameters, list_models
 from segtutor.predict import predict
 from segtutor.train import History, TrainConfig, TrainingControl
 from segtutor.widgets.boundary import BoundaryScores, boundary_scores
-from segtutor.widgets.diagram import format_count
+from segtutor.widgets.diagram import format_count, forward_flops
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.model_picker import MODEL_LABELS, build_model
 from segtutor.widgets.session import RunListener, TrainingSession, warm_up_step
@@ -147,7 +147,7 @@ class ArchitectureRace(widgets.VBox, RunListener):
         self._figure_lock = threading.RLock()
         self._last_draw = -math.inf
 
-        self.size = widgets.ToggleButtons(options=["tiny", "small", "medium"], value=size, description="size",
+        self.size = widgets.ToggleButtons(options=["tiny", "small", "medium"], value=size,
                                           style={"button_width": "70px"})  # fmt: skip
         self.budget = widgets.BoundedFloatText(value=budget, min=1, max=100_000, description="budget each",
                                                layout=widgets.Layout(width="180px"))  # fmt: skip
@@ -169,10 +169,11 @@ class ArchitectureRace(widgets.VBox, RunListener):
         self._render(final=True)
         super().__init__([
             widgets.HBox([self.start_button, self.stop_button, self.status], layout=widgets.Layout(align_items="center")),
-            widgets.HBox([self.size, self.batch_size]),
+            widgets.HBox([widgets.Label("size", layout=widgets.Layout(width="90px")), self.size, self.batch_size]),
             widgets.HBox([self.budget, self.budget_unit]),
             self.figure, self.table, self.errors,
         ])  # fmt: skip
+        self.add_class("segtutor-race-panel")
 
     # ---- Python API ----------------------------------------------------------------------------------------
     @property
@@ -254,7 +255,7 @@ class ArchitectureRace(widgets.VBox, RunListener):
             model_name=name,
             size=size,
             num_params=count_parameters(session.model),
-            flops=count_flops(session.model, tile),
+            flops=forward_flops(session.model, tile),
             iterations=len(history.losses),
             seconds_per_iteration=seconds_per_iteration(history),
             mean_iou=last.mean_iou if last is not None else math.nan,

@@ -10,7 +10,8 @@ One app made of the studio widgets, one tab per step of the course's pipeline:
 
 Picking another model hands it to the dashboard (stopping its run). The viewers look at a copy of the trained
 model, taken when their tab is opened after more training (or when "use the latest model" is pressed). The
-dashboard and the race never train at the same time: starting one stops the other.
+dashboard and the race never train at the same time: starting one stops the other. Tabs 3 to 5 are built when
+first opened, so the page shows its first widgets sooner.
 """
 
 from __future__ import annotations
@@ -80,35 +81,27 @@ class TrainingStudio(widgets.VBox):
             raise ValueError("give class_names, e.g. ['stroma', 'tumor'] (train_data has no .class_names)")
         self.train_data, self.val_data, self.class_names = train_data, val_data, list(names)
 
+        self.device, self.seed, self.race_budget = device, seed, race_budget
         self.picker = ModelPicker(model, size, in_channels=image.shape[0], num_classes=len(self.class_names),
                                   input_size=image.shape[-1], seed=seed)  # fmt: skip
         self.dashboard = TrainingDashboard(self.picker.model, train_data, val_data, class_names=self.class_names,
                                            budget=budget, device=device, seed=seed)  # fmt: skip
-        self.predictions = PredictionViewer(self.picker.model, val_data, class_names=self.class_names)
-        self.features = FeatureMapViewer(self.picker.model, val_data)
-        self.race = ArchitectureRace(train_data, val_data, class_names=self.class_names, budget=race_budget,
-                                     device=device, seed=seed)  # fmt: skip
-        self._seen = (self.dashboard.model, 0, 0)  # (model, steps, runs) the viewers show
+        # the other tabs are built when first opened: a page shows its first widgets sooner
+        self._predictions: PredictionViewer | None = None
+        self._features: FeatureMapViewer | None = None
+        self._race: ArchitectureRace | None = None
+        self._seen: tuple | None = None  # (model, steps, runs) the viewers show
 
         self.errors = widgets.Output()
-        guard = report_errors(self.errors)
+        self._guard = report_errors(self.errors)
         self.picker.on_change(self._on_new_model)
-        self.dashboard.start_button.on_click(guard(lambda _: self.race.stop()))  # one training at a time
-        self.race.start_button.on_click(guard(lambda _: self.dashboard.stop()))
+        self.dashboard.start_button.on_click(self._guard(lambda _: self._stop_race()))  # one training at a time
         self.refresh_button = widgets.Button(description="↻ use the latest model", layout=widgets.Layout(width="190px"),
                                              tooltip="look at the model as the training left it")  # fmt: skip
-        self.refresh_button.on_click(guard(lambda _: self.refresh_viewers(force=True)))
-        self.tabs = widgets.Tab(
-            [
-                self.picker,
-                self.dashboard,
-                widgets.VBox([self.refresh_button, self.predictions]),
-                self.features,
-                self.race,
-            ],
-            titles=TABS,
-        )
-        self.tabs.observe(guard(self._on_tab), names="selected_index")
+        self.refresh_button.on_click(self._guard(lambda _: self.refresh_viewers(force=True)))
+        self._pages = [self.picker, self.dashboard] + [_placeholder() for _ in TABS[2:]]
+        self.tabs = widgets.Tab(self._pages, titles=TABS)
+        self.tabs.observe(self._guard(self._on_tab), names="selected_index")
         header = widgets.HTML(
             "<h2 style='margin:4px 0'>segtutor training studio</h2><div style='font-size:13px;color:#444'>"
             "<b>1</b> pick an architecture → <b>2</b> press Start and watch the loss fall → <b>3</b> see where the "
@@ -117,20 +110,66 @@ class TrainingStudio(widgets.VBox):
         )
         super().__init__([header, self.tabs, self.errors])
 
+    # ---- the tabs, built on first use ----------------------------------------------------------------------
+    @property
+    def predictions(self) -> PredictionViewer:
+        """The prediction viewer (tab 3), showing a copy of the dashboard's model."""
+        if self._predictions is None:
+            self._predictions = PredictionViewer(self._latest_model(), self.val_data, class_names=self.class_names)
+            self._pages[PREDICTIONS_TAB].children = [self.refresh_button, self._predictions]
+        return self._predictions
+
+    @property
+    def features(self) -> FeatureMapViewer:
+        """The feature-map viewer (tab 4), showing a copy of the dashboard's model."""
+        if self._features is None:
+            self._features = FeatureMapViewer(self._latest_model(), self.val_data)
+            self._pages[FEATURES_TAB].children = [self._features]
+        return self._features
+
+    @property
+    def race(self) -> ArchitectureRace:
+        """The architecture race (tab 5)."""
+        if self._race is None:
+            self._race = ArchitectureRace(self.train_data, self.val_data, class_names=self.class_names,
+                                          budget=self.race_budget, device=self.device, seed=self.seed)  # fmt: skip
+            self._race.start_button.on_click(self._guard(lambda _: self.dashboard.stop()))  # one training at a time
+            self._pages[RACE_TAB].children = [self._race]
+        return self._race
+
     def refresh_viewers(self, *, force: bool = False) -> None:
         """Show the dashboard's model as it is now in the prediction and feature-map viewers (if it changed)."""
         session = self.dashboard.session
-        steps = len(session.history.losses) if session.history is not None else 0
-        if force or self._seen != (session.model, steps, session.runs_started):
-            self._seen = (session.model, steps, session.runs_started)
+        seen = (session.model, len(session.history.losses) if session.history is not None else 0, session.runs_started)
+        if force or seen != self._seen:
+            self._seen = seen
             model = session.snapshot_model()  # a copy: a run may go on training the original
-            self.predictions.set_model(model)
-            self.features.set_model(model)
+            for viewer in (self._predictions, self._features):
+                if viewer is not None:
+                    viewer.set_model(model)
+
+    def _latest_model(self) -> nn.Module:
+        session = self.dashboard.session
+        self._seen = (session.model, len(session.history.losses) if session.history is not None else 0,
+                      session.runs_started)  # fmt: skip
+        return session.snapshot_model()
 
     def _on_new_model(self, model: nn.Module) -> None:
         self.dashboard.set_model(model)
         self.refresh_viewers(force=True)
 
     def _on_tab(self, change: dict) -> None:
-        if change["new"] in (PREDICTIONS_TAB, FEATURES_TAB):
-            self.refresh_viewers()
+        index = change["new"]
+        if index in (PREDICTIONS_TAB, FEATURES_TAB):
+            self.refresh_viewers()  # viewers built earlier follow the training
+        pages = {PREDICTIONS_TAB: "predictions", FEATURES_TAB: "features", RACE_TAB: "race"}
+        if index in pages:
+            getattr(self, pages[index])  # builds the page on first opening
+
+    def _stop_race(self) -> None:
+        if self._race is not None:
+            self._race.stop()
+
+
+def _placeholder() -> widgets.VBox:
+    return widgets.VBox([widgets.HTML("<i>preparing…</i>")])

@@ -161,21 +161,21 @@ class TrainingDashboard(widgets.VBox, RunListener):
         button = dict(layout=widgets.Layout(width="105px"))
         self.start_button = widgets.Button(description="▶ Start", button_style="success", tooltip="train from "
                                            "the model's initial weights (or go on, if ticked below)", **button)  # fmt: skip
-        self.pause_button = widgets.Button(description="⏸ Pause", disabled=True, **button)
-        self.resume_button = widgets.Button(description="⏵ Resume", disabled=True, **button)
+        self.pause_button = widgets.Button(description="‖ Pause", disabled=True, **button)
+        self.resume_button = widgets.Button(description="▷ Resume", disabled=True, **button)
         self.stop_button = widgets.Button(description="■ Stop", button_style="danger", disabled=True, **button)
         self.lr = widgets.FloatLogSlider(value=lr, base=10, min=-5, max=0, step=0.1, description="learning rate",
                                          readout_format=".1e", continuous_update=False,
                                          style={"description_width": "90px"})  # fmt: skip
         self.optimizer = widgets.ToggleButtons(options=[("Adam", "adam"), ("SGD", "sgd")], value=optimizer,
-                                               description="optimizer", style={"button_width": "60px"})  # fmt: skip
+                                               style={"button_width": "60px"})  # fmt: skip
         self.batch_size = widgets.Dropdown(options=[2, 4, 8, 16, 32], value=batch_size, description="batch size",
                                            layout=widgets.Layout(width="170px"))  # fmt: skip
         self.budget = widgets.BoundedFloatText(value=budget, min=1, max=100_000, description="budget",
                                                layout=widgets.Layout(width="170px"))  # fmt: skip
         self.budget_unit = widgets.ToggleButtons(options=["seconds", "iterations"], value=budget_unit,
                                                  style={"button_width": "80px"})  # fmt: skip
-        self.schedule = widgets.ToggleButtons(options=["cosine", "constant"], value=schedule, description="lr schedule",
+        self.schedule = widgets.ToggleButtons(options=["cosine", "constant"], value=schedule,
                                               style={"button_width": "75px"},
                                               tooltips=["lr falls to 0 over the budget", "the same lr throughout"])  # fmt: skip
         self.log_scale = widgets.Checkbox(value=False, description="log-scale loss", indent=False,
@@ -183,6 +183,7 @@ class TrainingDashboard(widgets.VBox, RunListener):
         self.keep_weights = widgets.Checkbox(value=False, description="continue from the current weights",
                                              indent=False)  # fmt: skip
         self.status = widgets.HTML()
+        self.status.add_class("segtutor-training-status")
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="100%"))
         self.errors = widgets.Output()
 
@@ -207,8 +208,8 @@ class TrainingDashboard(widgets.VBox, RunListener):
         super().__init__([
             widgets.HBox([self.start_button, self.pause_button, self.resume_button, self.stop_button, self.status],
                          layout=widgets.Layout(align_items="center")),
-            widgets.HBox([self.lr, self.optimizer, self.batch_size]),
-            widgets.HBox([self.budget, self.budget_unit, self.schedule]),
+            widgets.HBox([self.lr, _label("optimizer"), self.optimizer, self.batch_size]),
+            widgets.HBox([self.budget, self.budget_unit, _label("lr schedule"), self.schedule]),
             widgets.HBox([self.log_scale, self.keep_weights]),
             self.progress, self.figure, self.errors,
         ])  # fmt: skip
@@ -370,6 +371,11 @@ class TrainingDashboard(widgets.VBox, RunListener):
             axis.pop("range", None)
             axis["autorange"] = True
             self.figure.update_layout(yaxis=axis)
+
+
+def _label(text: str) -> widgets.Label:
+    """A label in front of a control whose own description would wrap onto a line of its own."""
+    return widgets.Label(text, layout=widgets.Layout(margin="0 4px 0 24px"))
 
 
 def _num_params(model: nn.Module) -> int:

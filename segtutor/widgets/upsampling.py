@@ -19,7 +19,7 @@ from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.explain.transposed import ScatterStep, add_stamp, conv_transpose2d_steps, overlap_count
 from segtutor.widgets.controls import StepControls, report_errors
 from segtutor.widgets.figures import LiveFigure
-from segtutor.widgets.grids import cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.grids import TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
 
 INPUT, KERNEL, OUTPUT, OVERLAP, BILINEAR = range(5)  # trace indices, one heatmap per subplot
 UPSAMPLING_KERNELS = ("ones", "bilinear", "random")
@@ -180,7 +180,7 @@ class UpsamplingExplorer(widgets.VBox):
         for column, trace in enumerate(traces, start=1):
             figure.add_trace(trace, row=1, col=column)
         square_cells(figure, 5)
-        figure.update_layout(width=1100, height=330, margin=dict(l=10, r=10, t=60, b=10), template="plotly_white")
+        figure.update_layout(width=1100, height=330, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE)
         self.figure.show(figure)
         self.stepper.reset(len(state.steps))
         self._draw_step()

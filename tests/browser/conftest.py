@@ -63,10 +63,17 @@ class VoilaPage:
         return time.monotonic() - self.started
 
     def screenshot(self, name: str) -> Path:
-        """Save a full-page screenshot as ``/tmp/segtutor-shots/<name>.png``."""
+        """Save a screenshot of the page as ``/tmp/segtutor-shots/<name>.png``."""
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def screenshot_element(self, locator, name: str) -> Path:
+        """Save a screenshot of one element (e.g. a cell's output) as ``/tmp/segtutor-shots/<name>.png``."""
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        locator.screenshot(path=str(path), timeout=15_000)
         return path
 
 

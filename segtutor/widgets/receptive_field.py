@@ -1,0 +1,270 @@
+"""ReceptiveFieldExplorer: click an output pixel of a tissue tile and see which input pixels can influence it.
+
+:class:`ReceptiveFieldState` computes what is shown (no widgets); :class:`ReceptiveFieldExplorer` draws, in one
+:class:`~segtutor.widgets.figures.LiveFigure`, the tile with one box per stage of the network (the region the
+feature pixel under the click sees, growing with depth; for DeepLabv3 also the taps of each ASPP rate) and the
+effective receptive field: how strongly each input pixel actually moves the clicked output (the gradient).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+import numpy as np
+import plotly.colors
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+from plotly.subplots import make_subplots
+from torch import nn
+
+from segtutor.data.tissue import generate_tile
+from segtutor.explain.receptive_field import LayerField, box_at, receptive_field, receptive_spans
+from segtutor.models import create_model, list_models
+from segtutor.widgets.controls import report_errors
+from segtutor.widgets.figures import Click, LiveFigure
+from segtutor.widgets.grids import HIGHLIGHT, TEMPLATE
+
+MODEL_LABELS = {"unet": "UNet", "fcn8s": "FCN-8s", "deeplabv3": "DeepLabv3"}
+STAGE_KINDS = ("encoder", "bottleneck")  # stages drawn as boxes; DeepLabv3's ASPP branches are drawn as taps
+TILE, GRADIENT = range(2)  # trace indices
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage of a network, as its ``describe()`` names it, with the receptive field of its output."""
+
+    name: str  # e.g. "enc2", "aspp_rate12"
+    module: str  # qualified module name
+    kind: str  # "encoder", "bottleneck", "aspp", ...
+    field: LayerField
+
+
+class ReceptiveFieldState:
+    """Receptive fields of the course's models on one tissue tile (no widgets).
+
+    Args:
+        models: ``{name: model}`` for the names of :func:`segtutor.models.list_models`; missing ones are created
+            untrained (``size="small"``, weights from ``seed``).
+        tile_size: height and width of the generated H&E tile.
+        seed: seeds the tile and the untrained weights.
+    """
+
+    def __init__(self, models: dict[str, nn.Module] | None = None, *, tile_size: int = 128, seed: int = 0) -> None:
+        models = dict(models or {})
+        unknown = sorted(set(models) - set(list_models()))
+        if unknown:
+            raise ValueError(f"unknown model names {unknown}; use names from {list_models()}")
+        for name in list_models():
+            if name not in models:
+                with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global generator
+                    torch.manual_seed(seed)
+                    models[name] = create_model(name, size="small")
+        self.models = models
+        self.tile, _mask = generate_tile(tile_size, seed=seed)  # (H, W, 3) uint8
+        self._stages: dict[str, list[Stage]] = {}
+        self.select(list_models()[0])
+
+    def select(self, name: str) -> None:
+        """Make ``name`` the current model and click the centre of the tile."""
+        if name not in self.models:
+            raise ValueError(f"unknown model {name!r}; choose one of {list(self.models)}")
+        self.name = name
+        model, size = self.model, self.tile.shape[:2]
+        self._spans = receptive_spans(model, size, layers=[s.module for s in self.stages()])
+        # One forward pass with gradients kept: every click then costs one backward pass (the effective field).
+        training = model.training
+        model.eval()
+        parameter = next(model.parameters())
+        self._images = (torch.from_numpy(self.tile).permute(2, 0, 1)[None] / 255).to(parameter)  # (1, 3, H, W)
+        self._images.requires_grad_(True)
+        self._logits = model(self._images)  # (1, K, H, W)
+        model.train(training)
+        self.click((size[0] // 2, size[1] // 2))
+
+    @property
+    def model(self) -> nn.Module:
+        """The current model."""
+        return self.models[self.name]
+
+    def stages(self) -> list[Stage]:
+        """The current model's stages with their receptive fields, from its ``describe()`` (computed once)."""
+        if self.name not in self._stages:
+            described = [s for s in self.model.describe() if s.module]
+            fields = {f.name: f for f in receptive_field(self.model, layers=[s.module for s in described])}
+            self._stages[self.name] = [
+                Stage(s.name, s.module, s.kind, fields[s.module]) for s in described if s.module in fields
+            ]
+        return self._stages[self.name]
+
+    def network_field(self) -> LayerField:
+        """The receptive field of the whole network's output."""
+        return self.stages()[-1].field  # the last stage computes the output (the final resize adds nothing visible)
+
+    def aspp_rates(self) -> list[int]:
+        """The atrous rates of the current model's ASPP (empty for models without one)."""
+        head = getattr(self.model, "head", None)
+        return list(getattr(getattr(head, "aspp", None), "rates", []))
+
+    def click(self, pixel: tuple[int, int]) -> None:
+        """Pick output pixel ``(row, col)``: computes :attr:`boxes` and :attr:`gradient` for it."""
+        height, width = self.tile.shape[:2]
+        row, col = pixel
+        if not (0 <= row < height and 0 <= col < width):
+            raise ValueError(f"pixel {pixel} lies outside the {height}×{width} tile")
+        self.pixel = (int(row), int(col))
+        self.boxes = {name: box_at(spans, (height, width), self.pixel) for name, spans in self._spans.items()}
+        output = self._logits[0, :, row, col].sum()
+        (gradient,) = torch.autograd.grad(output, self._images, retain_graph=True)  # (1, 3, H, W)
+        self.gradient = gradient[0].abs().sum(dim=0).cpu().numpy()  # (H, W): the effective receptive field
+
+    def aspp_taps(self) -> dict[int, list[tuple[int, int]]]:
+        """For each ASPP rate, the input pixels at the centres of its 3×3 taps around the clicked pixel.
+
+        A tap ``rate`` feature pixels away lies ``rate · jump`` input pixels away; taps outside the tile read
+        padding zeros.
+        """
+        jump = self.stages()[-1].field.jump
+        row, col = self.pixel
+        return {
+            rate: [(row + a * rate * jump, col + b * rate * jump) for a in (-1, 0, 1) for b in (-1, 0, 1)]
+            for rate in self.aspp_rates()
+        }
+
+
+def _axes(suffix: str, height: int, width: int, margin: float) -> dict:
+    """Layout entries for one subplot's axes: the tile plus ``margin`` pixels around it, row 0 at the top."""
+    return {
+        f"xaxis{suffix}": dict(range=[-0.5 - margin, width - 0.5 + margin], constrain="domain", showgrid=False,
+                               zeroline=False),
+        f"yaxis{suffix}": dict(range=[height - 0.5 + margin, -0.5 - margin], scaleanchor=f"x{suffix}",
+                               constrain="domain", showgrid=False, zeroline=False),
+    }  # fmt: skip
+
+
+def _png(tile: np.ndarray) -> str:
+    """An RGB tile as a PNG data URI (a few kB, instead of a list of numbers per pixel)."""
+    buffer = io.BytesIO()
+    Image.fromarray(tile).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _size_text(size: float) -> str:
+    return "the whole image" if math.isinf(size) else f"{size} px"
+
+
+class ReceptiveFieldExplorer(widgets.VBox):
+    """Choose UNet, FCN-8s or DeepLabv3 and click an output pixel: see the input region that can influence it.
+
+    Args:
+        models: trained models by name (``{"unet": model}``); the others are untrained ``"small"`` ones.
+        tile_size: size of the generated H&E tile.
+        seed: seeds the tile and the untrained weights.
+    """
+
+    def __init__(self, models: dict[str, nn.Module] | None = None, *, tile_size: int = 128, seed: int = 0) -> None:
+        self.state = ReceptiveFieldState(models, tile_size=tile_size, seed=seed)
+        self.model_picker = widgets.ToggleButtons(options=[(MODEL_LABELS.get(n, n), n) for n in list_models()],
+                                                  description="model")  # fmt: skip
+        self.summary = widgets.HTML()
+        self.table = widgets.HTML()
+        self.figure = LiveFigure()
+        self.errors = widgets.Output()
+
+        guard = report_errors(self.errors)
+        self.model_picker.observe(guard(self._on_model), names="value")
+        self.figure.on_click(guard(self._on_click))
+        hint = widgets.HTML("Click a pixel of the tile (left) to choose the output pixel.")
+        super().__init__([self.model_picker, hint, self.summary, self.figure, self.table, self.errors])
+        self._build_figure()
+        self._draw()
+
+    def _on_model(self, change: dict) -> None:
+        self.state.select(change["new"])
+        self._draw()
+
+    def _on_click(self, click: Click) -> None:
+        self.state.click((round(click.y), round(click.x)))
+        self._draw()
+
+    def _build_figure(self) -> None:
+        height, width = self.state.tile.shape[:2]
+        figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                               subplot_titles=["what the clicked pixel can see", "how much each pixel matters"])  # fmt: skip
+        figure.add_trace(go.Image(source=_png(self.state.tile), name="tile", hoverinfo="x+y"), row=1, col=1)
+        figure.add_trace(go.Heatmap(z=np.zeros((height, width)), colorscale="Magma", showscale=False, name="gradient",
+                                    hovertemplate="row %{y}, col %{x}<extra></extra>"), row=1, col=2)  # fmt: skip
+        figure.update_layout(**_axes("", height, width, margin=0), **_axes("2", height, width, margin=0))
+        figure.update_layout(width=900, height=470, margin=dict(l=10, r=10, t=40, b=10), template=TEMPLATE,
+                             showlegend=False, clickmode="event")  # fmt: skip
+        self.figure.show(figure)
+
+    def _draw(self) -> None:
+        state = self.state
+        row, col = state.pixel
+        stages = state.stages()
+        shown = [s for s in stages if s.kind in STAGE_KINDS]
+        colours = plotly.colors.sample_colorscale("Viridis", [k / max(len(shown) - 1, 1) for k in range(len(shown))])
+        colour_of = {s.name: colour for s, colour in zip(shown, colours)}
+        shapes, annotations = [], []
+        for stage, colour in zip(shown, colours):
+            top, bottom, left, right = state.boxes[stage.module]
+            shapes.append({"type": "rect", "name": stage.name, "xref": "x", "yref": "y", "x0": left - 0.5,
+                           "x1": right + 0.5, "y0": top - 0.5, "y1": bottom + 0.5,
+                           "line": {"color": colour, "width": 2}})  # fmt: skip
+        top, bottom, left, right = state.boxes["output"]
+        for suffix in ("", "2"):
+            shapes.append({"type": "rect", "name": "network", "xref": f"x{suffix}", "yref": f"y{suffix}",
+                           "x0": left - 0.5, "x1": right + 0.5, "y0": top - 0.5, "y1": bottom + 0.5,
+                           "line": {"color": "white" if suffix else "black", "width": 2, "dash": "dash"}})  # fmt: skip
+            shapes.append({"type": "circle", "name": "pixel", "xref": f"x{suffix}", "yref": f"y{suffix}",
+                           "x0": col - 2, "x1": col + 2, "y0": row - 2, "y1": row + 2,
+                           "fillcolor": HIGHLIGHT, "line": {"color": "white", "width": 1}})  # fmt: skip
+        for rate, taps in state.aspp_taps().items():
+            for tap_row, tap_col in taps:
+                shapes.append({"type": "rect", "name": f"rate {rate}", "xref": "x", "yref": "y",
+                               "x0": tap_col - 1.5, "x1": tap_col + 1.5, "y0": tap_row - 1.5, "y1": tap_row + 1.5,
+                               "line": {"color": HIGHLIGHT, "width": 1.5}})  # fmt: skip
+            annotations.append({"xref": "x", "yref": "y", "x": col + rate * stages[-1].field.jump, "y": row,
+                                "text": f"rate {rate}", "showarrow": False, "yshift": 10,
+                                "font": {"color": HIGHLIGHT, "size": 10}})  # fmt: skip
+        # DeepLabv3: widen the view so the nearest ASPP taps show; grey is the zero padding around the tile
+        height, width = state.tile.shape[:2]
+        rates = state.aspp_rates()
+        margin = rates[0] * stages[-1].field.jump + 8 if rates else 0
+        if margin:
+            shapes.insert(0, {"type": "rect", "name": "padding", "xref": "x", "yref": "y", "layer": "below",
+                              "x0": -0.5 - margin, "x1": width - 0.5 + margin, "y0": -0.5 - margin,
+                              "y1": height - 0.5 + margin, "fillcolor": "#e5e5e5", "line": {"width": 0}})  # fmt: skip
+        strength = np.sqrt(state.gradient / max(float(state.gradient.max()), 1e-12))  # sqrt: the faint tail shows
+        with self.figure.batch():
+            self.figure.update_trace(GRADIENT, z=np.round(strength, 3))
+            self.figure.update_layout(shapes=shapes, annotations=annotations, **_axes("", height, width, margin))
+        network = state.network_field()
+        label = MODEL_LABELS.get(state.name, state.name)
+        self.summary.value = (
+            f"<b>{label}</b>, output pixel <b>({row}, {col})</b>: the dashed box is every input pixel that can change "
+            f"it; the coloured boxes are what the encoder's stages see. The whole network sees "
+            f"<b>{_size_text(network.size)}</b> across"
+            + (f" (the tile is {height} px)" if not math.isinf(network.size) else " (image pooling)")
+            + ". The right panel shows how strongly each pixel actually matters: the effective receptive field."
+        )
+        if rates:
+            jump = stages[-1].field.jump
+            reach = ", ".join(f"rate {rate}: {rate * jump} px" for rate in rates)
+            self.summary.value += (
+                f"<br>ASPP: each rate's 3×3 taps lie rate × {jump} px apart ({reach}). "
+                "Taps beyond the tile (grey) read padding zeros: on small tiles the large rates see almost nothing."
+            )
+        rows = "".join(
+            f"<tr><td style='color:{colour_of.get(s.name, 'white')}'>■</td><td>{s.name}</td><td>{s.field.jump}</td>"
+            f"<td>{_size_text(s.field.size)}</td></tr>"
+            for s in stages
+        )
+        self.table.value = (
+            "<table><tr><th></th><th>stage</th><th>jump (px)</th><th>receptive field</th></tr>" + rows + "</table>"
+        )

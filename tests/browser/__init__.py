@@ -1,0 +1,1 @@
+"""Browser tests: notebooks served by Voila, driven in headless Chromium (see conftest.py)."""

@@ -1,0 +1,226 @@
+"""The exercise checks: every stored solution passes, unanswered exercises stay quiet, wrong answers get a hint.
+
+Each notebook's exercises are replayed as a learner meets them: its Setup cell, then for every exercise the stub
+cell (answer still None), then the solution file that ``# %load`` would paste in. The checks' right answers are
+compared here with independent computations in plain torch/numpy.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segtutor import exercises
+from segtutor.exercises import Feedback
+
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+COURSE = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_cell(code: str, namespace: dict):
+    """Run ``code`` as a notebook cell does: all statements, and return the value of a final expression."""
+    tree = ast.parse(code)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, "<cell>", "exec"), namespace)  # noqa: S102 (our own notebook's code)
+    return eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace) if last else None  # noqa: S307
+
+
+def exercise_cells(path: Path) -> tuple[str, list[tuple[str, str, Path]]]:
+    """The Setup cell, and ``(heading, stub, solution file)`` of every exercise of a notebook."""
+    cells = nbformat.read(path, as_version=4).cells
+    code = [cell.source for cell in cells if cell.cell_type == "code"]
+    found = []
+    for index, cell in enumerate(cells):
+        heading = next((line for line in cell.source.splitlines() if line.startswith("### Exercise")), None)
+        if cell.cell_type == "markdown" and heading:
+            load = cells[index + 2].source.strip().removeprefix("# %load ")
+            found.append((heading, cells[index + 1].source, NOTEBOOKS / load))
+    return code[0], found
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
+def test_every_solution_passes_its_check(path, capsys):
+    setup, found = exercise_cells(path)
+    assert found, f"{path.name} has no exercises"
+    namespace: dict = {}
+    run_cell(setup, namespace)
+    for heading, stub, solution in found:
+        unanswered = run_cell(stub, namespace)
+        assert isinstance(unanswered, Feedback), f"{path.name} {heading!r}: the stub must end with its check call"
+        assert unanswered.status == "unanswered", f"{path.name} {heading!r}: {unanswered.message}"
+        assert "not answered yet" in capsys.readouterr().out
+        feedback = run_cell(solution.read_text(), namespace)
+        assert isinstance(feedback, Feedback), f"{solution.name} must end with its check call"
+        assert feedback.correct, f"{solution.name} fails its own check: {feedback.message}"
+        assert feedback.message.startswith("✓") and feedback.message in capsys.readouterr().out
+
+
+# ---- the checks' right answers agree with independent computations ---------------------------------------------
+
+
+def test_conv_pixel_matches_torch():
+    rng = np.random.default_rng(0)
+    image, kernel = rng.integers(-3, 4, size=(6, 7)).astype(float), rng.integers(-2, 3, size=(3, 3)).astype(float)
+    expected = F.conv2d(torch.tensor(image)[None, None], torch.tensor(kernel)[None, None], stride=2, padding=1)
+    feedback = exercises.check_conv_pixel(float(expected[0, 0, 1, 2]), image, kernel, (1, 2), stride=2, padding=1)
+    assert feedback.correct
+    assert not exercises.check_conv_pixel(float(expected[0, 0, 1, 2]) + 1, image, kernel, (1, 2), stride=2,
+                                          padding=1).correct  # fmt: skip
+
+
+@pytest.mark.parametrize("in_size, kernel_size, stride, padding, dilation", [(97, 3, 2, 1, 1), (64, 5, 1, 4, 2), (33, 7, 3, 0, 1)])
+def test_output_size_matches_torch(in_size, kernel_size, stride, padding, dilation):
+    layer = nn.Conv2d(1, 1, kernel_size, stride=stride, padding=padding, dilation=dilation)
+    expected = layer(torch.zeros(1, 1, in_size, in_size)).shape[-1]
+    settings = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    assert exercises.check_output_size(expected, in_size, **settings).correct
+    assert not exercises.check_output_size(expected + 1, in_size, **settings).correct
+
+
+def test_same_padding_accepts_exactly_the_padding_that_keeps_the_size():
+    for kernel_size, dilation in [(3, 1), (5, 2), (7, 3)]:
+        keeps = [p for p in range(12) if nn.Conv2d(1, 1, kernel_size, padding=p, dilation=dilation)(
+            torch.zeros(1, 1, 40, 40)).shape[-1] == 40]  # fmt: skip
+        results = [exercises.check_same_padding(p, kernel_size, dilation=dilation).correct for p in range(12)]
+        assert [p for p, ok in enumerate(results) if ok] == keeps
+
+
+def test_relu_max_pool_matches_torch():
+    x = np.random.default_rng(1).normal(size=(6, 4))
+    expected = F.max_pool2d(torch.relu(torch.tensor(x))[None], 2)[0].numpy()
+    assert exercises.check_relu_max_pool(expected, x).correct
+    assert not exercises.check_relu_max_pool(F.max_pool2d(torch.tensor(x)[None], 2)[0].numpy() - 1, x).correct
+
+
+def test_transposed_output_size_matches_torch():
+    layer = nn.ConvTranspose2d(1, 1, kernel_size=4, stride=2, padding=1)
+    expected = layer(torch.zeros(1, 1, 12, 12)).shape[-1]
+    assert exercises.check_transposed_output_size(expected, 12, 4, stride=2, padding=1).correct
+
+
+def test_checkerboard_free_accepts_multiples_of_the_stride_only():
+    for stride in (2, 3):
+        accepted = [k for k in range(1, 9) if exercises.check_checkerboard_free(k, stride=stride).correct]
+        assert accepted == [k for k in range(1, 9) if k % stride == 0]
+
+
+def test_conv_parameters_match_a_real_layer():
+    layer = nn.Conv2d(16, 32, 5)
+    assert exercises.check_conv_parameters(sum(p.numel() for p in layer.parameters()), 16, 32, 5).correct
+    assert exercises.check_conv_parameters(16 * 32 * 25, 16, 32, 5, bias=False).correct
+    assert not exercises.check_conv_parameters(16 * 32 * 25, 16, 32, 5).correct  # the biases were forgotten
+
+
+def test_cross_entropy_matches_torch():
+    logits = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(0))
+    masks = torch.randint(0, 3, (2, 4, 5), generator=torch.Generator().manual_seed(1))
+    assert exercises.check_cross_entropy(F.cross_entropy(logits, masks), logits, masks).correct
+    assert not exercises.check_cross_entropy(F.cross_entropy(logits, masks) + 0.1, logits, masks).correct
+
+
+def test_dice_iou_and_accuracy_match_brute_force():
+    rng = np.random.default_rng(2)
+    masks, preds = rng.integers(0, 3, size=(5, 7)), rng.integers(0, 3, size=(5, 7))
+    both, predicted, labelled = ((preds == 1) & (masks == 1)).sum(), (preds == 1).sum(), (masks == 1).sum()
+    assert exercises.check_dice(2 * both / (predicted + labelled), preds, masks, class_index=1).correct
+    matrix = np.array([[(masks == t).__and__(preds == p).sum() for p in range(3)] for t in range(3)])
+    assert exercises.check_iou(both / (predicted + labelled - both), matrix, class_index=1).correct
+    assert exercises.check_pixel_accuracy((masks == preds).mean(), preds, masks).correct
+
+
+def test_sgd_step_matches_the_rule():
+    assert exercises.check_sgd_step(0.8 + 0.01 * 2.5, weight=0.8, grad=-2.5, lr=0.01).correct
+    assert not exercises.check_sgd_step(0.8 - 0.01 * 2.5, weight=0.8, grad=-2.5, lr=0.01).correct  # sign flipped
+
+
+def test_receptive_field_matches_the_formula():
+    stack = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3, dilation=3))
+    field = 1 + 2 * 1 + 1 * 1 + 3 * 2 * 2  # conv: +2; pool: +1, jump 2; dilated conv: +3·2·2
+    assert exercises.check_receptive_field(field, stack).correct
+
+
+def test_tile_count_and_most_parameters():
+    starts = len(range(0, 300 - 128 + 1, 96)) + 1  # 0, 96, then one more ending at the edge (172)
+    assert exercises.check_tile_count(starts * starts, 300, 300, tile_size=128, overlap=32).correct
+    with torch.device("meta"):
+        counts = {name: sum(p.numel() for p in exercises.create_model(name).parameters())
+                  for name in exercises.list_models()}  # fmt: skip
+    assert exercises.check_most_parameters(max(counts, key=counts.get)).correct
+    assert not exercises.check_most_parameters(min(counts, key=counts.get)).correct
+
+
+# ---- feedback: unanswered, wrong answers, wrong types ----------------------------------------------------------
+
+WRONG_ANSWERS = [  # (check, arguments after the answer, a wrong answer, words the hint must contain)
+    (exercises.check_label_map, (np.array([[[0.9, 0.2]], [[0.1, 0.8]]]),), [[1, 0]], "argmax"),
+    (exercises.check_pixel_accuracy, (np.array([1, 0]), np.array([1, 1])), 50, "share"),
+    (exercises.check_pixel_value, (np.arange(12).reshape(2, 2, 3), 0, 1), (0, 1, 2), "row"),
+    (exercises.check_class_share, (np.array([0, 1, 1, 1]), 1), 0.25, "mask == 1"),
+    (exercises.check_conv_pixel, (np.eye(4), np.ones((3, 3)), (0, 0)), 9, "multiply"),
+    (exercises.check_output_size, (32, 3), 32, "padding"),
+    (exercises.check_same_padding, (3,), 2, "dilation"),
+    (exercises.check_relu_max_pool, (np.array([[-1.0, 2.0], [3.0, -4.0]]),), [[3.0, 0.0]], "shape"),
+    (exercises.check_size_after_pooling, (128, 2), 64, "halves"),
+    (exercises.check_transposed_output_size, (4, 2), 8, "stride"),
+    (exercises.check_checkerboard_free, (2,), 3, "uneven"),
+    (exercises.check_conv_parameters, (3, 8, 3), 216, "bias"),
+    (exercises.check_dilated_span, (3, 2), 3, "holes"),
+    (exercises.check_cross_entropy, (torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, dtype=torch.long)), 0.5, "softmax"),
+    (exercises.check_dice, (np.array([1, 0]), np.array([1, 1]), 1), 0.5, "TP"),
+    (exercises.check_sgd_step, (1.0, 2.0, 0.1), 1.2, "minus"),
+    (exercises.check_iou, (np.array([[5, 1], [1, 2]]), 1), 0.4, "TP"),
+    (exercises.check_fixed_mask, (np.array([[0, 255]]),), np.array([[0, 255]]), "class index"),
+    (exercises.check_tile_count, (300, 300, 128, 32), 4, "overlap"),
+    (exercises.check_most_parameters, (), "unet", "count_parameters"),
+]
+
+
+@pytest.mark.parametrize("check, arguments, wrong, hint", WRONG_ANSWERS, ids=lambda v: getattr(v, "__name__", ""))
+def test_wrong_answer_says_not_yet_with_a_hint(check, arguments, wrong, hint, capsys):
+    feedback = check(wrong, *arguments)
+    assert feedback.status == "wrong" and not feedback.correct
+    assert feedback.message.startswith("✗ Not yet") and hint in feedback.message, feedback.message
+    assert feedback.message in capsys.readouterr().out  # printed for the learner
+
+
+@pytest.mark.parametrize("check, arguments, wrong, hint", WRONG_ANSWERS, ids=lambda v: getattr(v, "__name__", ""))
+def test_unanswered_prints_not_answered_yet_and_raises_nothing(check, arguments, wrong, hint, capsys):
+    feedback = check(None, *arguments)
+    assert feedback.status == "unanswered" and not feedback.correct
+    assert "not answered yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer", ["seven", [1, 2], True, {"a": 1}])
+def test_answers_of_the_wrong_type_are_wrong_not_errors(answer, capsys):
+    feedback = exercises.check_output_size(answer, 32, 3)
+    assert feedback.status == "wrong" and "one number" in feedback.message
+
+
+def test_a_correct_answer_shows_the_working():
+    feedback = exercises.check_conv_pixel(45, np.arange(16).reshape(4, 4), np.ones((3, 3)), (0, 0))
+    assert feedback.correct and "0·1 + 1·1" in feedback.message and feedback.message.endswith("= 45")
+    assert str(feedback) == feedback.message
+
+
+def test_position_outside_the_output_is_an_error():
+    with pytest.raises(ValueError, match="outside"):
+        exercises.check_conv_pixel(0, np.eye(4), np.ones((3, 3)), (2, 0))
+
+
+def test_feature_size_names_an_unknown_layer():
+    with pytest.raises(ValueError, match="layer_table"):
+        exercises.check_feature_size((1, 1, 1), exercises.create_model("unet", size="tiny"), "nope", (3, 32, 32))
+
+
+def test_rounded_hand_computations_are_accepted():
+    assert exercises.check_class_share(0.33, np.array([0, 0, 1]), 1).correct  # 0.333...
+    assert not exercises.check_class_share(0.3, np.array([0, 0, 1]), 1).correct
+    assert math.isclose(0.5, 0.5)

@@ -1,0 +1,205 @@
+"""The concept explorers driven headlessly: set controls, press Step, click; compare what is drawn with the core."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from segtutor.explain import (
+    box_at,
+    conv2d_steps,
+    first_layer_kernels,
+    kernel_preset,
+    overlap_count,
+    pool2d_steps,
+    receptive_spans,
+)
+from segtutor.explain.transposed import add_stamp, conv_transpose2d_steps
+from segtutor.models import create_model
+from segtutor.widgets import ConvolutionExplorer, PoolingExplorer, ReceptiveFieldExplorer, UpsamplingExplorer
+from segtutor.widgets.convolution import OUTPUT, PRODUCTS, ConvolutionState
+from segtutor.widgets.grids import cell_centres
+from segtutor.widgets.pooling import POOLED
+from segtutor.widgets.upsampling import BILINEAR, OVERLAP, UpsamplingState, upsampling_kernel
+from segtutor.widgets.upsampling import OUTPUT as UPSAMPLED
+
+
+def shown(values: list) -> np.ndarray:
+    """A trace's z as an array, blank cells (None) as NaN."""
+    return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
+
+
+def errors_text(explorer) -> str:
+    return "".join(output.get("text", "") for output in explorer.errors.outputs)
+
+
+@pytest.mark.parametrize(
+    ("settings", "steps"),
+    [
+        (dict(), 3),
+        (dict(kernel_size=5, padding=2), 7),
+        (dict(stride=2, padding=1, dilation=2), 4),
+        (dict(kernel_picker="blur", padding="same"), 10),
+        (dict(input_picker="tissue", kernel_picker="sharpen", stride=3), 5),
+    ],
+)
+def test_convolution_explorer_shows_the_core_step(settings, steps):
+    explorer = ConvolutionExplorer()
+    for name, value in settings.items():
+        getattr(explorer, name).value = value
+    for _ in range(steps):
+        explorer.stepper.step_button.click()
+    assert errors_text(explorer) == ""
+    image = {"numbers": explorer._inputs["numbers"], "tissue": explorer._inputs["tissue"]}[explorer.input_picker.value]
+    kernel = kernel_preset(explorer.kernel_picker.value, explorer.kernel_size.value)
+    core = conv2d_steps(image, kernel, stride=explorer.stride.value, padding=explorer.padding.value,
+                        dilation=explorer.dilation.value)  # fmt: skip
+    step = core[steps]
+    fig = explorer.figure
+    # the highlighted window is exactly the taps of the core's step
+    window = cell_centres(fig.layout["shapes"], "window")
+    assert window == {(int(r), int(c)) for r in step.rows for c in step.cols}
+    assert cell_centres(fig.layout["shapes"], "output cell") == {step.position}
+    # the formula and the products are the core's
+    assert step.formula() in explorer.formula.value
+    np.testing.assert_allclose(fig.data[PRODUCTS]["z"], step.products)
+    # the output shows the cells computed so far, and nothing else
+    out_w = core[-1].position[1] + 1
+    expected = np.full((core[-1].position[0] + 1, out_w), np.nan)
+    for done in core[: steps + 1]:
+        expected[done.position] = done.value
+    np.testing.assert_allclose(shown(fig.data[OUTPUT]["z"]), expected)
+
+
+def test_convolution_explorer_play_and_slider_stay_in_step():
+    explorer = ConvolutionExplorer()
+    explorer.stepper.slider.value = 24  # the last of 5 × 5 steps
+    assert explorer.state.index == 24 and explorer.state.step.position == (4, 4)
+    explorer.stepper.step_button.click()  # past the end: back to the start
+    assert explorer.stepper.slider.value == explorer.stepper.play.value == 0
+    explorer.kernel_size.value = 1  # 7 × 7 outputs now
+    assert explorer.stepper.slider.max == explorer.stepper.play.max == 48
+    assert "⌊(7 + 2·0 − 1·(1 − 1) − 1) / 1⌋ + 1 = 7" in explorer.size_formula.value
+
+
+def test_convolution_explorer_reports_bad_settings_and_keeps_working():
+    explorer = ConvolutionExplorer()
+    explorer.padding.value = "same"
+    explorer.stride.value = 2
+    assert "padding='same' needs stride 1" in errors_text(explorer)
+    assert explorer.state.stride == 1  # the state kept its last good settings
+    explorer.stride.value = 1
+    assert errors_text(explorer) == ""
+    assert explorer.state.output_shape == (7, 7)
+
+
+def test_convolution_explorer_offers_a_trained_models_kernels():
+    model = create_model("unet", size="tiny")
+    explorer = ConvolutionExplorer(model=model, kernel="model:2")
+    np.testing.assert_allclose(explorer.state.kernel, first_layer_kernels(model)[2])
+    assert explorer.kernel_size.disabled
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        ConvolutionExplorer(kernel="model:0")  # no model given
+
+
+def test_convolution_state_on_its_own():
+    state = ConvolutionState(np.arange(25.0).reshape(5, 5), np.ones((3, 3)), padding=1)
+    assert state.output_shape == (5, 5)
+    assert np.isnan(state.output_so_far()).sum() == 24
+    state.go_to(6)
+    assert state.step.position == (1, 1) and state.step.value == sum(range(25)[i * 5 + j] for i in range(3) for j in range(3))
+    with pytest.raises(ValueError, match="step must be in 0 … 24"):
+        state.go_to(25)
+    with pytest.raises(TypeError, match="unknown settings"):
+        state.configure(kernal=np.ones((3, 3)))
+
+
+@pytest.mark.parametrize(("mode", "window", "stride", "steps"), [("max", 2, 2, 5), ("avg", 2, 2, 3), ("max", 3, 1, 8)])
+def test_pooling_explorer_marks_the_window_and_its_winner(mode, window, stride, steps):
+    explorer = PoolingExplorer()
+    explorer.mode.value, explorer.kernel_size.value, explorer.stride.value = mode, window, stride
+    for _ in range(steps):
+        explorer.stepper.step_button.click()
+    core = pool2d_steps(np.maximum(explorer.state.feature_map, 0), kernel_size=window, stride=stride, mode=mode)
+    step = core[steps]
+    shapes = explorer.figure.layout["shapes"]
+    (box,) = [s for s in shapes if s["name"] == "window"]
+    assert (box["y0"] + 0.5, box["x0"] + 0.5, box["y1"] - box["y0"]) == (step.rows[0], step.cols[0], window)
+    winners = cell_centres(shapes, "winner")
+    assert winners == ({step.winner} if mode == "max" else set())
+    assert step.formula(decimals=1) in explorer.formula.value
+    pooled = shown(explorer.figure.data[POOLED]["z"])
+    assert np.count_nonzero(~np.isnan(pooled)) == steps + 1
+    np.testing.assert_allclose(pooled.ravel()[: steps + 1], [s.value for s in core[: steps + 1]])
+
+
+def test_pooling_explorer_applies_relu_before_pooling():
+    explorer = PoolingExplorer(feature_map=np.array([[-3.0, -1.0], [-2.0, -5.0]]))
+    explorer.input_picker.value = "yours"
+    assert explorer.state.pooled.tolist() == [[0.0]]  # max pooling after ReLU, not max(−3, −1, −2, −5) = −1
+    assert explorer.state.activated.min() == 0
+
+
+@pytest.mark.parametrize(("kernel", "size", "stride", "padding", "steps"), [("ones", 3, 2, 0, 6), ("bilinear", 4, 2, 1, 15), ("random", 2, 3, 0, 2)])
+def test_upsampling_explorer_adds_the_core_stamps(kernel, size, stride, padding, steps):
+    explorer = UpsamplingExplorer()
+    explorer.kernel_picker.value, explorer.kernel_size.value = kernel, size
+    explorer.stride.value, explorer.padding.value = stride, padding
+    for _ in range(steps):
+        explorer.stepper.step_button.click()
+    x = explorer._inputs["numbers"]
+    weights = upsampling_kernel(kernel, size)
+    core = conv_transpose2d_steps(x, weights, stride=stride, padding=padding)
+    expected = np.zeros(explorer.state.overlap.shape)
+    for step in core[: steps + 1]:
+        add_stamp(expected, step)
+    fig = explorer.figure
+    np.testing.assert_allclose(fig.data[UPSAMPLED]["z"], expected)
+    np.testing.assert_array_equal(fig.data[OVERLAP]["z"], overlap_count(x.shape, size, stride=stride, padding=padding))
+    bilinear = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=stride, mode="bilinear")[0, 0]
+    np.testing.assert_allclose(fig.data[BILINEAR]["z"], bilinear.numpy())
+    assert cell_centres(fig.layout["shapes"], "input pixel") == {core[steps].position}
+    (stamp,) = [s for s in fig.layout["shapes"] if s["name"] == "stamp"]
+    assert (stamp["y0"] + 0.5, stamp["x0"] + 0.5) == (core[steps].rows[0], core[steps].cols[0])
+    assert core[steps].formula(decimals=1) in explorer.formula.value
+
+
+def test_upsampling_with_a_full_kernel_and_stride_interpolates_bilinearly_inside():
+    x = np.arange(16.0).reshape(4, 4)
+    state = UpsamplingState(x, upsampling_kernel("bilinear", 4), stride=2, padding=1)
+    inside = state.partial[-1][1:-1, 1:-1]  # the border sees zeros where interpolate repeats the edge
+    np.testing.assert_allclose(inside, state.bilinear[1:-1, 1:-1])
+
+
+def test_receptive_field_explorer_draws_the_regions_of_the_clicked_pixel():
+    explorer = ReceptiveFieldExplorer(tile_size=64)
+    state = explorer.state
+    for name in ("unet", "deeplabv3"):
+        explorer.model_picker.value = name
+        explorer.figure.click(0, x=40, y=12)  # a learner clicks column 40, row 12
+        assert errors_text(explorer) == ""
+        assert state.pixel == (12, 40)
+        stages = [s.module for s in state.stages()]
+        spans = receptive_spans(state.model, (64, 64), layers=stages)
+        shapes = explorer.figure.layout["shapes"]
+        (network, _) = [s for s in shapes if s["name"] == "network"]
+        top, bottom, left, right = box_at(spans["output"], (64, 64), (12, 40))
+        assert (network["y0"], network["y1"], network["x0"], network["x1"]) == (top - 0.5, bottom + 0.5, left - 0.5, right + 0.5)
+        for stage in state.stages():
+            drawn = [s for s in shapes if s["name"] == stage.name]
+            if drawn:
+                top, bottom, left, right = box_at(spans[stage.module], (64, 64), (12, 40))
+                assert (drawn[0]["y0"], drawn[0]["x1"]) == (top - 0.5, right + 0.5)
+        gradient = np.array(explorer.figure.data[1]["z"])
+        assert gradient.shape == (64, 64) and gradient.max() == 1.0
+        assert np.unravel_index(gradient.argmax(), gradient.shape) != (0, 0)
+    taps = [s for s in shapes if s["name"].startswith("rate ")]
+    assert len(taps) == 9 * len(state.aspp_rates()) > 0  # DeepLabv3: the 3×3 taps of every ASPP rate
+    assert "whole image" in explorer.summary.value
+
+
+def test_receptive_field_explorer_rejects_unknown_models():
+    with pytest.raises(ValueError, match="unknown model names"):
+        ReceptiveFieldExplorer({"segnet": torch.nn.Conv2d(3, 2, 1)}, tile_size=64)
