@@ -123,6 +123,8 @@ def main() -> None:
     device = torch.device(args.device)
 
     print(f"torch {torch.__version__}, {args.threads} threads, device {device}, load average {os.getloadavg()}")
+    if os.getloadavg()[0] > 0.5:
+        print(f"warning: other processes keep {os.getloadavg()[0]:.1f} CPUs busy: wall-clock numbers will be low")
     peak = conv_peak(device)
     peak_wall = max(wall for wall, _ in peak.values())
     peak_cpu = max(cpu for _, cpu in peak.values())

@@ -195,7 +195,12 @@ def sliding_window_predict(
 
 
 def blend_window(tile_size: int, overlap: int) -> torch.Tensor:
-    """1-D blending weights ``(tile_size,)``: 1 in the middle, falling linearly to ``1 / (overlap + 1)`` at the edges."""
+    """1-D blending weights ``(tile_size,)``: 1 in the middle, falling linearly to ``1 / (overlap + 1)`` at the edges.
+
+    Example:
+        >>> blend_window(6, 2)
+        tensor([0.3333, 0.6667, 1.0000, 1.0000, 0.6667, 0.3333])
+    """
     position = torch.arange(tile_size, dtype=torch.float32)
     distance_to_edge = torch.minimum(position, tile_size - 1 - position)  # 0 at both edges
     return (distance_to_edge + 1).clamp(max=overlap + 1) / (overlap + 1)

@@ -1,4 +1,4 @@
-"""Receptive fields: the layer-by-layer rules against regions measured exactly with autograd."""
+"""Receptive fields: the spans followed through a forward pass against regions measured exactly with autograd."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from torch import nn
 
 from segtutor.explain import input_gradient, receptive_boxes, receptive_field, receptive_region, structural_copy
 from segtutor.models import FCN8s, UNet, create_model, list_models
+
+from conftest import cpu_and_cuda
 
 
 def measured_extents(model: nn.Module, layer: str | None, input_size: int, pixels: list[tuple[int, int]]) -> np.ndarray:
@@ -82,7 +84,9 @@ def test_random_chains_match_the_measured_region(seed):
 
 @pytest.mark.parametrize("dilation", [1, 2, 3])
 def test_transposed_convolution_field(dilation):
-    model = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2, padding=1), nn.ConvTranspose2d(1, 1, 3, stride=2, dilation=dilation))
+    model = nn.Sequential(
+        nn.Conv2d(1, 1, 3, stride=2, padding=1), nn.ConvTranspose2d(1, 1, 3, stride=2, dilation=dilation)
+    )
     fields = receptive_field(model)
     taps = math.ceil((dilation * 2 + 1) / 2)  # input pixels one output pixel can gather from
     assert fields[-1].jump == 1 and fields[-1].size == 3 + (taps - 1) * 2
@@ -173,3 +177,15 @@ def test_receptive_boxes_are_the_bounding_boxes_of_the_measured_regions(name):
         rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
         box = receptive_boxes(model, (64, 48), (row, col % 48))["output"]
         assert box == (rows[0], rows[-1], cols[0], cols[-1]), (row, col)
+
+
+@pytest.mark.parametrize("device", cpu_and_cuda())
+def test_receptive_field_tools_run_where_the_model_lives(device):
+    model = create_model("fcn8s", size="tiny")
+    expected_boxes = receptive_boxes(model, 64, (30, 12), layers=["block3"])
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    expected_gradient = input_gradient(model, images, (30, 12))
+    model.to(device)
+    assert receptive_boxes(model, 64, (30, 12), layers=["block3"]) == expected_boxes
+    np.testing.assert_allclose(input_gradient(model, images, (30, 12)), expected_gradient, rtol=1e-3, atol=1e-6)
+    assert receptive_region(model, 64, (30, 12)).shape == (64, 64)

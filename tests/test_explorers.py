@@ -109,7 +109,8 @@ def test_convolution_state_on_its_own():
     assert state.output_shape == (5, 5)
     assert np.isnan(state.output_so_far()).sum() == 24
     state.go_to(6)
-    assert state.step.position == (1, 1) and state.step.value == sum(range(25)[i * 5 + j] for i in range(3) for j in range(3))
+    assert state.step.position == (1, 1)
+    assert state.step.value == sum(i * 5 + j for i in range(3) for j in range(3))  # the top-left 3×3 block
     with pytest.raises(ValueError, match="step must be in 0 … 24"):
         state.go_to(25)
     with pytest.raises(TypeError, match="unknown settings"):
@@ -142,7 +143,10 @@ def test_pooling_explorer_applies_relu_before_pooling():
     assert explorer.state.activated.min() == 0
 
 
-@pytest.mark.parametrize(("kernel", "size", "stride", "padding", "steps"), [("ones", 3, 2, 0, 6), ("bilinear", 4, 2, 1, 15), ("random", 2, 3, 0, 2)])
+@pytest.mark.parametrize(
+    ("kernel", "size", "stride", "padding", "steps"),
+    [("ones", 3, 2, 0, 6), ("bilinear", 4, 2, 1, 15), ("random", 2, 3, 0, 2)],
+)
 def test_upsampling_explorer_adds_the_core_stamps(kernel, size, stride, padding, steps):
     explorer = UpsamplingExplorer()
     explorer.kernel_picker.value, explorer.kernel_size.value = kernel, size
@@ -186,7 +190,8 @@ def test_receptive_field_explorer_draws_the_regions_of_the_clicked_pixel():
         shapes = explorer.figure.layout["shapes"]
         (network, _) = [s for s in shapes if s["name"] == "network"]
         top, bottom, left, right = box_at(spans["output"], (64, 64), (12, 40))
-        assert (network["y0"], network["y1"], network["x0"], network["x1"]) == (top - 0.5, bottom + 0.5, left - 0.5, right + 0.5)
+        drawn = (network["y0"], network["y1"], network["x0"], network["x1"])
+        assert drawn == (top - 0.5, bottom + 0.5, left - 0.5, right + 0.5)
         for stage in state.stages():
             drawn = [s for s in shapes if s["name"] == stage.name]
             if drawn:

@@ -38,7 +38,8 @@ def test_updates_change_the_state_and_send_one_numbered_patch(sent):
     fig = heatmap_figure()
     fig.update_trace(0, z=np.arange(6.0).reshape(2, 3))
     assert fig.data[0]["z"] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
-    assert sent == [{"type": "patch", "revision": 1, "ops": [{"trace": 0, "props": {"z": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]}}]}]
+    z = [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    assert sent == [{"type": "patch", "revision": 1, "ops": [{"trace": 0, "props": {"z": z}}]}]
     with fig.batch():
         fig.update_trace(1, y=np.array([5, 6]))
         fig.update_layout(title={"text": "two"})
@@ -96,6 +97,11 @@ def test_a_browser_that_missed_a_patch_gets_the_whole_figure(monkeypatch):
     monkeypatch.setattr(fig, "send_state", lambda key=None: synced.append(key))
     fig._on_browser_msg(fig, {"type": "resync"}, [])
     assert synced == ["figure"]
+    fig.update_layout(width=10)  # revision 1
+    fig._on_browser_msg(fig, {"type": "sync", "revision": 1}, [])  # a new browser model that is up to date
+    assert synced == ["figure"]
+    fig._on_browser_msg(fig, {"type": "sync", "revision": 0}, [])  # one that missed the patch
+    assert synced == ["figure", "figure"]
 
 
 def test_plotly_js_is_shared_and_is_plotlys_own_bundle():
@@ -110,5 +116,13 @@ def test_plotly_js_is_shared_and_is_plotlys_own_bundle():
 def test_the_front_end_code_is_small_and_handles_patches_clicks_and_resync():
     esm = LiveFigure._esm
     assert len(esm) < 6000  # plotly.js travels once in PlotlyLibrary, not in every figure's code
-    for needed in ('"patch"', '"resync"', '"click"', "Plotly.react", "DecompressionStream", "widget_manager.get_model"):
+    for needed in ('"patch"', '"resync"', '"sync"', '"click"', "Plotly.react", "DecompressionStream", "get_model"):
         assert needed in esm
+
+
+def test_dotted_paths_replace_one_nested_property(sent):
+    fig = LiveFigure(go.Figure(layout={"xaxis": {"range": [0, 1], "domain": [0, 0.5]}}))
+    fig.update_layout({"xaxis.range": [2, 3], "yaxis.title.text": "rows"})
+    assert fig.layout["xaxis"] == {"range": [2, 3], "domain": [0, 0.5]}
+    assert fig.layout["yaxis"]["title"] == {"text": "rows"}
+    assert sent[-1]["ops"] == [{"props": {"xaxis.range": [2, 3], "yaxis.title.text": "rows"}}]

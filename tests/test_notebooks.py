@@ -116,11 +116,13 @@ def test_all_imports_in_the_setup_cell(path):
 
 @pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
 def test_cells_are_short_and_define_nothing(path):
-    for index, cell in enumerate(read(path).cells):
+    notebook = read(path)
+    setup = heading_index(notebook, "## Setup") + 1  # the imports cell may be as long as it needs
+    for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
         text = source(cell)
-        assert len(text.splitlines()) <= MAX_CODE_LINES, f"{path.name} cell {index} has more than {MAX_CODE_LINES} lines"
+        assert index == setup or len(text.splitlines()) <= MAX_CODE_LINES, f"{path.name} cell {index} has more than {MAX_CODE_LINES} lines"
         defined = [node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Lambda)]
         assert not defined, f"{path.name} cell {index} defines a function or class: helpers live in the package"
 

@@ -119,7 +119,8 @@ def test_sliding_window_equals_direct_prediction_when_one_tile_fits(size):
     torch.manual_seed(0)
     model = create_model("unet", size="tiny")
     image = random_image(*size)
-    torch.testing.assert_close(sliding_window_proba(model, image, tile_size=64, overlap=16), predict_proba(model, image))
+    tiled = sliding_window_proba(model, image, tile_size=64, overlap=16)
+    torch.testing.assert_close(tiled, predict_proba(model, image))
 
 
 def test_sliding_window_blends_tiles_into_the_direct_prediction_of_a_pointwise_model():

@@ -95,13 +95,14 @@ class AtStep(Callback):
 
 class Recorder(Callback):
     def __init__(self):
-        self.events = []
+        self.events, self.progress = [], []
 
     def on_train_start(self, state):
         self.events.append(("start", state.iteration))
 
     def on_iteration(self, state):
         self.events.append(("iteration", state.iteration))
+        self.progress.append(state.progress)
 
     def on_evaluate(self, state):
         self.events.append(("evaluate", state.evaluation.iteration))
@@ -217,6 +218,7 @@ def test_fit_learns_and_records_everything(device):
     assert sum(history.losses[-5:]) < 0.5 * sum(history.losses[:5])
     assert history.val_iou("disc")[-1] > history.val_iou("disc")[0]
     assert history.seconds == sorted(history.seconds) and history.images_per_second > 0
+    assert recorder.progress[:2] == [1 / 40, 2 / 40] and recorder.progress[-1] == 1.0
     # the callbacks heard every step and evaluation, in order
     assert recorder.events[0] == ("start", 0) and recorder.events[-1] == ("end", "completed")
     assert [e for e in recorder.events if e[0] == "evaluate"] == [("evaluate", i) for i in (10, 20, 30, 40)]

@@ -3,7 +3,8 @@
 Each explainer returns its steps as small dataclasses a learner can print, and assembles them into the same
 result torch computes: :func:`conv2d` equals ``F.conv2d``, :func:`pool2d` equals ``max_pool2d``/``avg_pool2d``,
 :func:`conv_transpose2d` equals ``F.conv_transpose2d``. :func:`receptive_field`, :func:`receptive_boxes` and
-:func:`receptive_region` say which input pixels a network's output pixel can see. The widgets in :mod:`segtutor.widgets` animate these steps.
+:func:`receptive_region` say which input pixels a network's output pixel can see. The widgets in
+:mod:`segtutor.widgets` animate all of this.
 """
 
 from segtutor.explain.arithmetic import OutputSize, output_size, transposed_output_size

@@ -37,7 +37,9 @@ def conv_padding(
         if padding != "same":
             raise ValueError(f"padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
         if stride != (1, 1):
-            raise ValueError(f"padding='same' needs stride 1 (as in torch), got stride {stride}: pass padding as a number")
+            raise ValueError(
+                f"padding='same' needs stride 1 (as in torch), got stride {stride}: pass padding as a number"
+            )
         total = [d * (k - 1) for d, k in zip(dilation, kernel_size)]
         return (total[0] // 2, total[0] - total[0] // 2), (total[1] // 2, total[1] - total[1] // 2)
     rows, cols = as_pair(padding, "padding", minimum=0)

@@ -112,7 +112,9 @@ def transposed_output_size(
         )
     value = (in_size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
     if value < 1:
-        raise ValueError(f"padding {padding} crops the whole output away (it would be {value} pixels): use less padding")
+        raise ValueError(
+            f"padding {padding} crops the whole output away (it would be {value} pixels): use less padding"
+        )
     formula = (
         f"({in_size} − 1)·{stride} − 2·{padding} + {dilation}·({kernel_size} − 1) + {output_padding} + 1 = {value}"
     )

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
@@ -119,6 +118,7 @@ class LayerField:
 
 
 def _pair(value, default: int) -> tuple[int, int]:
+    """A layer argument as ``(rows, cols)``: ``3 -> (3, 3)``; ``None`` or ``()`` -> ``(default, default)``."""
     if value is None or (isinstance(value, (tuple, list)) and len(value) == 0):
         return default, default
     if isinstance(value, (tuple, list)):
@@ -127,6 +127,7 @@ def _pair(value, default: int) -> tuple[int, int]:
 
 
 def _argument(args: tuple, kwargs: dict, position: int, name: str, default=None):
+    """An argument of a traced call, given by position or by name."""
     return args[position] if len(args) > position else kwargs.get(name, default)
 
 
@@ -164,6 +165,7 @@ class _SpanTracer(TorchFunctionMode):
         self.alive: list[torch.Tensor] = [images]  # keep tensors alive so that their ids stay unique
 
     def spans_of(self, tensor: torch.Tensor) -> tuple[Span, Span] | None:
+        """The (rows, cols) spans of a tensor computed from the image, ``None`` for any other (e.g. weights)."""
         return self.spans.get(id(tensor))
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -184,21 +186,23 @@ class _SpanTracer(TorchFunctionMode):
     @staticmethod
     def _rule(name: str, args: tuple, kwargs: dict, known: list, result: torch.Tensor) -> tuple[Span, Span]:
         spans, size_out = known[0], result.shape[-2:]
-        if name == "conv2d":
+        if name == "conv2d":  # conv2d(input, weight, bias, stride, padding, dilation, groups)
             kernel_size = tuple(_argument(args, kwargs, 1, "weight").shape[-2:])
-            stride, dilation = _pair(_argument(args, kwargs, 3, "stride", 1), 1), _pair(_argument(args, kwargs, 5, "dilation", 1), 1)
+            stride = _pair(_argument(args, kwargs, 3, "stride", 1), 1)
+            dilation = _pair(_argument(args, kwargs, 5, "dilation", 1), 1)
             padding = _conv_padding(_argument(args, kwargs, 4, "padding", 0), kernel_size, dilation)
             return tuple(s.window(*a) for s, a in zip(spans, zip(size_out, kernel_size, stride, padding, dilation)))
-        if name in ("max_pool2d", "max_pool2d_with_indices", "avg_pool2d"):
+        if name in ("max_pool2d", "max_pool2d_with_indices", "avg_pool2d"):  # (input, kernel_size, stride, padding, …)
             kernel_size = _pair(_argument(args, kwargs, 1, "kernel_size"), 1)
             stride = _pair(_argument(args, kwargs, 2, "stride"), 0)
             stride = kernel_size if stride == (0, 0) else stride  # stride defaults to the window
             padding = _pair(_argument(args, kwargs, 3, "padding", 0), 0)
             dilation = _pair(_argument(args, kwargs, 4, "dilation", 1), 1) if name != "avg_pool2d" else (1, 1)
             return tuple(s.window(*a) for s, a in zip(spans, zip(size_out, kernel_size, stride, padding, dilation)))
-        if name == "conv_transpose2d":
+        if name == "conv_transpose2d":  # (input, weight, bias, stride, padding, output_padding, groups, dilation)
             kernel_size = tuple(_argument(args, kwargs, 1, "weight").shape[-2:])
-            stride, padding = _pair(_argument(args, kwargs, 3, "stride", 1), 1), _pair(_argument(args, kwargs, 4, "padding", 0), 0)
+            stride = _pair(_argument(args, kwargs, 3, "stride", 1), 1)
+            padding = _pair(_argument(args, kwargs, 4, "padding", 0), 0)
             dilation = _pair(_argument(args, kwargs, 7, "dilation", 1), 1)
             return tuple(s.scatter(*a) for s, a in zip(spans, zip(size_out, kernel_size, stride, padding, dilation)))
         source = args[0]
@@ -216,7 +220,7 @@ class _SpanTracer(TorchFunctionMode):
                 for s, n_in, n_out in zip(spans, source.shape[-2:], size_out)
             )
         if name == "pad":
-            left, right, top, bottom = (list(_argument(args, kwargs, 1, "pad")) + [0, 0, 0, 0])[:4]
+            left, _right, top, _bottom = (list(_argument(args, kwargs, 1, "pad")) + [0, 0, 0, 0])[:4]
             return tuple(
                 s.gather(n, np.arange(len(s.first)) + before, np.arange(len(s.first)), s.jump)
                 for s, n, before in zip(spans, size_out, (top, left))
@@ -228,9 +232,7 @@ class _SpanTracer(TorchFunctionMode):
                 key = key[:at] + (slice(None),) * (source.dim() - len(key) + 1) + key[at + 1 :]
             key = key + (slice(None),) * (source.dim() - len(key))
             if all(isinstance(k, slice) for k in key[-2:]):
-                return tuple(
-                    Span(s.first[k], s.last[k], s.jump) for s, k in zip(spans, key[-2:])
-                )
+                return tuple(Span(s.first[k], s.last[k], s.jump) for s, k in zip(spans, key[-2:]))
         # element-wise operations, sums, concatenations, normalisations: what any input sees
         if any(len(s.first) not in (1, n) for pair in known for s, n in zip(pair, size_out)):
             raise ValueError(f"receptive_field cannot follow {name!r}: it changes the size of the feature map")
@@ -341,8 +343,7 @@ def box_at(spans: tuple[Span, Span], input_size: tuple[int, int], pixel: tuple[i
 def receptive_boxes(
     model: nn.Module, input_size: int | tuple[int, int], pixel: tuple[int, int], *, layers: list[str] | None = None
 ) -> dict[str, tuple[int, int, int, int]]:
-    """The box of input pixels that output pixel ``pixel = (row, col)`` sees, and the boxes of the feature pixels
-    under it in ``layers``.
+    """Boxes of the input pixels seen by output pixel ``pixel = (row, col)`` and by the feature pixels under it.
 
     Args:
         model: the network.
@@ -400,7 +401,8 @@ def structural_copy(model: nn.Module) -> nn.Module:
     for parent in clone.modules():
         for child_name, child in parent.named_children():
             if isinstance(child, nn.MaxPool2d):
-                setattr(parent, child_name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode))
+                average = nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode)
+                setattr(parent, child_name, average)
     with torch.no_grad():
         for module in clone.modules():
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -440,7 +442,7 @@ def receptive_region(model: nn.Module, input_size: int | tuple[int, int], pixel:
 
 
 def input_gradient(model: nn.Module, images: torch.Tensor, pixel: tuple[int, int]) -> np.ndarray:
-    """The effective receptive field: ``|d logits[0, :, row, col].sum() / d images|``, summed over channels: ``(H, W)``.
+    """The effective receptive field: ``|d logits[0, :, row, col].sum() / d images|`` summed over channels, ``(H, W)``.
 
     Args:
         model: the real model (trained or not); evaluated in eval mode, left as it was.

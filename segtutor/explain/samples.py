@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from segtutor.data.tissue import generate_tile
+from segtutor.data import generate_tile
 
 
 def number_grid(size: int = 7, *, seed: int = 0) -> np.ndarray:

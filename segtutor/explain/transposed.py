@@ -178,7 +178,8 @@ def overlap_count(
     steps = conv_transpose2d_steps(
         ones, np.ones(kernel_size), stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
-    counts = np.zeros(transposed_output_shape(in_size, kernel_size, stride, padding, output_padding, dilation), np.int64)
+    out_shape = transposed_output_shape(in_size, kernel_size, stride, padding, output_padding, dilation)
+    counts = np.zeros(out_shape, np.int64)
     for step in steps:
         add_stamp(counts, step, weight=1)
     return counts

@@ -60,7 +60,7 @@ class Up(nn.Module):
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         height, width = skip.shape[-2:]
         x = self.up(x)  # (N, skip_channels, 2h, 2w)
-        x = x[..., :height, :width]  # (N, skip_channels, H, W): the skip's actual size (odd sizes lose one row)
+        x = x[..., :height, :width]  # (N, skip_channels, H, W): the skip's size (an odd H drops the extra row)
         x = torch.cat([skip, x], dim=1)  # (N, 2 * skip_channels, H, W)
         return self.conv(x)  # (N, out_channels, H, W)
 
@@ -74,6 +74,7 @@ class UNet(nn.Module):
 
     The paper used unpadded convolutions and cropped the skips, so its output was smaller than its input; here
     every 3x3 convolution has padding=1 and the output has the input's size. The parameter count is identical.
+    Pooling rounds odd sizes up and each upsampled map is cropped to its skip's size, so any H, W >= 32 works.
     With ``channels=[64, 128, 256, 512, 1024]`` and ``batch_norm=False`` this is the paper's network.
 
     Args:

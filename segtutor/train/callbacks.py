@@ -31,6 +31,7 @@ class TrainState:
     epoch: int = 0  # full passes over the training data done
     loss: float = float("nan")  # training loss of the last step
     lr: float = float("nan")  # learning rate of the last step
+    progress: float = 0.0  # share of the budget used, 0 to 1 (for a progress bar)
     evaluation: Evaluation | None = None  # the latest evaluation, if any
 
 

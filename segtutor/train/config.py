@@ -37,7 +37,7 @@ class TrainConfig:
     eval_every: int | None = None  # evaluate every this many steps; None: once per epoch (and always at the end)
     seed: int = 0  # seeds the data order and torch's generator (dropout): same seed, same run on the CPU
     device: str | None = None  # "cpu", "cuda", "mps"; None: segtutor.default_device()
-    num_threads: int | None = None  # CPU threads for torch (process-wide); None: leave torch's choice
+    num_threads: int | None = None  # torch CPU threads in the training thread; None: torch's choice (1 per core)
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on other devices)
     channels_last: bool | None = None  # NHWC memory layout; None: on CUDA only (on CPU it depends on the model)
     num_workers: int = 0  # DataLoader worker processes; 0 loads in the training thread (best for small data)

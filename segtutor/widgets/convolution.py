@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from torch import nn
 
-from segtutor.explain.arguments import as_array
+from segtutor.explain.arguments import as_array, as_pair
 from segtutor.explain.arithmetic import OutputSize, output_size
 from segtutor.explain.conv import ConvStep, conv2d_steps
 from segtutor.explain.kernels import KERNEL_PRESETS, first_layer_kernels, kernel_preset
@@ -102,21 +102,17 @@ class ConvolutionState:
 
     def size_formulas(self) -> tuple[OutputSize, OutputSize]:
         """The output height and width, each with its formula (``padding="same"`` shown as the amounts it adds)."""
-        (kh, kw), stride, dilation = self.kernel.shape, _pair(self.stride), _pair(self.dilation)
+        (kh, kw), stride, dilation = self.kernel.shape, as_pair(self.stride, "stride"), as_pair(self.dilation, "dilation")
         if self.padding == "same":  # stride 1: the output keeps the input's size
             return tuple(
                 OutputSize(n, f"padding 'same' adds {d}·({k} − 1) = {d * (k - 1)} → {n} (stride 1 keeps the size)")
                 for n, k, d in zip(self.image.shape, (kh, kw), dilation)
             )
-        padding = _pair(self.padding)
+        padding = as_pair(self.padding, "padding", minimum=0)
         return tuple(
             output_size(n, k, s, p, d)
             for n, k, s, p, d in zip(self.image.shape, (kh, kw), stride, padding, dilation)
         )
-
-
-def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 class ConvolutionExplorer(widgets.VBox):
@@ -171,6 +167,7 @@ class ConvolutionExplorer(widgets.VBox):
         self.size_formula = widgets.HTML()
         self.figure = LiveFigure()
         self.errors = widgets.Output()
+        self._fixed_shapes: list[dict] = []  # outlines drawn at every step (image frame, output grid)
 
         guard = report_errors(self.errors)
         for control in (self.input_picker, self.kernel_picker, self.kernel_size, self.stride, self.padding,
@@ -214,7 +211,7 @@ class ConvolutionExplorer(widgets.VBox):
         """Rebuild the figure for the current settings (sizes may have changed), then draw the current step."""
         state = self.state
         padded, rows, cols = state.padded_image
-        is_tissue = self.input_picker.value != "numbers"
+        is_tissue = self.input_picker.value == "tissue"  # grey levels in [0, 1]
         figure = make_subplots(
             rows=1,
             cols=4,
@@ -226,7 +223,8 @@ class ConvolutionExplorer(widgets.VBox):
         product_range = max(float(np.abs(padded).max()) * kernel_range, 1e-9)
         output_range = max(float(np.abs(state.feature_map).max()), 1e-9)
         traces = [
-            grid_heatmap(padded, rows=rows, cols=cols, colorscale="gray" if is_tissue else "Blues", name="input",
+            grid_heatmap(padded, rows=rows, cols=cols, colorscale="Blues" if self.input_picker.value == "numbers"
+                         else "gray", name="input",
                          zmin=0 if is_tissue else None, zmax=1 if is_tissue else None),
             grid_heatmap(state.kernel, colorscale="RdBu", zmid=0, zmin=-kernel_range, zmax=kernel_range, name="kernel"),
             grid_heatmap(state.step.products, colorscale="RdBu", zmin=-product_range, zmax=product_range,
@@ -243,7 +241,7 @@ class ConvolutionExplorer(widgets.VBox):
             cell_outline(0, 0, subplot=4, name="output", height=state.output_shape[0], width=state.output_shape[1],
                          color="lightgray", line_width=1),
         ]  # fmt: skip
-        figure.update_layout(width=1000, height=340, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE,
+        figure.update_layout(width=960, height=340, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE,
                              shapes=self._fixed_shapes)  # fmt: skip
         self.figure.show(figure)
         h_out, w_out = state.size_formulas()

@@ -25,6 +25,7 @@ from torch import nn
 
 from segtutor.models import count_parameters, layer_table
 from segtutor.models.summary import LayerTable, Stage
+from segtutor.widgets.grids import TEMPLATE
 
 KIND_COLORS = {  # box fill by stage kind
     "input": "#e0e0e0",
@@ -78,8 +79,7 @@ def describe_architecture(model: nn.Module, input_size: tuple[int, int, int] = (
     if not hasattr(model, "describe"):
         raise TypeError(f"{type(model).__name__} has no describe(): build the model with segtutor.models.create_model")
     flops = []
-    handles = [module.register_forward_hook(lambda m, inputs, output: flops.append(layer_flops(m, inputs[0], output)))
-               for module in model.modules() if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]  # fmt: skip
+    handles = _count_flops_hooks(model, flops)
     try:
         layers = layer_table(model, input_size)  # every module, in forward order, with its output shape
     finally:
@@ -117,8 +117,7 @@ def forward_flops(model: nn.Module, input_size: tuple[int, int, int] = (3, 128, 
     Sums :func:`layer_flops` over every convolution and linear layer in one forward pass in eval mode.
     """
     flops = []
-    handles = [module.register_forward_hook(lambda m, inputs, output: flops.append(layer_flops(m, inputs[0], output)))
-               for module in model.modules() if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]  # fmt: skip
+    handles = _count_flops_hooks(model, flops)
     was_training = model.training
     model.eval()
     try:
@@ -129,6 +128,13 @@ def forward_flops(model: nn.Module, input_size: tuple[int, int, int] = (3, 128, 
         for handle in handles:
             handle.remove()
     return sum(flops)
+
+
+def _count_flops_hooks(model: nn.Module, flops: list[int]) -> list:
+    """Forward hooks that append each convolution's and linear layer's FLOPs to ``flops``; remove them after."""
+    counted = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    hook = lambda module, inputs, output: flops.append(layer_flops(module, inputs[0], output))  # noqa: E731
+    return [module.register_forward_hook(hook) for module in model.modules() if isinstance(module, counted)]
 
 
 def layer_flops(module: nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> int:
@@ -178,10 +184,11 @@ def place_stages(stages: Sequence[Stage]) -> dict[str, tuple[float, float]]:
     return positions
 
 
-def architecture_figure(summary: ArchitectureSummary, *, width: int = 1100) -> go.Figure:
+def architecture_figure(summary: ArchitectureSummary, *, width: int = 1100, title: bool = True) -> go.Figure:
     """Boxes (one per stage, with its output shape) and arrows (its inputs), as a plotly figure.
 
-    Hover a box for what the stage does, its output shape, stride and parameters.
+    Hover a box for what the stage does, its output shape, stride and parameters. ``title`` adds a line with the
+    parameter count and FLOPs.
     """
     stages = [item.stage for item in summary.stages]
     positions = place_stages(stages)
@@ -210,7 +217,7 @@ def architecture_figure(summary: ArchitectureSummary, *, width: int = 1100) -> g
                                         font=dict(size=9, color=SKIP_COLOR), xref="x", yref="y"))  # fmt: skip
     xs = [x for x, _ in positions.values()]
     ys = [y for _, y in positions.values()]
-    height = int(110 + 75 * (max(ys) - min(ys) + 1))
+    height = int((110 if title else 70) + 75 * (max(ys) - min(ys) + 1))
     figure = go.Figure(
         go.Scatter(x=hover_x, y=hover_y, mode="markers", marker=dict(size=28, opacity=0), hovertext=hover_text,
                    hoverinfo="text", showlegend=False, name="stages"),  # fmt: skip
@@ -219,15 +226,33 @@ def architecture_figure(summary: ArchitectureSummary, *, width: int = 1100) -> g
             annotations=annotations,
             width=width,
             height=height,
-            margin=dict(l=10, r=10, t=40, b=10),
-            title=dict(text=_title(summary), font=dict(size=14), x=0.01),
+            margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+            title=dict(text=_title(summary) if title else "", font=dict(size=14), x=0.01),
             xaxis=dict(visible=False, range=[min(xs) - 0.6, max(xs) + 0.6], fixedrange=True),
             yaxis=dict(visible=False, range=[min(ys) - 0.6, max(ys) + 0.6], fixedrange=True),
-            plot_bgcolor="white",
+            template=TEMPLATE,
             hoverlabel=dict(align="left"),
         ),
     )
     return figure
+
+
+def legend_html(summary: ArchitectureSummary) -> str:
+    """One line of HTML naming the box colours of the kinds of stage in ``summary``, and the skip arrows."""
+    kinds = list(dict.fromkeys(item.stage.kind for item in summary.stages))  # in order of appearance
+    swatches = " ".join(
+        f"<span style='background:{KIND_COLORS.get(kind, '#ffffff')};border:1px solid #444;padding:0 6px'>"
+        f"{'ASPP' if kind == 'aspp' else kind}</span>"
+        for kind in kinds
+    )
+    skips = any(_is_skip(a, b) for a, b in _edges(summary))
+    arrow = f" &nbsp;<span style='color:{SKIP_COLOR}'>⟶ skip connection</span>" if skips else ""
+    return f"<div style='font-size:12px'>{swatches}{arrow} &nbsp;<i>hover a box for what it does</i></div>"
+
+
+def _edges(summary: ArchitectureSummary) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    positions = place_stages([item.stage for item in summary.stages])
+    return [(positions[source], positions[item.stage.name]) for item in summary.stages for source in item.stage.inputs]
 
 
 def format_count(value: float) -> str:

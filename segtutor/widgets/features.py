@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
 
 import ipywidgets as widgets
 import numpy as np
@@ -23,6 +22,7 @@ from torch.utils.data import Dataset
 from segtutor.widgets.controls import report_errors
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.pictures import as_rgb, image_trace, png_uri
+from segtutor.widgets.theme import style
 
 KERNEL_SCALE = 12  # screen pixels per kernel tap in the kernel mosaic
 
@@ -146,7 +146,8 @@ class FeatureMapViewer(widgets.VBox):
                                       description="layer", layout=widgets.Layout(width="380px"))  # fmt: skip
         self.tile = widgets.IntSlider(value=0, min=0, max=len(dataset) - 1, description="tile", continuous_update=False)
         self.first_channel = widgets.IntSlider(value=0, min=0, max=0, step=max_maps, description="from channel",
-                                               continuous_update=False)  # fmt: skip
+                                               continuous_update=False,
+                                               style={"description_width": "initial"})  # fmt: skip
         self.caption = widgets.HTML()
         self.errors = widgets.Output()
         figure = make_subplots(rows=1, cols=3, column_widths=[0.22, 0.53, 0.25], horizontal_spacing=0.04,
@@ -161,7 +162,7 @@ class FeatureMapViewer(widgets.VBox):
             figure.update_layout({f"xaxis{suffix}": dict(visible=False, constrain="domain"),
                                   f"yaxis{suffix}": dict(visible=False, autorange="reversed", constrain="domain",
                                                          scaleanchor=f"x{suffix}")})  # fmt: skip
-        figure.update_layout(width=1120, height=380, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white")
+        style(figure, width=1120, height=380, margin=dict(l=10, r=10, t=40, b=10))
         self.figure = LiveFigure(figure)
         self.figure.add_class("segtutor-features")
         self._titles = [dict(annotation) for annotation in self.figure.layout["annotations"]]
@@ -188,13 +189,14 @@ class FeatureMapViewer(widgets.VBox):
         self.maps = feature_maps(self.model, image, self.layer.value)
         channels, height, width = self.maps.shape
         self.first_channel.max = max(0, channels - 1)
+        self.first_channel.disabled = channels <= self.max_maps  # all maps on screen already
         _, conv = first_convolution(self.model)
         with self.figure.batch():
             self.figure.update_trace(0, source=png_uri(as_rgb(image)))
             self._draw_maps()
             # each tap drawn as KERNEL_SCALE x KERNEL_SCALE screen pixels, so 3x3 kernels stay crisp
             offset = -0.5 + 0.5 / KERNEL_SCALE
-            self.figure.update_trace(2, source=png_uri(kernel_mosaic(conv.weight), scale=KERNEL_SCALE),
+            self.figure.update_trace(2, source=png_uri(kernel_mosaic(conv.weight, columns=4), scale=KERNEL_SCALE),
                                      dx=1 / KERNEL_SCALE, dy=1 / KERNEL_SCALE, x0=offset, y0=offset)  # fmt: skip
             self._set_title(2, f"first-layer kernels: {conv.out_channels} × "
                                f"{conv.in_channels}×{conv.kernel_size[0]}×{conv.kernel_size[1]}")  # fmt: skip
@@ -209,7 +211,8 @@ class FeatureMapViewer(widgets.VBox):
             return
         start = self.first_channel.value
         shown = self.maps[start : start + self.max_maps]
-        self.figure.update_trace(1, z=np.round(mosaic(shown, columns=8), 3))
+        columns = min(8, math.ceil(math.sqrt(2 * len(shown))))  # a grid about twice as wide as tall
+        self.figure.update_trace(1, z=np.round(mosaic(shown, columns=columns), 3))
         self._set_title(1, f"feature maps {start}–{start + len(shown) - 1} of {len(self.maps)}")
 
     def _set_title(self, index: int, text: str) -> None:

@@ -9,10 +9,14 @@ updating, and each FigureWidget ships plotly's 5 MB of JavaScript again. :class:
 2. **Small updates.** :meth:`LiveFigure.update_trace` and :meth:`LiveFigure.update_layout` change the figure in
    Python and send only the changed properties to the browser, as one numbered patch per :meth:`LiveFigure.batch`.
    A browser that misses a patch (it connected half-way) notices the gap in the numbers and asks for the whole
-   figure again.
+   figure again; each new browser model also reports the revision it holds, and gets the figure if it is behind.
 3. **plotly.js once per page.** Every figure refers to one shared :class:`PlotlyLibrary` widget holding plotly.js
-   (gzipped, from the plotly package: offline). The first figure drawn in a page evaluates it; the others await
-   the same promise.
+   (gzipped, from the plotly package: offline). The first figure to reach the page evaluates it; the others
+   await the same promise.
+
+Properties are plotly.js's own, as JSON, and are not validated on update (a misspelt name is silently ignored):
+build the figure with ``plotly.graph_objects`` (validated), then update what changes. plotly.js 3+ wants titles
+as ``{"text": ...}``.
 
 Each figure is its own widget model, so any number of figures per page work. Tests assert on
 ``fig.data``/``fig.layout`` in Python and call :meth:`LiveFigure.click` to play a learner's click.
@@ -21,7 +25,7 @@ Example:
     >>> fig = LiveFigure(go.Figure(go.Heatmap(z=np.zeros((3, 3)))))
     >>> with fig.batch():
     ...     fig.update_trace(0, z=np.eye(3))
-    ...     fig.update_layout(title="identity")
+    ...     fig.update_layout(title={"text": "identity"})
     >>> fig.data[0]["z"][1]
     [0.0, 1.0, 0.0]
 """
@@ -148,6 +152,9 @@ function loadPlotly(model) {
 
 function initialize({ model }) {
   loadPlotly(model).catch(() => {});  // start now, while the page builds its other widgets (render reports errors)
+  // Messages sent before this model existed in the page can be lost (JupyterLab creates models asynchronously):
+  // tell Python which revision we hold; it sends the whole figure if that is not the latest.
+  model.send({ type: "sync", revision: model.get("figure").revision });
   // Apply each numbered patch to the model's copy of the figure (once per model, with or without views).
   model.on("msg:custom", (msg) => {
     if (msg.type !== "patch") return;
@@ -158,7 +165,14 @@ function initialize({ model }) {
       return;
     }
     for (const op of msg.ops) {
-      Object.assign(op.trace === undefined ? figure.layout : figure.data[op.trace], op.props);
+      const target = op.trace === undefined ? figure.layout : figure.data[op.trace];
+      for (const [path, value] of Object.entries(op.props)) {  // "xaxis.range": walk to xaxis, set its range
+        const keys = path.split(".");
+        const last = keys.pop();
+        let node = target;
+        for (const key of keys) node = node[key] ??= {};
+        node[last] = value;
+      }
     }
     figure.revision = msg.revision;
   });
@@ -250,18 +264,22 @@ class LiveFigure(anywidget.AnyWidget):
         """The layout as a plain dict; change it with :meth:`update_layout`."""
         return self.figure["layout"]
 
-    def update_trace(self, index: int, **props: Any) -> None:
+    def update_trace(self, index: int, props: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Replace properties of trace ``index``: ``fig.update_trace(2, z=feature_map, text=labels)``.
 
-        Each keyword replaces that top-level property whole (``marker={...}`` replaces the whole marker).
+        Each keyword replaces that property whole (``marker={...}`` replaces the whole marker); to replace one
+        nested property pass a dict with a dotted path: ``fig.update_trace(0, {"marker.color": "red"})``.
         """
         if not isinstance(index, int) or not 0 <= index < len(self.data):
             raise IndexError(f"trace index must be an int in 0 … {len(self.data) - 1}, got {index!r}")
-        self._apply({"trace": index, "props": to_json(props)})
+        self._apply({"trace": index, "props": to_json({**(props or {}), **kwargs})})
 
-    def update_layout(self, **props: Any) -> None:
-        """Replace top-level layout properties: ``fig.update_layout(shapes=[...], title="step 3")``."""
-        self._apply({"props": to_json(props)})
+    def update_layout(self, props: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """Replace layout properties: ``fig.update_layout(shapes=[...], title={"text": "step 3"})``.
+
+        Dotted paths replace one nested property and keep its siblings: ``fig.update_layout({"xaxis.range": [0, 9]})``.
+        """
+        self._apply({"props": to_json({**(props or {}), **kwargs})})
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -301,7 +319,12 @@ class LiveFigure(anywidget.AnyWidget):
         # Change the Python copy in place: the trait stays the truth for views that connect later, and
         # traitlets does not re-send the whole figure (the patch carries the change).
         target = self.layout if "trace" not in op else self.data[op["trace"]]
-        target.update(op["props"])
+        for path, value in op["props"].items():  # "xaxis.range": walk to xaxis, set its range
+            *parents, last = path.split(".")
+            node = target
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[last] = value
         if self._pending is not None:
             self._pending.append(op)
         else:
@@ -314,5 +337,7 @@ class LiveFigure(anywidget.AnyWidget):
     def _on_browser_msg(self, _widget: LiveFigure, content: dict, _buffers: list) -> None:
         if content.get("type") == "click":
             self.click(content["trace"], content["x"], content["y"], content.get("point_index"))
-        elif content.get("type") == "resync":
+        elif content.get("type") == "resync" or (
+            content.get("type") == "sync" and content.get("revision") != self.figure["revision"]
+        ):
             self.send_state("figure")

@@ -15,7 +15,13 @@ from torch import nn
 
 from segtutor.models import create_model, list_models, list_sizes
 from segtutor.widgets.controls import report_errors
-from segtutor.widgets.diagram import ArchitectureSummary, architecture_figure, describe_architecture, format_count
+from segtutor.widgets.diagram import (
+    ArchitectureSummary,
+    architecture_figure,
+    describe_architecture,
+    format_count,
+    legend_html,
+)
 from segtutor.widgets.figures import LiveFigure
 
 MODEL_LABELS = {"unet": "UNet", "fcn8s": "FCN-8s", "deeplabv3": "DeepLabv3"}  # names as the papers write them
@@ -80,11 +86,12 @@ class ModelPicker(widgets.VBox):
             tooltips=["fastest", "trains in seconds on a CPU", "slower, a bit better", "the published network"],
         )  # fmt: skip
         self.counts = widgets.HTML()
+        self.legend = widgets.HTML()
         self.table = widgets.HTML(layout=widgets.Layout(max_height="320px", overflow="auto", width="100%"))
         self.errors = widgets.Output()
         self.model = build_model(model, size, in_channels=in_channels, num_classes=num_classes, seed=seed)
         self.summary = describe_architecture(self.model, (in_channels, input_size, input_size))
-        self.figure = LiveFigure(architecture_figure(self.summary))
+        self.figure = LiveFigure(architecture_figure(self.summary, title=False))  # the counts line says it
         self.figure.add_class("segtutor-architecture")
         self._show_counts()
 
@@ -97,7 +104,7 @@ class ModelPicker(widgets.VBox):
         super().__init__([
             widgets.HBox([widgets.Label("architecture", **label), self.architecture]),
             widgets.HBox([widgets.Label("size", **label), self.size]),
-            self.counts, self.figure, table, self.errors,
+            self.counts, self.legend, self.figure, table, self.errors,
         ])  # fmt: skip
 
     def on_change(self, callback: Callable[[nn.Module], None]) -> None:
@@ -115,7 +122,7 @@ class ModelPicker(widgets.VBox):
         self.model = build_model(name, size, in_channels=self.in_channels, num_classes=self.num_classes,
                                  seed=self.seed)  # fmt: skip
         self.summary = describe_architecture(self.model, (self.in_channels, self.input_size, self.input_size))
-        self.figure.show(architecture_figure(self.summary))
+        self.figure.show(architecture_figure(self.summary, title=False))
         self._show_counts()
         for callback in self._callbacks:
             callback(self.model)
@@ -133,6 +140,7 @@ class ModelPicker(widgets.VBox):
             f"{height}×{width} image (a training step costs about 3× that per image){warning}"
         )
         self.table.value = _layer_table_html(summary)
+        self.legend.value = legend_html(summary)
 
 
 def _layer_table_html(summary: ArchitectureSummary, max_depth: int = 3) -> str:

@@ -18,10 +18,9 @@ from segtutor.explain.pool import PoolStep, pool2d_steps
 from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.widgets.controls import StepControls, report_errors
 from segtutor.widgets.figures import LiveFigure
-from segtutor.widgets.grids import HIGHLIGHT, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.grids import HIGHLIGHT, MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
 
 FEATURES, RELU, POOLED = range(3)  # trace indices, one heatmap per subplot
-MAX_NUMBERED = 11
 
 
 class PoolingState:
@@ -109,6 +108,7 @@ class PoolingExplorer(widgets.VBox):
         self.formula = widgets.HTML()
         self.figure = LiveFigure()
         self.errors = widgets.Output()
+        self._fixed_shapes: list[dict] = []  # the output grid's outline, drawn at every step
 
         guard = report_errors(self.errors)
         for control in (self.input_picker, self.kernel_picker, self.mode, self.kernel_size, self.stride):
@@ -154,7 +154,7 @@ class PoolingExplorer(widgets.VBox):
             cell_outline(0, 0, subplot=3, name="output", height=state.output_shape[0], width=state.output_shape[1],
                          color="lightgray", line_width=1),
         ]  # fmt: skip
-        figure.update_layout(width=1000, height=360, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE,
+        figure.update_layout(width=960, height=360, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE,
                              shapes=self._fixed_shapes)  # fmt: skip
         self.figure.show(figure)
         self.stepper.reset(len(state.steps))

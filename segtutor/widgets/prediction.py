@@ -26,13 +26,14 @@ from plotly.subplots import make_subplots
 from torch import nn
 from torch.utils.data import Dataset
 
-from segtutor.data.classes import class_colors
+from segtutor.data import class_colors
 from segtutor.metrics import IGNORE_INDEX, SegmentationScores, confusion_matrix
 from segtutor.models import MIN_SIZE
 from segtutor.predict import overlay, predict_proba, sliding_window_proba
 from segtutor.widgets.controls import report_errors
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.pictures import as_rgb, image_trace, png_uri
+from segtutor.widgets.theme import style
 
 # Codes of the error map of one class c.
 TRUE_NEGATIVE = 0  # neither truth nor prediction is c
@@ -173,10 +174,12 @@ def prediction_figure(class_names: Sequence[str]) -> go.Figure:
         figure.add_trace(go.Heatmap(z=[[0.0]], coloraxis="coloraxis", name=f"P({name})",
                                     hovertemplate=f"row %{{y}}, col %{{x}}<br>P({name}) = %{{z:.3f}}<extra></extra>"),
                          2, col)  # fmt: skip
-    figure.add_trace(go.Heatmap(z=np.zeros((num_classes, num_classes)), x=list(class_names), y=list(class_names),
-                                colorscale="Blues", zmin=0, zmax=1, showscale=False, texttemplate="%{text}",
-                                text=[[""] * num_classes] * num_classes, name="confusion",
-                                hovertemplate="true %{y}, predicted %{x}: %{text} pixels<extra></extra>"), 2, cols)  # fmt: skip
+    confusion = go.Heatmap(
+        z=np.zeros((num_classes, num_classes)), x=list(class_names), y=list(class_names), colorscale="Blues", zmin=0,
+        zmax=1, showscale=False, texttemplate="%{text}", text=[[""] * num_classes] * num_classes, name="confusion",
+        hovertemplate="true %{y}, predicted %{x}: %{text} pixels<extra></extra>",
+    )  # fmt: skip
+    figure.add_trace(confusion, 2, cols)
     for index in range(1, 2 * cols + 1):
         row, col = (index - 1) // cols + 1, (index - 1) % cols + 1
         suffix = "" if index == 1 else str(index)
@@ -188,8 +191,9 @@ def prediction_figure(class_names: Sequence[str]) -> go.Figure:
                                   f"yaxis{suffix}": dict(visible=False, autorange="reversed", constrain="domain",
                                                          scaleanchor=f"x{suffix}")})  # fmt: skip
     last_map = figure.layout[f"xaxis{cols + num_classes}"].domain  # the colour bar goes right of the last map
+    style(figure)
     figure.update_layout(
-        width=1120, height=560, margin=dict(l=10, r=10, t=40, b=40), template="plotly_white",
+        width=1120, height=560, margin=dict(l=10, r=10, t=40, b=40),
         coloraxis=dict(colorscale="Viridis", cmin=0, cmax=1,
                        colorbar=dict(title="P", len=0.45, y=0.22, x=last_map[1] + 0.01, thickness=15)),
     )  # fmt: skip
@@ -243,11 +247,12 @@ class PredictionViewer(widgets.VBox):
         self.tile = widgets.IntSlider(value=0, min=0, max=len(dataset) - 1, description="validation tile",
                                       continuous_update=False, style={"description_width": "100px"})  # fmt: skip
         self.opacity = widgets.FloatSlider(value=0.5, min=0, max=1, step=0.05, description="overlay opacity",
-                                           style={"description_width": "100px"})  # fmt: skip
+                                           style={"description_width": "initial"})  # fmt: skip
         self.error_class = widgets.Dropdown(options=[(name, c) for c, name in enumerate(self.class_names)],
                                             value=min(1, len(self.class_names) - 1), description="errors of",
                                             layout=widgets.Layout(width="220px"))  # fmt: skip
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload an image")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload an image",
+                                         layout=widgets.Layout(width="170px"))  # fmt: skip
         self.message = widgets.HTML()
         self.scores = widgets.HTML()
         self.errors = widgets.Output()
@@ -368,11 +373,12 @@ def _display_map(values: torch.Tensor) -> tuple[np.ndarray, int]:
 
 def _scores_html(scores: SegmentationScores | None, class_names: Sequence[str], colors) -> str:
     if scores is None:
-        return "<i>No ground truth for an uploaded image, so no IoU or Dice: the probability maps show how sure the model is.</i>"
+        return ("<i>No ground truth for an uploaded image, so no IoU or Dice: the probability maps show how sure "
+                "the model is.</i>")  # fmt: skip
     total = max(sum(scores.class_pixels), 1)
     rows = "".join(
-        f"<tr><td><span style='color:rgb{tuple(color)}'>■</span> {html.escape(name)}</td><td>{pixels / total:.1%}</td>"
-        f"<td><b>{iou:.3f}</b></td><td>{dice:.3f}</td></tr>"
+        f"<tr><td><span style='color:rgb{tuple(color)}'>■</span> {html.escape(name)}</td>"
+        f"<td>{pixels / total:.1%}</td><td><b>{iou:.3f}</b></td><td>{dice:.3f}</td></tr>"
         for name, color, pixels, iou, dice in zip(class_names, colors, scores.class_pixels, scores.iou, scores.dice)
     )
     return (

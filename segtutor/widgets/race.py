@@ -34,6 +34,7 @@ from segtutor.widgets.diagram import format_count, forward_flops
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.model_picker import MODEL_LABELS, build_model
 from segtutor.widgets.session import RunListener, TrainingSession, warm_up_step
+from segtutor.widgets.theme import style
 from segtutor.widgets.training import smooth
 
 RACE_COLORS = {"unet": "#1b9e77", "fcn8s": "#d95f02", "deeplabv3": "#7570b3"}  # one colour per architecture
@@ -64,7 +65,9 @@ def seconds_per_iteration(history: History) -> float:
 
 
 @torch.no_grad()
-def evaluate_boundaries(model: nn.Module, dataset: Dataset, num_classes: int, *, tolerance: float = 2.0) -> BoundaryScores:
+def evaluate_boundaries(
+    model: nn.Module, dataset: Dataset, num_classes: int, *, tolerance: float = 2.0
+) -> BoundaryScores:
     """Boundary scores of ``model``'s predictions over every ``(image, mask)`` of ``dataset``."""
     masks, preds = [], []
     for index in range(len(dataset)):
@@ -80,17 +83,16 @@ def race_figure(model_names: Sequence[str]) -> go.Figure:
                            subplot_titles=("training loss (smoothed)", "validation mean IoU"))  # fmt: skip
     for name in model_names:
         label, color = MODEL_LABELS.get(name, name), RACE_COLORS.get(name, "#333333")
-        figure.add_trace(go.Scatter(x=[], y=[], mode="lines", name=label, legendgroup=name, line=dict(color=color, width=2),
-                                    hovertemplate=f"{label}<br>%{{x:.1f}} s: %{{y:.4f}}<extra></extra>"), 1, 1)  # fmt: skip
-        figure.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name=label, legendgroup=name, showlegend=False,
-                                    line=dict(color=color, width=2),
-                                    hovertemplate=f"{label}<br>%{{x:.1f}} s: IoU %{{y:.3f}}<extra></extra>"), 1, 2)  # fmt: skip
+        common = dict(x=[], y=[], name=label, legendgroup=name, line=dict(color=color, width=2))
+        figure.add_trace(go.Scatter(mode="lines", hovertemplate=f"{label}<br>%{{x:.1f}} s: %{{y:.4f}}<extra></extra>",
+                                    **common), 1, 1)  # fmt: skip
+        iou_hover = f"{label}<br>%{{x:.1f}} s: IoU %{{y:.3f}}<extra></extra>"
+        figure.add_trace(go.Scatter(mode="lines+markers", showlegend=False, hovertemplate=iou_hover, **common), 1, 2)
     figure.update_xaxes(title_text="training time (s)")
     figure.update_yaxes(rangemode="tozero", row=1, col=1)
     figure.update_yaxes(range=[0, 1.02], row=1, col=2)
-    figure.update_layout(width=1120, height=360, margin=dict(l=50, r=10, t=40, b=40), template="plotly_white",
-                         legend=dict(orientation="h", x=0, y=1.14), uirevision="keep zoom")  # fmt: skip
-    return figure
+    return style(figure, width=1120, height=380, margin=dict(l=50, r=10, t=40, b=70), uirevision="keep zoom",
+                 legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.2))  # fmt: skip
 
 
 class ArchitectureRace(widgets.VBox, RunListener):
@@ -150,7 +152,8 @@ class ArchitectureRace(widgets.VBox, RunListener):
         self.size = widgets.ToggleButtons(options=["tiny", "small", "medium"], value=size,
                                           style={"button_width": "70px"})  # fmt: skip
         self.budget = widgets.BoundedFloatText(value=budget, min=1, max=100_000, description="budget each",
-                                               layout=widgets.Layout(width="180px"))  # fmt: skip
+                                               layout=widgets.Layout(width="190px"),
+                                               style={"description_width": "90px"})  # fmt: skip
         self.budget_unit = widgets.ToggleButtons(options=["seconds", "iterations"], value=budget_unit,
                                                  style={"button_width": "80px"})  # fmt: skip
         self.batch_size = widgets.Dropdown(options=[2, 4, 8, 16], value=batch_size, description="batch size",
@@ -168,7 +171,8 @@ class ArchitectureRace(widgets.VBox, RunListener):
         self.stop_button.on_click(lambda _: self.stop())
         self._render(final=True)
         super().__init__([
-            widgets.HBox([self.start_button, self.stop_button, self.status], layout=widgets.Layout(align_items="center")),
+            widgets.HBox([self.start_button, self.stop_button, self.status],
+                         layout=widgets.Layout(align_items="center")),
             widgets.HBox([widgets.Label("size", layout=widgets.Layout(width="90px")), self.size, self.batch_size]),
             widgets.HBox([self.budget, self.budget_unit]),
             self.figure, self.table, self.errors,
@@ -232,11 +236,13 @@ class ArchitectureRace(widgets.VBox, RunListener):
                 self._session = session
                 self._render()
                 # the same start for everyone: one throw-away step builds this model's kernels
-                warm_up_step(copy.deepcopy(model).to(session.device),
-                             [self.val_data[i % len(self.val_data)] for i in range(max(config.batch_size, 2))])  # fmt: skip
+                batch = [self.val_data[i % len(self.val_data)] for i in range(max(config.batch_size, 2))]
+                warm_up_step(copy.deepcopy(model).to(session.device), batch)
                 if stop.is_set():
                     break
                 history = session.run(config, TrainingControl())
+                if history.status == "stopped" and not stop.is_set():
+                    stop.set()  # another training started (one run per kernel): the race ends here
                 if session.error_text:
                     self.errors.append_stderr(f"{MODEL_LABELS.get(name, name)}: {session.error_text}\n")
                 self.results.append(self._result(name, size, session, history, tile))
@@ -322,5 +328,6 @@ def _table_html(results: Sequence[RaceResult], tolerance: float) -> str:
             f"<td>{r.mean_dice:.3f}</td><td>{r.boundary.mean_f_score:.3f}</td><td>{r.status}</td></tr>"
         )
     note = ("<div style='font-size:12px;color:#555'>boundary F: share of outline pixels within "
-            f"{tolerance:g} px of the true outline (1 = every edge in place); IoU and Dice count all pixels.</div>")  # fmt: skip
+            f"{tolerance:g} px of the true outline (1 = every edge in place); IoU and Dice count all "
+            "pixels.</div>")  # fmt: skip
     return f"<table style='font-size:13px;text-align:right'>{head}{''.join(rows)}</table>{note}"

@@ -22,7 +22,7 @@ from PIL import Image
 from plotly.subplots import make_subplots
 from torch import nn
 
-from segtutor.data.tissue import generate_tile
+from segtutor.data import generate_tile
 from segtutor.explain.receptive_field import LayerField, box_at, receptive_field, receptive_spans
 from segtutor.models import create_model, list_models
 from segtutor.widgets.controls import report_errors
@@ -54,7 +54,7 @@ class ReceptiveFieldState:
         seed: seeds the tile and the untrained weights.
     """
 
-    def __init__(self, models: dict[str, nn.Module] | None = None, *, tile_size: int = 128, seed: int = 0) -> None:
+    def __init__(self, models: dict[str, nn.Module] | None = None, *, tile_size: int = 96, seed: int = 0) -> None:
         models = dict(models or {})
         unknown = sorted(set(models) - set(list_models()))
         if unknown:
@@ -136,16 +136,6 @@ class ReceptiveFieldState:
         }
 
 
-def _axes(suffix: str, height: int, width: int, margin: float) -> dict:
-    """Layout entries for one subplot's axes: the tile plus ``margin`` pixels around it, row 0 at the top."""
-    return {
-        f"xaxis{suffix}": dict(range=[-0.5 - margin, width - 0.5 + margin], constrain="domain", showgrid=False,
-                               zeroline=False),
-        f"yaxis{suffix}": dict(range=[height - 0.5 + margin, -0.5 - margin], scaleanchor=f"x{suffix}",
-                               constrain="domain", showgrid=False, zeroline=False),
-    }  # fmt: skip
-
-
 def _png(tile: np.ndarray) -> str:
     """An RGB tile as a PNG data URI (a few kB, instead of a list of numbers per pixel)."""
     buffer = io.BytesIO()
@@ -166,7 +156,7 @@ class ReceptiveFieldExplorer(widgets.VBox):
         seed: seeds the tile and the untrained weights.
     """
 
-    def __init__(self, models: dict[str, nn.Module] | None = None, *, tile_size: int = 128, seed: int = 0) -> None:
+    def __init__(self, models: dict[str, nn.Module] | None = None, *, tile_size: int = 96, seed: int = 0) -> None:
         self.state = ReceptiveFieldState(models, tile_size=tile_size, seed=seed)
         self.model_picker = widgets.ToggleButtons(options=[(MODEL_LABELS.get(n, n), n) for n in list_models()],
                                                   description="model")  # fmt: skip
@@ -193,12 +183,16 @@ class ReceptiveFieldExplorer(widgets.VBox):
 
     def _build_figure(self) -> None:
         height, width = self.state.tile.shape[:2]
-        figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
-                               subplot_titles=["what the clicked pixel can see", "how much each pixel matters"])  # fmt: skip
+        titles = ["what the clicked pixel can see", "how much each pixel matters"]
+        figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=titles)
         figure.add_trace(go.Image(source=_png(self.state.tile), name="tile", hoverinfo="x+y"), row=1, col=1)
         figure.add_trace(go.Heatmap(z=np.zeros((height, width)), colorscale="Magma", showscale=False, name="gradient",
                                     hovertemplate="row %{y}, col %{x}<extra></extra>"), row=1, col=2)  # fmt: skip
-        figure.update_layout(**_axes("", height, width, margin=0), **_axes("2", height, width, margin=0))
+        plain = dict(constrain="domain", showgrid=False, zeroline=False)
+        for suffix in ("", "2"):  # row 0 at the top, square pixels
+            x_axis = dict(range=[-0.5, width - 0.5], **plain)
+            y_axis = dict(range=[height - 0.5, -0.5], scaleanchor=f"x{suffix}", **plain)
+            figure.update_layout({f"xaxis{suffix}": x_axis, f"yaxis{suffix}": y_axis})
         figure.update_layout(width=900, height=470, margin=dict(l=10, r=10, t=40, b=10), template=TEMPLATE,
                              showlegend=False, clickmode="event")  # fmt: skip
         self.figure.show(figure)
@@ -243,7 +237,9 @@ class ReceptiveFieldExplorer(widgets.VBox):
         strength = np.sqrt(state.gradient / max(float(state.gradient.max()), 1e-12))  # sqrt: the faint tail shows
         with self.figure.batch():
             self.figure.update_trace(GRADIENT, z=np.round(strength, 3))
-            self.figure.update_layout(shapes=shapes, annotations=annotations, **_axes("", height, width, margin))
+            self.figure.update_layout({"xaxis.range": [-0.5 - margin, width - 0.5 + margin],
+                                       "yaxis.range": [height - 0.5 + margin, -0.5 - margin]},
+                                      shapes=shapes, annotations=annotations)  # fmt: skip
         network = state.network_field()
         label = MODEL_LABELS.get(state.name, state.name)
         self.summary.value = (

@@ -10,9 +10,12 @@ A loop run inside a button callback blocks the kernel: no Pause or Stop click is
 3. Whoever watches (a dashboard) subclasses :class:`RunListener`. Its hooks run *in the worker thread*, so every
    widget write of a running dashboard happens in that one thread; while paused the worker wakes every
    ``tick_seconds`` and calls ``on_wait``, so a paused dashboard still shows that it is paused.
-4. However the run ends (budget used up, stopped, diverged, an error), model and history stay in the session.
+4. However the run ends (budget used up, stopped, diverged, an error), model and history stay in the session;
+   a stopped run is evaluated once more, so its curves end with the scores of the model the learner keeps.
    An error is caught, recorded (``history.status == "error"``, :attr:`TrainingSession.error_text`) and handed
    to ``on_run_end``, never lost in a thread.
+5. One run per kernel: creating a session, or starting a run, stops the runs of every other session. Re-running
+   a notebook cell builds a new dashboard; without this its old run would go on training unseen, taking the CPU.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from __future__ import annotations
 import copy
 import threading
 import traceback
+import weakref
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -44,7 +49,7 @@ class RunListener:
         """After each optimizer step (and its evaluation, if one was due). Throttle your redraws here."""
 
     def on_wait(self, session: TrainingSession) -> None:
-        """Every ``tick_seconds`` while the run is paused (or waiting for the warm-up)."""
+        """Every ``tick_seconds`` while the run is paused (or waits for the warm-up), and once when it resumes."""
 
     def on_run_end(self, session: TrainingSession) -> None:
         """Once, however the run ended; ``session.history.status`` says how, ``session.error_text`` why if it failed."""
@@ -59,9 +64,12 @@ class TrainingSession:
         val_data: the same for evaluation and for the live preview.
         class_names: one name per class; default ``train_data.class_names``.
         preview_index: the validation sample the live preview predicts.
-        warm_up: run one throw-away training step on a copy of the model in a background thread now (the
-            first torch step in a fresh kernel is several times slower than the next ones).
+        warm_up: prepare the first run in a background thread (see :meth:`warm_up`).
+        warm_up_delay: seconds the warm-up waits before it starts, so that it does not compete with building and
+            drawing a page (a run started earlier starts it at once).
         tick_seconds: how often a paused worker wakes up to call ``on_wait``.
+
+    Creating a session, or starting a run, stops the runs of all other sessions (one run per kernel).
 
     Example:
         >>> session = TrainingSession(create_model("unet", size="tiny"), train_data, val_data)
@@ -69,6 +77,8 @@ class TrainingSession:
         >>> session.pause(); session.set_lr(1e-4); session.resume()
         >>> session.join(timeout=60); session.history.losses[-1]
     """
+
+    _sessions: ClassVar[weakref.WeakSet] = weakref.WeakSet()  # every session of this kernel; one trains at a time
 
     def __init__(
         self,
@@ -79,6 +89,7 @@ class TrainingSession:
         class_names: Sequence[str] | None = None,
         preview_index: int = 0,
         warm_up: bool = True,
+        warm_up_delay: float = 0.0,
         tick_seconds: float = 0.2,
     ) -> None:
         names = class_names if class_names is not None else getattr(train_data, "class_names", None)
@@ -91,6 +102,7 @@ class TrainingSession:
         self.class_names = list(names)
         self.preview_index = preview_index
         self.tick_seconds = tick_seconds
+        self.warm_up_delay = warm_up_delay
         self.listeners: list[RunListener] = []
         self.config: TrainConfig | None = None  # settings of the latest run
         self.trainer: Trainer | None = None  # the latest run's trainer (its history, progress and device)
@@ -101,7 +113,10 @@ class TrainingSession:
         self.runs_started = 0  # how many runs this session has started (views use it to notice a new model)
         self._worker: threading.Thread | None = None
         self._warm_up: threading.Thread | None = None
+        self._warm_up_now = threading.Event()  # set: the warm-up stops waiting out its delay
         self._model_lock = threading.Lock()  # held by the worker during each step; snapshot_model() waits for it
+        TrainingSession._sessions.add(self)
+        self.stop_others()
         self.set_model(model, warm_up=warm_up)
 
     # ---- the model -------------------------------------------------------------------------------------------
@@ -137,6 +152,7 @@ class TrainingSession:
         self._warm_up.start()
 
     def _prepare(self, model: nn.Module | None, batch_size: int) -> None:
+        self._warm_up_now.wait(self.warm_up_delay)
         # 1) read every training sample once if the dataset caches what it reads (segtutor's datasets do)
         if getattr(self.train_data, "cache", False) and hasattr(self.train_data, "load_sample"):
             for index in range(len(self.train_data)):
@@ -205,13 +221,16 @@ class TrainingSession:
         model after the other. Errors end the run (status ``"error"``) and are reported, not raised.
         """
         control = control if control is not None else self.control
+        threads = torch.get_num_threads()  # config.num_threads changes it for the process; restored at the end
         self.control, self.config, self.trainer = control, config, None
         self.history = History(class_names=list(self.class_names))  # empty until the trainer exists
         self.error_text = ""
+        self.stop_others()
         for listener in self.listeners:
             _call(listener.on_run_start, self)
         try:
             # 1) let the warm-up finish (it holds torch's threads), telling the listeners we wait
+            self._warm_up_now.set()
             while self._warm_up is not None and self._warm_up.is_alive():
                 self._warm_up.join(self.tick_seconds)
                 self._notify("on_wait")
@@ -223,12 +242,19 @@ class TrainingSession:
             trainer = self.trainer
             trainer.start()
             # 3) step until the budget is used up; pause, stop and new learning rates are read between steps
+            paused = False
             while not trainer.finished:
                 if not control.wait_while_paused(self.tick_seconds):
+                    paused = True
                     self._notify("on_wait")
                     continue
+                if paused:  # resumed: let the views say so before the next step
+                    paused = False
+                    self._notify("on_wait")
                 if control.stop_requested:
-                    trainer.end("stopped", f"stopped after {trainer.iteration} steps")
+                    with self._model_lock:
+                        _evaluate_if_due(trainer)  # the stopped model's scores, for the curves
+                        trainer.end("stopped", f"stopped after {trainer.iteration} steps")
                     break
                 with self._model_lock:
                     trainer.step()
@@ -243,9 +269,17 @@ class TrainingSession:
                 self.trainer.fail(error)
             else:
                 self.history.status, self.history.message = "error", f"{type(error).__name__}: {error}"
+        finally:
+            torch.set_num_threads(threads)
         for listener in self.listeners:
             _call(listener.on_run_end, self)
         return self.history
+
+    def stop_others(self) -> None:
+        """Ask every other session's run to stop after its current step (one run per kernel)."""
+        for other in list(TrainingSession._sessions):
+            if other is not self:
+                other.stop()
 
     def pause(self) -> None:
         """Pause after the step in progress (training time stops counting)."""
@@ -288,6 +322,14 @@ class TrainingSession:
         model = type(self.model).__name__
         steps = len(self.history.losses) if self.history is not None else 0
         return f"TrainingSession({model}, {self.state}, {steps} steps, on {self.device})"
+
+
+def _evaluate_if_due(trainer: Trainer) -> None:
+    """Evaluate unless there is no validation data, no step yet, or an evaluation of this very step."""
+    evaluations = trainer.history.evaluations
+    if trainer.val_loader is not None and trainer.iteration > 0:
+        if not evaluations or evaluations[-1].iteration != trainer.iteration:
+            trainer.evaluate()
 
 
 def _call(hook, session: TrainingSession) -> None:

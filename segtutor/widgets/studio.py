@@ -22,7 +22,7 @@ import ipywidgets as widgets
 from torch import nn
 from torch.utils.data import Dataset
 
-from segtutor.data.datasets import TissueDataset
+from segtutor.data import TissueDataset
 from segtutor.widgets.controls import report_errors
 from segtutor.widgets.features import FeatureMapViewer
 from segtutor.widgets.model_picker import ModelPicker
@@ -90,14 +90,15 @@ class TrainingStudio(widgets.VBox):
         self._predictions: PredictionViewer | None = None
         self._features: FeatureMapViewer | None = None
         self._race: ArchitectureRace | None = None
-        self._seen: tuple | None = None  # (model, steps, runs) the viewers show
+        self._copy: nn.Module | None = None  # the copy of the dashboard's model the viewers show
+        self._seen: tuple | None = None  # (model, steps, runs) when that copy was made
 
         self.errors = widgets.Output()
         self._guard = report_errors(self.errors)
         self.picker.on_change(self._on_new_model)
         self.dashboard.start_button.on_click(self._guard(lambda _: self._stop_race()))  # one training at a time
-        self.refresh_button = widgets.Button(description="↻ use the latest model", layout=widgets.Layout(width="190px"),
-                                             tooltip="look at the model as the training left it")  # fmt: skip
+        self.refresh_button = widgets.Button(description="↻ use the latest model", tooltip="the model as trained now",
+                                             layout=widgets.Layout(width="190px"))  # fmt: skip
         self.refresh_button.on_click(self._guard(lambda _: self.refresh_viewers(force=True)))
         self._pages = [self.picker, self.dashboard] + [_placeholder() for _ in TABS[2:]]
         self.tabs = widgets.Tab(self._pages, titles=TABS)
@@ -139,20 +140,22 @@ class TrainingStudio(widgets.VBox):
 
     def refresh_viewers(self, *, force: bool = False) -> None:
         """Show the dashboard's model as it is now in the prediction and feature-map viewers (if it changed)."""
-        session = self.dashboard.session
-        seen = (session.model, len(session.history.losses) if session.history is not None else 0, session.runs_started)
-        if force or seen != self._seen:
-            self._seen = seen
-            model = session.snapshot_model()  # a copy: a run may go on training the original
-            for viewer in (self._predictions, self._features):
-                if viewer is not None:
-                    viewer.set_model(model)
+        if self._predictions is None and self._features is None:
+            return  # nothing to refresh yet: each viewer takes the latest model when it is built
+        if force:
+            self._seen = None
+        model = self._latest_model()
+        for viewer in (self._predictions, self._features):
+            if viewer is not None and viewer.model is not model:
+                viewer.set_model(model)
 
     def _latest_model(self) -> nn.Module:
+        """A copy of the dashboard's model as it is now; copied again only once training has changed it."""
         session = self.dashboard.session
-        self._seen = (session.model, len(session.history.losses) if session.history is not None else 0,
-                      session.runs_started)  # fmt: skip
-        return session.snapshot_model()
+        seen = (session.model, len(session.history.losses) if session.history is not None else 0, session.runs_started)
+        if self._copy is None or seen != self._seen:
+            self._seen, self._copy = seen, session.snapshot_model()  # a copy: a run may go on training the original
+        return self._copy
 
     def _on_new_model(self, model: nn.Module) -> None:
         self.dashboard.set_model(model)

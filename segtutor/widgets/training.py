@@ -24,14 +24,16 @@ from plotly.subplots import make_subplots
 from torch import nn
 from torch.utils.data import Dataset
 
-from segtutor.data.classes import class_colors
+from segtutor.data import class_colors
 from segtutor.predict import overlay
 from segtutor.train import TrainConfig
 from segtutor.widgets.diagram import format_count
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.pictures import as_rgb, image_trace, png_uri
 from segtutor.widgets.session import RunListener, TrainingSession
+from segtutor.widgets.theme import style
 
+WARM_UP_DELAY_S = 3.0  # the warm-up waits this long (or for Start), leaving the CPU to drawing the page
 SMOOTHING = 0.9  # weight of the past in the smoothed training loss (an exponential moving average)
 TRAIN_COLOR, SMOOTH_COLOR, VAL_COLOR = "#9ecae1", "#08519c", "#6a3d9a"
 STATE_COLORS = {"running": "#238b45", "paused": "#b35806", "warming up": "#6a51a3", "completed": "#08519c",
@@ -65,32 +67,29 @@ def curves_figure(class_names: Sequence[str], colors: Sequence[Sequence[int]], i
         column_widths=[0.41, 0.36, 0.23], horizontal_spacing=0.07, vertical_spacing=0.12,
         subplot_titles=("loss (lower is better)", "validation IoU and Dice", "truth", "prediction: press Start"),
     )  # fmt: skip
-    figure.add_trace(go.Scatter(x=[], y=[], mode="lines", name="training loss", line=dict(color=TRAIN_COLOR, width=1),
-                                hovertemplate="step %{x}: %{y:.4f}"), 1, 1)  # fmt: skip
-    figure.add_trace(go.Scatter(x=[], y=[], mode="lines", name="training loss (smoothed)",
-                                line=dict(color=SMOOTH_COLOR, width=2), hovertemplate="step %{x}: %{y:.4f}"), 1, 1)  # fmt: skip
-    figure.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="validation loss",
-                                line=dict(color=VAL_COLOR, width=2), hovertemplate="step %{x}: %{y:.4f}"), 1, 1)  # fmt: skip
+    def curve(name: str, line: dict, mode: str = "lines", digits: int = 4, **kwargs) -> go.Scatter:
+        return go.Scatter(x=[], y=[], mode=mode, name=name, line=line,
+                          hovertemplate=f"step %{{x}}: %{{y:.{digits}f}}", **kwargs)  # fmt: skip
+
+    figure.add_trace(curve("training loss", dict(color=TRAIN_COLOR, width=1)), 1, 1)
+    figure.add_trace(curve("training loss (smoothed)", dict(color=SMOOTH_COLOR, width=2)), 1, 1)
+    figure.add_trace(curve("validation loss", dict(color=VAL_COLOR, width=2), "lines+markers"), 1, 1)
     for name, color in zip(class_names, colors):
         rgb = f"rgb{tuple(color)}"
-        figure.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name=f"IoU {name}", line=dict(color=rgb, width=2),
-                                    legendgroup=name, hovertemplate="step %{x}: %{y:.3f}"), 1, 2)  # fmt: skip
-        figure.add_trace(go.Scatter(x=[], y=[], mode="lines", name=f"Dice {name}", legendgroup=name,
-                                    line=dict(color=rgb, width=1.5, dash="dot"), hovertemplate="step %{x}: %{y:.3f}"),
+        figure.add_trace(curve(f"IoU {name}", dict(color=rgb, width=2), "lines+markers", 3, legendgroup=name), 1, 2)
+        figure.add_trace(curve(f"Dice {name}", dict(color=rgb, width=1.5, dash="dot"), digits=3, legendgroup=name),
                          1, 2)  # fmt: skip
     figure.add_trace(image_trace(truth, "truth"), 1, 3)
     figure.add_trace(image_trace(image, "prediction"), 2, 3)
     figure.update_xaxes(title_text="step", row=1, col=1)
-    figure.update_xaxes(title_text="step", row=1, col=2)
+    figure.update_xaxes(title_text="step", matches="x", row=1, col=2)  # both panels show the same steps
     figure.update_yaxes(rangemode="tozero", row=1, col=1)
     figure.update_yaxes(range=[0, 1.02], row=1, col=2)
     for row in (1, 2):
         figure.update_xaxes(visible=False, row=row, col=3)
         figure.update_yaxes(visible=False, row=row, col=3)
-    figure.update_layout(
-        width=1120, height=430, margin=dict(l=50, r=10, t=40, b=40), template="plotly_white",
-        legend=dict(orientation="h", x=0, y=-0.14, font=dict(size=11)), uirevision="keep zoom",
-    )  # fmt: skip
+    style(figure, width=1120, height=430, margin=dict(l=50, r=10, t=40, b=40), uirevision="keep zoom",
+          legend=dict(orientation="h", x=0, y=-0.14, font=dict(size=11)))  # fmt: skip
     for annotation in figure.layout.annotations:
         annotation.font.size = 13
     return figure
@@ -145,7 +144,8 @@ class TrainingDashboard(widgets.VBox, RunListener):
         if budget_unit not in ("seconds", "iterations"):
             raise ValueError(f"budget_unit must be 'seconds' or 'iterations', got {budget_unit!r}")
         self.session = TrainingSession(model, train_data, val_data, class_names=class_names,
-                                       preview_index=preview_index, warm_up=warm_up)  # fmt: skip
+                                       preview_index=preview_index, warm_up=warm_up,
+                                       warm_up_delay=WARM_UP_DELAY_S)  # fmt: skip
         self.session.listeners.append(self)
         self.eval_every = eval_every
         self.preview_every_s = preview_every_s
@@ -159,8 +159,8 @@ class TrainingDashboard(widgets.VBox, RunListener):
 
         # 1) controls
         button = dict(layout=widgets.Layout(width="105px"))
-        self.start_button = widgets.Button(description="▶ Start", button_style="success", tooltip="train from "
-                                           "the model's initial weights (or go on, if ticked below)", **button)  # fmt: skip
+        self.start_button = widgets.Button(description="▶ Start", button_style="success", **button,
+                                           tooltip="train from the initial weights (or go on, if ticked below)")
         self.pause_button = widgets.Button(description="‖ Pause", disabled=True, **button)
         self.resume_button = widgets.Button(description="▷ Resume", disabled=True, **button)
         self.stop_button = widgets.Button(description="■ Stop", button_style="danger", disabled=True, **button)
@@ -175,9 +175,10 @@ class TrainingDashboard(widgets.VBox, RunListener):
                                                layout=widgets.Layout(width="170px"))  # fmt: skip
         self.budget_unit = widgets.ToggleButtons(options=["seconds", "iterations"], value=budget_unit,
                                                  style={"button_width": "80px"})  # fmt: skip
-        self.schedule = widgets.ToggleButtons(options=["cosine", "constant"], value=schedule,
-                                              style={"button_width": "75px"},
-                                              tooltips=["lr falls to 0 over the budget", "the same lr throughout"])  # fmt: skip
+        self.schedule = widgets.ToggleButtons(
+            options=["cosine", "constant"], value=schedule, style={"button_width": "75px"},
+            tooltips=["lr falls to 0 over the budget", "the same lr throughout"],
+        )  # fmt: skip
         self.log_scale = widgets.Checkbox(value=False, description="log-scale loss", indent=False,
                                           layout=widgets.Layout(width="130px"))  # fmt: skip
         self.keep_weights = widgets.Checkbox(value=False, description="continue from the current weights",
@@ -349,7 +350,10 @@ class TrainingDashboard(widgets.VBox, RunListener):
                 last = history.evaluations[-1]
                 parts.append(f"val mean IoU {last.mean_iou:.3f}")
         else:
-            parts.append(f"{type(session.model).__name__}, {format_count(_num_params(session.model))} parameters")
+            num_params = _num_params(session.model)
+            parts.append(f"{type(session.model).__name__}, {format_count(num_params)} parameters")
+            if num_params > 5_000_000:
+                parts.append("<span style='color:#b35806'>paper-sized: a step takes seconds or more on a CPU</span>")
         parts.append(f"on {session.device}")
         text = " · ".join(parts)
         if history is not None and history.status != "running" and history.message:
@@ -365,12 +369,10 @@ class TrainingDashboard(widgets.VBox, RunListener):
             self.session.set_lr(change["new"])  # a flag the worker reads before its next step
 
     def _on_log_scale(self, change: dict) -> None:
-        with self._figure_lock:
-            axis = dict(self.figure.layout["yaxis"])
-            axis.update(type="log" if change["new"] else "linear", rangemode="normal" if change["new"] else "tozero")
-            axis.pop("range", None)
-            axis["autorange"] = True
-            self.figure.update_layout(yaxis=axis)
+        log = change["new"]
+        with self._figure_lock:  # the worker may be redrawing
+            self.figure.update_layout({"yaxis.type": "log" if log else "linear", "yaxis.autorange": True,
+                                       "yaxis.rangemode": "normal" if log else "tozero"})  # fmt: skip
 
 
 def _label(text: str) -> widgets.Label:

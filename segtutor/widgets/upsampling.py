@@ -19,11 +19,10 @@ from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.explain.transposed import ScatterStep, add_stamp, conv_transpose2d_steps, overlap_count
 from segtutor.widgets.controls import StepControls, report_errors
 from segtutor.widgets.figures import LiveFigure
-from segtutor.widgets.grids import TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.grids import MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
 
 INPUT, KERNEL, OUTPUT, OVERLAP, BILINEAR = range(5)  # trace indices, one heatmap per subplot
 UPSAMPLING_KERNELS = ("ones", "bilinear", "random")
-MAX_NUMBERED = 11
 
 
 def upsampling_kernel(name: str, size: int, *, seed: int = 0) -> np.ndarray:
@@ -121,10 +120,9 @@ class UpsamplingExplorer(widgets.VBox):
         self._inputs = {"numbers": number_grid(4, seed=seed), "tissue": tissue_patch(8, seed=seed)}
         if x is not None:
             self._inputs["yours"] = as_array(x, "x", {2: "(H, W)"})
-        self.input_picker = widgets.Dropdown(
-            options=[("numbers 4×4", "numbers"), ("tissue 8×8", "tissue")] + ([("yours", "yours")] if x is not None else []),
-            description="input",
-        )  # fmt: skip
+        options = [("numbers 4×4", "numbers"), ("tissue 8×8", "tissue")]
+        options += [("your map", "yours")] if x is not None else []
+        self.input_picker = widgets.Dropdown(options=options, description="input")
         self.kernel_picker = widgets.Dropdown(options=UPSAMPLING_KERNELS, value="ones", description="kernel")
         self.kernel_size = widgets.IntSlider(value=3, min=1, max=5, description="kernel size")
         self.stride = widgets.IntSlider(value=2, min=1, max=3, description="stride")
@@ -180,7 +178,7 @@ class UpsamplingExplorer(widgets.VBox):
         for column, trace in enumerate(traces, start=1):
             figure.add_trace(trace, row=1, col=column)
         square_cells(figure, 5)
-        figure.update_layout(width=1100, height=330, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE)
+        figure.update_layout(width=960, height=320, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE)
         self.figure.show(figure)
         self.stepper.reset(len(state.steps))
         self._draw_step()

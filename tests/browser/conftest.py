@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
+collect_ignore_glob = ["notebooks/*.ipynb"]  # pages for the browser tests to serve, not lessons for nbval to run
 SHOTS = Path("/tmp/segtutor-shots")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -61,6 +62,15 @@ class VoilaPage:
             f"document.querySelectorAll('.js-plotly-plot').length >= {count}", timeout=timeout_s * 1000
         )
         return time.monotonic() - self.started
+
+    def timeline(self) -> str:
+        """When the page's HTML and LiveFigure's steps happened, in seconds after navigation (for the test log)."""
+        marks = self.page.evaluate(
+            "[['html', performance.timing.domContentLoadedEventEnd - performance.timing.navigationStart]]"
+            ".concat(performance.getEntriesByType('mark').filter(m => m.name.startsWith('segtutor:'))"
+            ".map(m => [m.name.slice(9), m.startTime]))"
+        )
+        return ", ".join(f"{name} {ms / 1000:.1f} s" for name, ms in marks)
 
     def screenshot(self, name: str) -> Path:
         """Save a screenshot of the page as ``/tmp/segtutor-shots/<name>.png``."""

@@ -22,12 +22,14 @@ def test_four_explorers_render_and_respond_in_voila(voila_page):
     voila = voila_page("explorers.ipynb")
     seconds_to_plots = voila.wait_for_plots(4, timeout_s=90)
     print(f"\nexplorers: widgets after {voila.seconds_to_widgets:.1f} s, four plots after {seconds_to_plots:.1f} s")
+    print(f"explorers timeline: {voila.timeline()}")
     page = voila.page
     assert page.evaluate(f"{PLOTS}.length") == 4, voila.console
     outputs = page.locator(".jp-OutputArea-child")
 
     # the three stepping explorers: Step changes the formula text and redraws the plot
-    for index, (name, formula) in enumerate([("convolution", "output["), ("pooling", "pooled["), ("upsampling", "input[")]):
+    formulas = [("convolution", "output["), ("pooling", "pooled["), ("upsampling", "input[")]
+    for index, (name, formula) in enumerate(formulas):
         text = page.get_by_text(formula, exact=False).first
         before_text, before = text.inner_text(), page.evaluate(REVISIONS)[index]
         page.get_by_role("button", name="Step").nth(index).click()
@@ -48,9 +50,11 @@ def test_four_explorers_render_and_respond_in_voila(voila_page):
     # the network's dashed box is drawn around the new pixel
     shapes = page.evaluate(f"{PLOTS}[3].layout.shapes.filter(s => s.name === 'pixel').map(s => (s.x0 + s.x1) / 2)")
     assert shapes == [70, 70]
+    page.wait_for_timeout(500)
+    voila.screenshot_element(outputs.nth(3), "explorer_receptive_field_unet")
     page.get_by_role("button", name="DeepLabv3").click()
     page.get_by_text("image pooling").wait_for(timeout=30_000)
     page.wait_for_timeout(500)
-    voila.screenshot_element(outputs.nth(3), "explorer_receptive_field")
+    voila.screenshot_element(outputs.nth(3), "explorer_receptive_field_deeplabv3")
     errors = [line for line in voila.console if line.startswith("pageerror")]
     assert errors == []

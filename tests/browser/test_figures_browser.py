@@ -15,6 +15,7 @@ def test_two_live_figures_update_in_voila(voila_page):
     voila = voila_page("two_figures.ipynb")
     seconds_to_plots = voila.wait_for_plots(2)
     print(f"\ntwo_figures: widgets after {voila.seconds_to_widgets:.1f} s, both plots after {seconds_to_plots:.1f} s")
+    print(f"two_figures timeline: {voila.timeline()}")
     page = voila.page
 
     # 1) the updates made while the notebook executed (before the browser connected) are drawn
@@ -25,7 +26,8 @@ def test_two_live_figures_update_in_voila(voila_page):
     for step in (1, 2):
         page.get_by_role("button", name="Step").click()
         expected = [f"figure 0 step {step}", f"figure 1 step {step}"]
-        page.wait_for_function(f"expected => JSON.stringify({TITLES}) === JSON.stringify(expected)", arg=expected, timeout=15_000)
+        same = f"expected => JSON.stringify({TITLES}) === JSON.stringify(expected)"
+        page.wait_for_function(same, arg=expected, timeout=15_000)
         assert page.evaluate(FIRST_ROW_PEAK) == [step, step]
     voila.screenshot("two_figures")
 

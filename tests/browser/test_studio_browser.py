@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from segtutor.data.tissue import generate_tile
+from segtutor.data import generate_tile
 
 pytestmark = pytest.mark.browser
 
@@ -50,9 +50,15 @@ def test_training_studio_trains_live_in_voila(voila_page, tmp_path):
     voila = voila_page(str(STUDIO))
     seconds_to_plot = voila.wait_for_plots(1, timeout_s=90)
     page = voila.page
-    print(f"\ntraining studio: widgets after {voila.seconds_to_widgets:.1f} s, first plot after {seconds_to_plot:.1f} s")
+    print(f"\ntraining studio: widgets after {voila.seconds_to_widgets:.1f} s, first plot after "
+          f"{seconds_to_plot:.1f} s ({voila.timeline()})")  # fmt: skip
     page.locator(".segtutor-architecture .js-plotly-plot").wait_for(timeout=30_000)
+    # another architecture: the diagram is redrawn from the new model
+    page.locator(".widget-toggle-button", has_text="FCN-8s").click()
+    page.locator(".segtutor-architecture text", has_text="fuse_pool4").first.wait_for(timeout=30_000)
     voila.screenshot("studio-model")
+    page.locator(".widget-toggle-button", has_text="UNet").click()
+    page.locator(".segtutor-architecture text", has_text="enc4").first.wait_for(timeout=30_000)
 
     # 1) Start: the loss curve grows while the page stays responsive
     open_tab(page, "2 · Train")
