@@ -174,7 +174,8 @@ def check_pixel_accuracy(answer: Any, preds: np.ndarray | torch.Tensor, masks: n
         answer,
         expected,
         right=f"{correct} of {masks.numel()} pixels agree with the label, {expected:.3f} (a share between 0 and 1).",
-        hint="count the pixels where preds == masks and divide by the number of pixels; give a share, not a percentage.",
+        hint="count the pixels where preds == masks and divide by the number of pixels; give a share, not a "
+        "percentage.",
     )
 
 
@@ -271,7 +272,8 @@ def check_same_padding(answer: Any, kernel_size: int, *, dilation: int = 1) -> F
     sizes = [size for size in (span, 32, 33) if size + 2 * padding >= span]  # inputs the kernel fits into
     outs = [output_size(size, kernel_size, 1, padding, dilation).value for size in sizes]
     if outs == sizes:
-        return _feedback(exercise, "correct", f"padding {padding}: {output_size(32, kernel_size, 1, padding, dilation)}.")
+        formula = output_size(32, kernel_size, 1, padding, dilation).formula
+        return _feedback(exercise, "correct", f"padding {padding}: {formula}.")
     return _feedback(
         exercise,
         "wrong",
@@ -346,11 +348,15 @@ def check_checkerboard_free(answer: Any, stride: int, in_size: int = 8) -> Feedb
     interior = counts[margin:-margin, margin:-margin]
     if interior.size and interior.min() == interior.max():
         return _feedback(
-            exercise, "correct", f"with kernel {answer} every inner output pixel is covered by {interior.min()} stamps, "
-            f"because {answer} is a multiple of the stride {stride}."
+            exercise,
+            "correct",
+            f"with kernel {answer} every inner output pixel is covered by {interior.min()} stamps, because {answer} "
+            f"is a multiple of the stride {stride}.",
         )
     row = " ".join(str(v) for v in counts[counts.shape[0] // 2, margin:-margin][:8])
-    return _feedback(exercise, "wrong", f"with kernel {answer} the stamp counts along a row go {row}: uneven. Hint: {hint}")
+    return _feedback(
+        exercise, "wrong", f"with kernel {answer} the stamp counts along a row go {row}: uneven. Hint: {hint}"
+    )
 
 
 # ---- 05 UNet, 06 FCN-8s, 07 DeepLabv3 -----------------------------------------------------------------------
@@ -560,7 +566,8 @@ def check_most_parameters(answer: Any, size: str = "small", num_classes: int = 2
     if answer is None:
         return _feedback(exercise, "unanswered", NOT_ANSWERED)
     with torch.device("meta"):
-        counts = {name: count_parameters(create_model(name, num_classes=num_classes, size=size)) for name in list_models()}
+        models = {name: create_model(name, num_classes=num_classes, size=size) for name in list_models()}
+    counts = {name: count_parameters(model) for name, model in models.items()}
     if answer not in counts:
         return _feedback(exercise, "wrong", f"answer with one of {list(counts)}, got {answer!r}.")
     expected = max(counts, key=counts.get)

@@ -110,7 +110,8 @@ def test_all_imports_in_the_setup_cell(path):
         f"{path.name}: the Setup cell seeds torch and picks the device"
     )
     for index, cell in code[1:]:
-        imports = [node for node in ast.walk(ast.parse(source(cell))) if isinstance(node, ast.Import | ast.ImportFrom)]
+        nodes = ast.walk(ast.parse(source(cell)))
+        imports = [node for node in nodes if isinstance(node, ast.Import | ast.ImportFrom)]
         assert not imports, f"{path.name} cell {index} imports: keep every import in the Setup cell"
 
 
@@ -122,8 +123,10 @@ def test_cells_are_short_and_define_nothing(path):
         if cell.cell_type != "code":
             continue
         text = source(cell)
-        assert index == setup or len(text.splitlines()) <= MAX_CODE_LINES, f"{path.name} cell {index} has more than {MAX_CODE_LINES} lines"
-        defined = [node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Lambda)]
+        too_long = index != setup and len(text.splitlines()) > MAX_CODE_LINES
+        assert not too_long, f"{path.name} cell {index} has more than {MAX_CODE_LINES} lines"
+        nodes = ast.walk(ast.parse(text))
+        defined = [node for node in nodes if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Lambda)]
         assert not defined, f"{path.name} cell {index} defines a function or class: helpers live in the package"
 
 
@@ -132,13 +135,14 @@ def test_every_exercise_has_a_checked_stub_and_a_solution(path):
     exercises = exercises_of(read(path))
     assert exercises, f"{path.name} has no '### Exercise' in its Exercises section"
     for heading, stub, load in exercises:
-        assert "answer = None" in stub, f"{path.name} {heading!r}: the stub cell must start the learner at answer = None"
-        assert "exercises.check_" in stub, f"{path.name} {heading!r}: the stub must call a check from segtutor.exercises"
+        where = f"{path.name} {heading!r}"
+        assert "answer = None" in stub, f"{where}: the stub cell must start the learner at answer = None"
+        assert "exercises.check_" in stub, f"{where}: the stub must call a check from segtutor.exercises"
         match = LOAD.match(load)
-        assert match, f"{path.name} {heading!r}: the cell after the stub must be '# %load solutions/<file>.py', got {load!r}"
-        assert (NOTEBOOKS / match.group(1)).is_file(), f"{path.name} {heading!r}: {match.group(1)} does not exist"
+        assert match, f"{where}: the cell after the stub must be '# %load solutions/<file>.py', got {load!r}"
+        assert (NOTEBOOKS / match.group(1)).is_file(), f"{where}: {match.group(1)} does not exist"
         assert match.group(1).startswith(f"solutions/{path.name[:2]}_"), (
-            f"{path.name} {heading!r}: name solution files after their notebook's number"
+            f"{where}: name solution files after their notebook's number"
         )
 
 
