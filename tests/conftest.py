@@ -30,3 +30,15 @@ def _seeded():
     """Every test starts from the same global seed (library code never relies on it)."""
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: tiny steps gain nothing from two, and lose a lot when the machine is busy.
+
+    Use it per module with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -33,13 +33,7 @@ from segtutor.train import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these tiny steps gain nothing from two, and lose a lot when the machine is busy."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 # ---- tiny data and models ------------------------------------------------------------------------------------
