@@ -21,11 +21,12 @@ from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.widgets.controls import StepControls, report_errors
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.grids import TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.stepping import SteppedState
 
 INPUT, KERNEL, PRODUCTS, OUTPUT = range(4)  # trace indices, one heatmap per subplot
 
 
-class ConvolutionState:
+class ConvolutionState(SteppedState):
     """A convolution being stepped through: its settings, all its steps, and the current one.
 
     Args:
@@ -36,6 +37,8 @@ class ConvolutionState:
     Raises:
         ValueError: on settings that do not make a convolution (the message says how to fix them).
     """
+
+    SETTINGS = ("image", "kernel", "stride", "padding", "dilation")
 
     def __init__(
         self,
@@ -48,18 +51,6 @@ class ConvolutionState:
     ) -> None:
         self._apply(image, kernel, stride, padding, dilation)
 
-    def configure(self, **settings) -> None:
-        """Change any of ``image``, ``kernel``, ``stride``, ``padding``, ``dilation`` and start again at step 0.
-
-        Raises:
-            ValueError: on settings that do not make a convolution; the previous settings are kept.
-        """
-        current = dict(image=self.image, kernel=self.kernel, stride=self.stride, padding=self.padding,
-                       dilation=self.dilation)  # fmt: skip
-        unknown = set(settings) - set(current)
-        if unknown:
-            raise TypeError(f"unknown settings {sorted(unknown)}; choose from {sorted(current)}")
-        self._apply(**{**current, **settings})
 
     def _apply(self, image, kernel, stride, padding, dilation) -> None:
         image = as_array(image, "image", {2: "(H, W)"})
@@ -71,17 +62,6 @@ class ConvolutionState:
         self.feature_map = np.array([s.value for s in steps]).reshape(self.output_shape)  # (H_out, W_out)
         self.index = 0
 
-    @property
-    def step(self) -> ConvStep:
-        """The current step."""
-        return self.steps[self.index]
-
-    def go_to(self, index: int) -> ConvStep:
-        """Make step ``index`` the current one (0 … ``len(steps) − 1``) and return it."""
-        if not 0 <= index < len(self.steps):
-            raise ValueError(f"step must be in 0 … {len(self.steps) - 1}, got {index}")
-        self.index = index
-        return self.step
 
     def output_so_far(self) -> np.ndarray:
         """The feature map with only the steps up to the current one filled in (NaN elsewhere)."""

@@ -19,11 +19,12 @@ from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.widgets.controls import StepControls, report_errors
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.grids import HIGHLIGHT, MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.stepping import SteppedState
 
 FEATURES, RELU, POOLED = range(3)  # trace indices, one heatmap per subplot
 
 
-class PoolingState:
+class PoolingState(SteppedState):
     """Pooling of ``ReLU(feature_map)`` being stepped through.
 
     Args:
@@ -36,20 +37,11 @@ class PoolingState:
         ValueError: on a bad mode, shape or window size.
     """
 
+    SETTINGS = ("feature_map", "kernel_size", "stride", "mode")
+
     def __init__(self, feature_map: np.ndarray, *, kernel_size: int = 2, stride: int = 2, mode: str = "max") -> None:
         self._apply(feature_map, kernel_size, stride, mode)
 
-    def configure(self, **settings) -> None:
-        """Change any of ``feature_map``, ``kernel_size``, ``stride``, ``mode``; start again at step 0.
-
-        Raises:
-            ValueError: on bad settings; the previous settings are kept.
-        """
-        current = dict(feature_map=self.feature_map, kernel_size=self.kernel_size, stride=self.stride, mode=self.mode)
-        unknown = set(settings) - set(current)
-        if unknown:
-            raise TypeError(f"unknown settings {sorted(unknown)}; choose from {sorted(current)}")
-        self._apply(**{**current, **settings})
 
     def _apply(self, feature_map, kernel_size, stride, mode) -> None:
         feature_map = as_array(feature_map, "feature_map", {2: "(H, W)"})
@@ -62,17 +54,6 @@ class PoolingState:
         self.pooled = np.array([s.value for s in steps]).reshape(self.output_shape)  # (H_out, W_out)
         self.index = 0
 
-    @property
-    def step(self) -> PoolStep:
-        """The current step."""
-        return self.steps[self.index]
-
-    def go_to(self, index: int) -> PoolStep:
-        """Make step ``index`` the current one and return it."""
-        if not 0 <= index < len(self.steps):
-            raise ValueError(f"step must be in 0 … {len(self.steps) - 1}, got {index}")
-        self.index = index
-        return self.step
 
     def output_so_far(self) -> np.ndarray:
         """The pooled map with only the windows up to the current one filled in (NaN elsewhere)."""

@@ -20,6 +20,7 @@ from segtutor.explain.transposed import ScatterStep, add_stamp, conv_transpose2d
 from segtutor.widgets.controls import StepControls, report_errors
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.grids import MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.stepping import SteppedState
 
 INPUT, KERNEL, OUTPUT, OVERLAP, BILINEAR = range(5)  # trace indices, one heatmap per subplot
 UPSAMPLING_KERNELS = ("ones", "bilinear", "random")
@@ -44,7 +45,7 @@ def upsampling_kernel(name: str, size: int, *, seed: int = 0) -> np.ndarray:
     return np.outer(tent, tent)
 
 
-class UpsamplingState:
+class UpsamplingState(SteppedState):
     """A transposed convolution being stepped through, one input pixel's stamp at a time.
 
     Args:
@@ -57,20 +58,11 @@ class UpsamplingState:
         ValueError: on settings that leave no output.
     """
 
+    SETTINGS = ("x", "kernel", "stride", "padding")
+
     def __init__(self, x: np.ndarray, kernel: np.ndarray, *, stride: int = 2, padding: int = 0) -> None:
         self._apply(x, kernel, stride, padding)
 
-    def configure(self, **settings) -> None:
-        """Change any of ``x``, ``kernel``, ``stride``, ``padding``; start again at step 0.
-
-        Raises:
-            ValueError: on bad settings; the previous settings are kept.
-        """
-        current = dict(x=self.x, kernel=self.kernel, stride=self.stride, padding=self.padding)
-        unknown = set(settings) - set(current)
-        if unknown:
-            raise TypeError(f"unknown settings {sorted(unknown)}; choose from {sorted(current)}")
-        self._apply(**{**current, **settings})
 
     def _apply(self, x, kernel, stride, padding) -> None:
         x, kernel = as_array(x, "x", {2: "(H, W)"}), as_array(kernel, "kernel", {2: "(kh, kw)"})
@@ -90,17 +82,6 @@ class UpsamplingState:
         )[0, 0].numpy()  # (stride·H, stride·W)
         self.index = 0
 
-    @property
-    def step(self) -> ScatterStep:
-        """The current step."""
-        return self.steps[self.index]
-
-    def go_to(self, index: int) -> ScatterStep:
-        """Make step ``index`` the current one and return it."""
-        if not 0 <= index < len(self.steps):
-            raise ValueError(f"step must be in 0 … {len(self.steps) - 1}, got {index}")
-        self.index = index
-        return self.step
 
     def output_so_far(self) -> np.ndarray:
         """The output with the stamps of the steps up to the current one added."""
