@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
@@ -104,13 +105,31 @@ def test_a_browser_that_missed_a_patch_gets_the_whole_figure(monkeypatch):
     assert synced == ["figure", "figure"]
 
 
-def test_plotly_js_is_shared_and_is_plotlys_own_bundle():
+def test_plotly_js_is_shared_and_is_the_shipped_cartesian_bundle():
     first, second = heatmap_figure(), heatmap_figure()
     assert first.library is second.library is PlotlyLibrary.shared()
-    bundled = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    assert gzip.decompress(first.library.source) == bundled.read_bytes()
+    assert gzip.decompress(first.library.source) == PlotlyLibrary.SCRIPT.read_bytes()
+    assert len(first.library.source) < 700_000  # gzipped; the full bundle would be 1.7 MB
     first.library.close()
     assert PlotlyLibrary.shared() is not first.library  # a closed library is replaced
+
+
+def test_the_shipped_bundle_matches_the_plotly_package_and_draws_our_traces():
+    full = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text()[:200]
+    full_version = re.search(r"plotly\.js v(\d+)\.", full).group(1)
+    assert PlotlyLibrary.version().split(".")[0] == full_version  # figures built by plotly.py for this plotly.js
+    assert {"heatmap", "image", "scatter", "bar"} <= PlotlyLibrary.trace_types()
+    assert "surface" not in PlotlyLibrary.trace_types()  # 3-D is not in the cartesian bundle
+
+
+@pytest.mark.parametrize("figure", [go.Figure(go.Surface(z=np.eye(3))), {"data": [{"type": "scatter3d"}]}])
+def test_a_trace_the_bundle_cannot_draw_is_refused_with_advice(figure):
+    with pytest.raises(ValueError, match=r"no '(surface|scatter3d)' trace.*heatmap.*fig\.show\(\)"):
+        LiveFigure(figure)
+    fig = heatmap_figure()
+    with pytest.raises(ValueError, match="cartesian bundle"):
+        fig.show(figure)
+    assert [trace["type"] for trace in fig.data] == ["heatmap", "scatter"]  # the figure shown is unchanged
 
 
 def test_the_front_end_code_is_small_and_handles_patches_clicks_and_resync():

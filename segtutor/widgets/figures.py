@@ -11,8 +11,9 @@ updating, and each FigureWidget ships plotly's 5 MB of JavaScript again. :class:
    A browser that misses a patch (it connected half-way) notices the gap in the numbers and asks for the whole
    figure again; each new browser model also reports the revision it holds, and gets the figure if it is behind.
 3. **plotly.js once per page.** Every figure refers to one shared :class:`PlotlyLibrary` widget holding plotly.js
-   (gzipped, from the plotly package: offline). The first figure to reach the page evaluates it; the others
-   await the same promise.
+   (gzipped, shipped in ``segtutor/widgets/static``: offline). The first figure to reach the page evaluates it; the
+   others await the same promise. It is plotly.js's *cartesian* bundle (heatmap, image, scatter, bar, … see
+   :meth:`PlotlyLibrary.trace_types`), which a browser evaluates in a third of the full bundle's time.
 
 Properties are plotly.js's own, as JSON, and are not validated on update (a misspelt name is silently ignored):
 build the figure with ``plotly.graph_objects`` (validated), then update what changes. plotly.js 3+ wants titles
@@ -33,7 +34,9 @@ Example:
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,7 +46,6 @@ from typing import Any, ClassVar
 import anywidget
 import ipywidgets as widgets
 import numpy as np
-import plotly
 import plotly.graph_objects as go
 import traitlets
 from plotly.basedatatypes import BasePlotlyType
@@ -56,17 +58,35 @@ class PlotlyLibrary(widgets.Widget):
     the same copy.
     """
 
-    source = traitlets.Bytes(help="plotly.min.js, gzip-compressed").tag(sync=True)
+    SCRIPT: ClassVar[Path] = Path(__file__).parent / "static" / "plotly-cartesian.min.js"  # see static/README.md
 
-    _shared: ClassVar[PlotlyLibrary | None] = None  # one per kernel; 1.7 MB is worth sending once, not per figure
+    source = traitlets.Bytes(help="plotly.js, gzip-compressed").tag(sync=True)
+
+    _shared: ClassVar[PlotlyLibrary | None] = None  # one per kernel; 0.6 MB is worth sending once, not per figure
 
     @classmethod
     def shared(cls) -> PlotlyLibrary:
         """The kernel's one library widget, created on first use (and again if it was closed)."""
         if cls._shared is None or cls._shared.comm is None:
-            script = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-            cls._shared = cls(source=gzip.compress(script.read_bytes(), compresslevel=1))  # 4.8 MB -> 1.7 MB
+            cls._shared = cls(source=gzip.compress(cls.SCRIPT.read_bytes(), compresslevel=1))  # 1.5 MB -> 0.6 MB
         return cls._shared
+
+    @staticmethod
+    @functools.cache
+    def version() -> str:
+        """The bundle's plotly.js version, from its header, e.g. ``"4.1.1"``."""
+        with PlotlyLibrary.SCRIPT.open(encoding="utf-8") as script:
+            match = re.search(r"plotly\.js .*?v(\d+\.\d+\.\d+)", script.read(200))
+        if match is None:
+            raise RuntimeError(f"{PlotlyLibrary.SCRIPT} has no plotly.js version in its header")
+        return match.group(1)
+
+    @staticmethod
+    @functools.cache
+    def trace_types() -> frozenset[str]:
+        """The trace types the bundle can draw (read from the bundle itself), e.g. ``"heatmap"``, ``"scatter"``."""
+        source = PlotlyLibrary.SCRIPT.read_text(encoding="utf-8")
+        return frozenset(re.findall(r'moduleType:"trace",name:"(\w+)"', source))
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,13 @@ def _figure_json(figure: go.Figure | dict) -> dict:
     if not isinstance(figure, go.Figure):
         raise TypeError(f"figure must be a plotly go.Figure or a dict, got {type(figure).__name__}")
     plain = to_json(figure.to_plotly_json())  # lists, not plotly's base64 arrays: tests and patches read the same
+    missing = sorted({trace.get("type", "scatter") for trace in plain.get("data", [])} - PlotlyLibrary.trace_types())
+    if missing:
+        raise ValueError(
+            f"LiveFigure draws with plotly.js's cartesian bundle, which has no {', '.join(map(repr, missing))} "
+            f"trace; it draws {', '.join(sorted(PlotlyLibrary.trace_types()))}. "
+            "Show this figure with plotly instead (fig.show() or go.FigureWidget(fig))."
+        )
     return {"data": plain.get("data", []), "layout": plain.get("layout", {})}
 
 
