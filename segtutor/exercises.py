@@ -30,7 +30,7 @@ from segtutor.explain import conv2d_steps, output_size, overlap_count, pool2d, t
 from segtutor.explain.receptive_field import receptive_field
 from segtutor.metrics import confusion_matrix, dice_per_class, iou_per_class, pixel_accuracy
 from segtutor.models import count_parameters, create_model, layer_table, list_models
-from segtutor.predict import tile_starts
+from segtutor.data import tile_starts
 from segtutor.train import cross_entropy_loss
 
 STATUSES = ("correct", "wrong", "unanswered")

@@ -21,7 +21,7 @@ from segtutor.data import TissueDataset
 from segtutor.models import count_flops, count_parameters, create_model, layer_table
 from segtutor.predict import overlay, predict_proba, sliding_window_proba
 from segtutor.train import History, TrainConfig
-from segtutor.widgets.boundary import boundary_pixels, boundary_scores
+from segtutor.metrics import boundary_pixels, boundary_scores
 from segtutor.widgets.diagram import (
     SKIP_COLOR,
     architecture_figure,

@@ -6,7 +6,8 @@ Every dataset yields ``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H
 - :func:`generate_tile`, :class:`TissueDataset`: procedural tumor/stroma tiles with exact masks (``tissue``).
 - :func:`load_skin`, :class:`SkinDataset`: a real H&E skin section with a 4-layer mask (``skin``).
 - :class:`FolderDataset`, :func:`preflight`: your own images and masks, checked before training.
-- :func:`tile_image`, :func:`stitch`, :func:`tile_positions`: large images in overlapping tiles (``tiling``).
+- :func:`tile_image`, :func:`stitch`, :func:`tile_positions`, :func:`tile_starts`: large images in overlapping
+  tiles (``tiling``).
 - :func:`augment`: flips, quarter turns and colour jitter, applied to image and mask together.
 """
 
@@ -23,7 +24,7 @@ from segtutor.data.files import FileFormatError, read_image, read_mask
 from segtutor.data.folder import FolderDataset
 from segtutor.data.preflight import PreflightReport, Problem, preflight
 from segtutor.data.skin import SkinDataset, load_skin, load_skin_outlines, rasterize_polygon
-from segtutor.data.tiling import stitch, tile_image, tile_positions
+from segtutor.data.tiling import stitch, tile_image, tile_positions, tile_starts
 from segtutor.data.tissue import generate_tile
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "stitch",
     "tile_image",
     "tile_positions",
+    "tile_starts",
     "tile_seed",
     "to_tensors",
 ]

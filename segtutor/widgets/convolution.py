@@ -18,10 +18,8 @@ from segtutor.explain.arithmetic import OutputSize, output_size
 from segtutor.explain.conv import ConvStep, conv2d_steps
 from segtutor.explain.kernels import KERNEL_PRESETS, first_layer_kernels, kernel_preset
 from segtutor.explain.samples import number_grid, tissue_patch
-from segtutor.widgets.controls import StepControls, report_errors
-from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.grids import TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
-from segtutor.widgets.stepping import SteppedState
+from segtutor.widgets.stepping import SteppedExplorer, SteppedState
 
 INPUT, KERNEL, PRODUCTS, OUTPUT = range(4)  # trace indices, one heatmap per subplot
 
@@ -95,7 +93,7 @@ class ConvolutionState(SteppedState):
         )
 
 
-class ConvolutionExplorer(widgets.VBox):
+class ConvolutionExplorer(SteppedExplorer):
     """Step through a 2-D convolution: window, kernel, products, the sum written out, and the growing output.
 
     Args:
@@ -142,46 +140,20 @@ class ConvolutionExplorer(widgets.VBox):
                                         description="padding")  # fmt: skip
         self.dilation = widgets.IntSlider(value=1, min=1, max=3, description="dilation")
         self.state = ConvolutionState(self._inputs["numbers"], self._kernel(kernel, 3))
-        self.stepper = StepControls(len(self.state.steps))
-        self.formula = widgets.HTML()
         self.size_formula = widgets.HTML()
-        self.figure = LiveFigure()
-        self.errors = widgets.Output()
         self._fixed_shapes: list[dict] = []  # outlines drawn at every step (image frame, output grid)
+        super().__init__(
+            [[self.input_picker, self.kernel_picker, self.kernel_size], [self.stride, self.padding, self.dilation]],
+            below=[self.size_formula],
+        )
 
-        guard = report_errors(self.errors)
-        for control in (self.input_picker, self.kernel_picker, self.kernel_size, self.stride, self.padding,
-                        self.dilation):  # fmt: skip
-            control.observe(guard(self._on_settings), names="value")
-        self.stepper.slider.observe(guard(self._on_step), names="value")
-
-        settings = widgets.HBox([
-            widgets.VBox([self.input_picker, self.kernel_picker, self.kernel_size]),
-            widgets.VBox([self.stride, self.padding, self.dilation]),
-        ])  # fmt: skip
-        super().__init__([settings, self.stepper, self.formula, self.figure, self.size_formula, self.errors])
-        self._redraw()
-
-    # --- callbacks -------------------------------------------------------------------------------------------
-    def _on_settings(self, _change: dict) -> None:
-        kernel = self._kernel(self.kernel_picker.value, self.kernel_size.value)
+    # --- settings and drawing ------------------------------------------------------------------------------------
+    def _settings(self) -> dict:
         self.kernel_size.disabled = self.kernel_picker.value.startswith("model:")  # a model's kernels have their size
-        try:
-            self.state.configure(
-                image=self._inputs[self.input_picker.value],
-                kernel=kernel,
-                stride=self.stride.value,
-                padding=self.padding.value,
-                dilation=self.dilation.value,
-            )
-        finally:
-            self._redraw()  # a rejected setting still leaves the view showing the state it kept
+        return dict(image=self._inputs[self.input_picker.value],
+                    kernel=self._kernel(self.kernel_picker.value, self.kernel_size.value),
+                    stride=self.stride.value, padding=self.padding.value, dilation=self.dilation.value)  # fmt: skip
 
-    def _on_step(self, change: dict) -> None:
-        self.state.go_to(change["new"])
-        self._draw_step()
-
-    # --- drawing -------------------------------------------------------------------------------------------------
     def _kernel(self, name: str, size: int) -> np.ndarray:
         if name.startswith("model:"):
             return self._model_kernels[int(name.split(":")[1])]
@@ -228,8 +200,7 @@ class ConvolutionExplorer(widgets.VBox):
         self.size_formula.value = (
             f"<b>output size</b> &nbsp; height: {h_out.formula} &nbsp;·&nbsp; width: {w_out.formula}"
         )
-        self.stepper.reset(len(state.steps))
-        self._draw_step()
+        self._restart()
 
     def _draw_step(self) -> None:
         """Draw the current step: the window's taps, the products, the output so far, the formula."""

@@ -16,10 +16,8 @@ from segtutor.explain.conv import conv2d
 from segtutor.explain.kernels import KERNEL_PRESETS, kernel_preset
 from segtutor.explain.pool import PoolStep, pool2d_steps
 from segtutor.explain.samples import number_grid, tissue_patch
-from segtutor.widgets.controls import StepControls, report_errors
-from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.grids import HIGHLIGHT, MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
-from segtutor.widgets.stepping import SteppedState
+from segtutor.widgets.stepping import SteppedExplorer, SteppedState
 
 FEATURES, RELU, POOLED = range(3)  # trace indices, one heatmap per subplot
 
@@ -61,7 +59,7 @@ class PoolingState(SteppedState):
         return np.where(done, self.pooled.ravel(), np.nan).reshape(self.output_shape)
 
 
-class PoolingExplorer(widgets.VBox):
+class PoolingExplorer(SteppedExplorer):
     """Step through ReLU and pooling of a feature map; the winner of each max-pooling window is marked.
 
     Args:
@@ -85,22 +83,8 @@ class PoolingExplorer(widgets.VBox):
         self.kernel_size = widgets.IntSlider(value=2, min=1, max=4, description="window")
         self.stride = widgets.IntSlider(value=2, min=1, max=3, description="stride")
         self.state = PoolingState(self._feature_map())
-        self.stepper = StepControls(len(self.state.steps))
-        self.formula = widgets.HTML()
-        self.figure = LiveFigure()
-        self.errors = widgets.Output()
         self._fixed_shapes: list[dict] = []  # the output grid's outline, drawn at every step
-
-        guard = report_errors(self.errors)
-        for control in (self.input_picker, self.kernel_picker, self.mode, self.kernel_size, self.stride):
-            control.observe(guard(self._on_settings), names="value")
-        self.stepper.slider.observe(guard(self._on_step), names="value")
-        settings = widgets.HBox([
-            widgets.VBox([self.input_picker, self.kernel_picker, self.mode]),
-            widgets.VBox([self.kernel_size, self.stride]),
-        ])  # fmt: skip
-        super().__init__([settings, self.stepper, self.formula, self.figure, self.errors])
-        self._redraw()
+        super().__init__([[self.input_picker, self.kernel_picker, self.mode], [self.kernel_size, self.stride]])
 
     def _feature_map(self) -> np.ndarray:
         """The chosen input, convolved with the chosen kernel (padding 1 keeps the size)."""
@@ -109,16 +93,9 @@ class PoolingExplorer(widgets.VBox):
         image = self._images[self.input_picker.value]
         return conv2d(image, kernel_preset(self.kernel_picker.value, 3, seed=self._seed), padding=1)
 
-    def _on_settings(self, _change: dict) -> None:
-        try:
-            self.state.configure(feature_map=self._feature_map(), kernel_size=self.kernel_size.value,
-                                 stride=self.stride.value, mode=self.mode.value)  # fmt: skip
-        finally:
-            self._redraw()
-
-    def _on_step(self, change: dict) -> None:
-        self.state.go_to(change["new"])
-        self._draw_step()
+    def _settings(self) -> dict:
+        return dict(feature_map=self._feature_map(), kernel_size=self.kernel_size.value, stride=self.stride.value,
+                    mode=self.mode.value)  # fmt: skip
 
     def _redraw(self) -> None:
         state = self.state
@@ -138,8 +115,7 @@ class PoolingExplorer(widgets.VBox):
         figure.update_layout(width=960, height=360, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE,
                              shapes=self._fixed_shapes)  # fmt: skip
         self.figure.show(figure)
-        self.stepper.reset(len(state.steps))
-        self._draw_step()
+        self._restart()
 
     def _draw_step(self) -> None:
         state, step = self.state, self.state.step

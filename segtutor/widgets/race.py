@@ -4,7 +4,7 @@ Each model trains in turn in one worker thread (on a 2-core laptop, running them
 make each slower), with the same :class:`~segtutor.train.TrainConfig`, the same data order and the same
 validation tiles. Afterwards a table compares what a learner weighs when choosing: size (parameters), cost (FLOPs
 per image, time per training step), and quality (IoU and Dice, and the boundary F-score, which looks only at the
-outlines; see :mod:`segtutor.widgets.boundary`).
+outlines; see :mod:`segtutor.metrics.boundary`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from segtutor.models import count_parameters, list_models
 from segtutor.predict import predict
 from segtutor.train import History, TrainConfig, TrainingControl
-from segtutor.widgets.boundary import BoundaryScores, boundary_scores
+from segtutor.metrics import BoundaryScores, boundary_scores
 from segtutor.widgets.diagram import format_count, forward_flops
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.model_picker import MODEL_LABELS, build_model

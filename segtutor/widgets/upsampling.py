@@ -17,10 +17,8 @@ from plotly.subplots import make_subplots
 from segtutor.explain.arguments import as_array
 from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.explain.transposed import ScatterStep, add_stamp, conv_transpose2d_steps, overlap_count
-from segtutor.widgets.controls import StepControls, report_errors
-from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.grids import MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
-from segtutor.widgets.stepping import SteppedState
+from segtutor.widgets.stepping import SteppedExplorer, SteppedState
 
 INPUT, KERNEL, OUTPUT, OVERLAP, BILINEAR = range(5)  # trace indices, one heatmap per subplot
 UPSAMPLING_KERNELS = ("ones", "bilinear", "random")
@@ -88,7 +86,7 @@ class UpsamplingState(SteppedState):
         return self.partial[self.index]
 
 
-class UpsamplingExplorer(widgets.VBox):
+class UpsamplingExplorer(SteppedExplorer):
     """Step through a transposed convolution as scatter-add, with its overlap count map and bilinear upsampling.
 
     Args:
@@ -109,35 +107,14 @@ class UpsamplingExplorer(widgets.VBox):
         self.stride = widgets.IntSlider(value=2, min=1, max=3, description="stride")
         self.padding = widgets.IntSlider(value=0, min=0, max=2, description="padding")
         self.state = UpsamplingState(self._inputs["numbers"], self._kernel(), stride=2)
-        self.stepper = StepControls(len(self.state.steps))
-        self.formula = widgets.HTML()
-        self.figure = LiveFigure()
-        self.errors = widgets.Output()
-
-        guard = report_errors(self.errors)
-        for control in (self.input_picker, self.kernel_picker, self.kernel_size, self.stride, self.padding):
-            control.observe(guard(self._on_settings), names="value")
-        self.stepper.slider.observe(guard(self._on_step), names="value")
-        settings = widgets.HBox([
-            widgets.VBox([self.input_picker, self.kernel_picker, self.kernel_size]),
-            widgets.VBox([self.stride, self.padding]),
-        ])  # fmt: skip
-        super().__init__([settings, self.stepper, self.formula, self.figure, self.errors])
-        self._redraw()
+        super().__init__([[self.input_picker, self.kernel_picker, self.kernel_size], [self.stride, self.padding]])
 
     def _kernel(self) -> np.ndarray:
         return upsampling_kernel(self.kernel_picker.value, self.kernel_size.value, seed=self._seed)
 
-    def _on_settings(self, _change: dict) -> None:
-        try:
-            self.state.configure(x=self._inputs[self.input_picker.value], kernel=self._kernel(),
-                                 stride=self.stride.value, padding=self.padding.value)  # fmt: skip
-        finally:
-            self._redraw()
-
-    def _on_step(self, change: dict) -> None:
-        self.state.go_to(change["new"])
-        self._draw_step()
+    def _settings(self) -> dict:
+        return dict(x=self._inputs[self.input_picker.value], kernel=self._kernel(), stride=self.stride.value,
+                    padding=self.padding.value)  # fmt: skip
 
     def _redraw(self) -> None:
         state = self.state
@@ -161,8 +138,7 @@ class UpsamplingExplorer(widgets.VBox):
         square_cells(figure, 5)
         figure.update_layout(width=960, height=320, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE)
         self.figure.show(figure)
-        self.stepper.reset(len(state.steps))
-        self._draw_step()
+        self._restart()
 
     def _draw_step(self) -> None:
         state, step = self.state, self.state.step

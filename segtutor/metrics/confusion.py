@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-IGNORE_INDEX = 255  # mask value for "no label here": left out of the confusion matrix (and the loss)
+from segtutor.data.classes import IGNORE_INDEX  # mask value for "no label here": not counted, no loss
 
 
 def confusion_matrix(

@@ -1,0 +1,34 @@
+"""How good is a segmentation: pixel counts (confusion matrix, IoU, Dice) and outlines (boundary F-score).
+
+- :mod:`~segtutor.metrics.confusion`: :class:`ConfusionMatrix`, :func:`confusion_matrix`, :func:`iou_per_class`,
+  :func:`dice_per_class`, :func:`pixel_accuracy`, :func:`mean_iou`, :class:`SegmentationScores`.
+- :mod:`~segtutor.metrics.boundary`: :func:`boundary_scores`, :func:`boundary_pixels`, :class:`BoundaryScores`.
+
+Masks may hold ``IGNORE_INDEX`` (255) for unlabelled pixels; no metric counts them.
+"""
+
+from segtutor.data.classes import IGNORE_INDEX
+from segtutor.metrics.boundary import BoundaryScores, boundary_pixels, boundary_scores
+from segtutor.metrics.confusion import (
+    ConfusionMatrix,
+    SegmentationScores,
+    confusion_matrix,
+    dice_per_class,
+    iou_per_class,
+    mean_iou,
+    pixel_accuracy,
+)
+
+__all__ = [
+    "IGNORE_INDEX",
+    "BoundaryScores",
+    "ConfusionMatrix",
+    "SegmentationScores",
+    "boundary_pixels",
+    "boundary_scores",
+    "confusion_matrix",
+    "dice_per_class",
+    "iou_per_class",
+    "mean_iou",
+    "pixel_accuracy",
+]
