@@ -191,11 +191,11 @@ def _wait_until(done, process: subprocess.Popen, log: Path, timeout_s: float, wh
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"voila exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         if done():
             return
         time.sleep(0.3)
-    raise TimeoutError(f"voila did not {what} within {timeout_s} s:\n{log.read_text()[-3000:]}")
+    raise TimeoutError(f"the server did not {what} within {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -208,3 +208,44 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+@contextmanager
+def serve_jupyterlab(root: Path, *, log_dir: Path | None = None) -> Iterator[str]:
+    """Run JupyterLab on a free 127.0.0.1 port over the folder ``root``; yields ``http://127.0.0.1:<port>/?token=…``
+    once it answers (:func:`lab_url` makes a notebook's address from it).
+
+    Settings, workspaces and runtime files go to a temporary folder, so the learner's own JupyterLab is untouched.
+    """
+    port, token = _free_port(), "segtutor-browser-test"
+    home = Path(tempfile.mkdtemp(prefix="segtutor-lab-"))
+    log = Path(log_dir or home) / f"jupyterlab-{port}.log"
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+    }
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+        "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]  # fmt: skip
+    news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false"}')  # no "Would you like to get notified…" toast over the notebook
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_until(lambda: _answers(url), process, log, SERVER_START_S, "answer HTTP")
+        yield f"{url}?token={token}"
+    finally:
+        _stop(process)
+
+
+def lab_url(server: str, notebook: str) -> str:
+    """The address that opens ``notebook`` (relative to the served folder) in JupyterLab."""
+    base, token = server.split("?")
+    return f"{base}lab/tree/{notebook}?{token}"
