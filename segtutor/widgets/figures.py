@@ -178,7 +178,6 @@ function loadPlotly(model) {
 }
 
 function initialize({ model }) {
-  loadPlotly(model).catch(() => {});  // start now, while the page builds its other widgets (render reports errors)
   // Messages sent before this model existed in the page can be lost (JupyterLab creates models asynchronously):
   // tell Python which revision we hold; it sends the whole figure if that is not the latest.
   model.send({ type: "sync", revision: model.get("figure").revision });
@@ -227,7 +226,10 @@ function render({ model, el }) {
   model.on("msg:custom", draw);
   model.on("change:figure", draw);
   model.on("change:config", draw);
-  loadPlotly(model).then(async (library) => {
+  // Evaluating plotly.js holds the page's only thread for most of a second: let the browser paint the widgets
+  // first (the next frame), then load it, so the controls appear before the plots.
+  const afterPaint = new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  afterPaint.then(() => loadPlotly(model)).then(async (library) => {
     if (!alive) return;
     Plotly = library;
     const figure = model.get("figure");
