@@ -45,7 +45,7 @@ from segtutor.widgets.prediction import (
 )
 from segtutor.widgets.race import ArchitectureRace, seconds_per_iteration
 from segtutor.widgets.session import RunListener, TrainingSession
-from segtutor.widgets.studio import FEATURES_TAB, PREDICTIONS_TAB, TrainingStudio
+from segtutor.widgets.studio import FEATURES_TAB, MODEL_TAB, PREDICTIONS_TAB, RACE_TAB, TRAIN_TAB, TrainingStudio
 from segtutor.widgets.training import TrainingDashboard, smooth
 
 TILE = 32
@@ -558,3 +558,19 @@ def test_studio_wires_picker_dashboard_and_viewers(train_data, val_data):
     studio.tabs.selected_index = FEATURES_TAB
     assert studio.features.model is studio.predictions.model
     assert studio.errors.outputs == () and studio.dashboard.errors.outputs == ()
+
+
+def test_studio_builds_each_tab_when_first_opened(train_data, val_data):
+    studio = TrainingStudio(model="unet", size="tiny", train_data=train_data, val_data=val_data, budget=2)
+    pages = studio.tabs.children
+    assert pages[MODEL_TAB] is studio.picker
+    assert all("preparing" in page.children[0].value for page in pages[TRAIN_TAB:])  # nothing built yet
+    studio.picker.architecture.value = "fcn8s"  # picked before the dashboard exists: it must get this model
+    for tab in (TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB):
+        studio.tabs.selected_index = tab
+    assert pages[TRAIN_TAB].children == (studio.dashboard,)
+    assert studio.dashboard.model is studio.picker.model and type(studio.dashboard.model).__name__ == "FCN8s"
+    assert pages[PREDICTIONS_TAB].children[-1] is studio.predictions
+    assert pages[FEATURES_TAB].children == (studio.features,)
+    assert pages[RACE_TAB].children == (studio.race,)
+    assert type(studio.features.model).__name__ == "FCN8s" and studio.features.model is not studio.dashboard.model

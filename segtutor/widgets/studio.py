@@ -10,8 +10,8 @@ One app made of the studio widgets, one tab per step of the course's pipeline:
 
 Picking another model hands it to the dashboard (stopping its run). The viewers look at a copy of the trained
 model, taken when their tab is opened after more training (or when "use the latest model" is pressed). The
-dashboard and the race never train at the same time: starting one stops the other. Tabs 3 to 5 are built when
-first opened, so the page shows its first widgets sooner.
+dashboard and the race never train at the same time: starting one stops the other. Tabs 2 to 5 are built when
+first opened (or first used from Python), so the page shows its first widgets sooner.
 """
 
 from __future__ import annotations
@@ -81,12 +81,11 @@ class TrainingStudio(widgets.VBox):
             raise ValueError("give class_names, e.g. ['stroma', 'tumor'] (train_data has no .class_names)")
         self.train_data, self.val_data, self.class_names = train_data, val_data, list(names)
 
-        self.device, self.seed, self.race_budget = device, seed, race_budget
+        self.device, self.seed, self.budget, self.race_budget = device, seed, budget, race_budget
         self.picker = ModelPicker(model, size, in_channels=image.shape[0], num_classes=len(self.class_names),
                                   input_size=image.shape[-1], seed=seed)  # fmt: skip
-        self.dashboard = TrainingDashboard(self.picker.model, train_data, val_data, class_names=self.class_names,
-                                           budget=budget, device=device, seed=seed)  # fmt: skip
         # the other tabs are built when first opened: a page shows its first widgets sooner
+        self._dashboard: TrainingDashboard | None = None
         self._predictions: PredictionViewer | None = None
         self._features: FeatureMapViewer | None = None
         self._race: ArchitectureRace | None = None
@@ -96,11 +95,10 @@ class TrainingStudio(widgets.VBox):
         self.errors = widgets.Output()
         self._guard = report_errors(self.errors)
         self.picker.on_change(self._on_new_model)
-        self.dashboard.start_button.on_click(self._guard(lambda _: self._stop_race()))  # one training at a time
         self.refresh_button = widgets.Button(description="↻ use the latest model", tooltip="the model as trained now",
                                              layout=widgets.Layout(width="190px"))  # fmt: skip
         self.refresh_button.on_click(self._guard(lambda _: self.refresh_viewers(force=True)))
-        self._pages = [self.picker, self.dashboard] + [_placeholder() for _ in TABS[2:]]
+        self._pages = [self.picker] + [_placeholder() for _ in TABS[1:]]
         self.tabs = widgets.Tab(self._pages, titles=TABS)
         self.tabs.observe(self._guard(self._on_tab), names="selected_index")
         header = widgets.HTML(
@@ -112,6 +110,17 @@ class TrainingStudio(widgets.VBox):
         super().__init__([header, self.tabs, self.errors])
 
     # ---- the tabs, built on first use ----------------------------------------------------------------------
+    @property
+    def dashboard(self) -> TrainingDashboard:
+        """The training dashboard (tab 2), training the model picked in tab 1."""
+        if self._dashboard is None:
+            self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data,
+                                                class_names=self.class_names, budget=self.budget, device=self.device,
+                                                seed=self.seed)  # fmt: skip
+            self._dashboard.start_button.on_click(self._guard(lambda _: self._stop_race()))  # one training at a time
+            self._pages[TRAIN_TAB].children = [self._dashboard]
+        return self._dashboard
+
     @property
     def predictions(self) -> PredictionViewer:
         """The prediction viewer (tab 3), showing a copy of the dashboard's model."""
@@ -134,7 +143,7 @@ class TrainingStudio(widgets.VBox):
         if self._race is None:
             self._race = ArchitectureRace(self.train_data, self.val_data, class_names=self.class_names,
                                           budget=self.race_budget, device=self.device, seed=self.seed)  # fmt: skip
-            self._race.start_button.on_click(self._guard(lambda _: self.dashboard.stop()))  # one training at a time
+            self._race.start_button.on_click(self._guard(lambda _: self._stop_dashboard()))  # one training at a time
             self._pages[RACE_TAB].children = [self._race]
         return self._race
 
@@ -158,20 +167,25 @@ class TrainingStudio(widgets.VBox):
         return self._copy
 
     def _on_new_model(self, model: nn.Module) -> None:
-        self.dashboard.set_model(model)
+        if self._dashboard is not None:  # a dashboard built later starts from picker.model
+            self._dashboard.set_model(model)
         self.refresh_viewers(force=True)
 
     def _on_tab(self, change: dict) -> None:
         index = change["new"]
         if index in (PREDICTIONS_TAB, FEATURES_TAB):
             self.refresh_viewers()  # viewers built earlier follow the training
-        pages = {PREDICTIONS_TAB: "predictions", FEATURES_TAB: "features", RACE_TAB: "race"}
+        pages = {TRAIN_TAB: "dashboard", PREDICTIONS_TAB: "predictions", FEATURES_TAB: "features", RACE_TAB: "race"}
         if index in pages:
             getattr(self, pages[index])  # builds the page on first opening
 
     def _stop_race(self) -> None:
         if self._race is not None:
             self._race.stop()
+
+    def _stop_dashboard(self) -> None:
+        if self._dashboard is not None:
+            self._dashboard.stop()
 
 
 def _placeholder() -> widgets.VBox:
