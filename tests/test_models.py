@@ -14,13 +14,7 @@ from segtutor.models import MODELS, DeepLabV3, FCN8s, UNet, count_parameters, cr
 from segtutor.models.fcn import bilinear_kernel, bilinear_upsampling
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny inputs gain nothing from a second thread, and on a shared machine two threads wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def first_conv(model: nn.Module) -> nn.Conv2d:

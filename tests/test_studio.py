@@ -18,15 +18,14 @@ from PIL import Image
 from torch import nn
 
 from segtutor.data import TissueDataset
-from segtutor.models import count_flops, count_parameters, create_model, layer_table
+from segtutor.metrics import boundary_pixels, boundary_scores
+from segtutor.models import count_flops, count_parameters, create_model, forward_flops, layer_table
 from segtutor.predict import overlay, predict_proba, sliding_window_proba
 from segtutor.train import History, TrainConfig
-from segtutor.metrics import boundary_pixels, boundary_scores
 from segtutor.widgets.diagram import (
     SKIP_COLOR,
     architecture_figure,
     describe_architecture,
-    forward_flops,
     legend_html,
     place_stages,
 )

@@ -23,7 +23,7 @@ from torch import nn
 from segtutor.models.contract import MIN_SIZE
 from segtutor.models.deeplabv3 import ASPP, DeepLabV3
 from segtutor.models.fcn import FCN8s
-from segtutor.models.summary import Stage, count_flops, count_parameters, format_table, layer_table
+from segtutor.models.summary import Stage, count_flops, count_parameters, format_table, forward_flops, layer_table
 from segtutor.models.unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {"unet": UNet, "fcn8s": FCN8s, "deeplabv3": DeepLabV3}
@@ -96,6 +96,7 @@ __all__ = [
     "count_parameters",
     "create_model",
     "format_table",
+    "forward_flops",
     "layer_table",
     "list_models",
     "list_sizes",

@@ -20,11 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
-import torch
 from torch import nn
 
 from segtutor.models import count_parameters, layer_table
-from segtutor.models.summary import LayerTable, Stage
+from segtutor.models.summary import LayerTable, Stage, register_flop_hooks
 from segtutor.widgets.grids import TEMPLATE
 
 KIND_COLORS = {  # box fill by stage kind
@@ -79,7 +78,7 @@ def describe_architecture(model: nn.Module, input_size: tuple[int, int, int] = (
     if not hasattr(model, "describe"):
         raise TypeError(f"{type(model).__name__} has no describe(): build the model with segtutor.models.create_model")
     flops = []
-    handles = _count_flops_hooks(model, flops)
+    handles = register_flop_hooks(model, flops)  # counted during layer_table's forward pass
     try:
         layers = layer_table(model, input_size)  # every module, in forward order, with its output shape
     finally:
@@ -108,47 +107,6 @@ def describe_architecture(model: nn.Module, input_size: tuple[int, int, int] = (
         flops=sum(flops),
         layers=layers,
     )
-
-
-@torch.no_grad()
-def forward_flops(model: nn.Module, input_size: tuple[int, int, int] = (3, 128, 128)) -> int:
-    """FLOPs of one forward pass on one image, as ``segtutor.models.count_flops`` counts them, but fast (hooks).
-
-    Sums :func:`layer_flops` over every convolution and linear layer in one forward pass in eval mode.
-    """
-    flops = []
-    handles = _count_flops_hooks(model, flops)
-    was_training = model.training
-    model.eval()
-    try:
-        parameter = next(model.parameters())
-        model(torch.rand(1, *input_size, device=parameter.device, dtype=parameter.dtype))
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return sum(flops)
-
-
-def _count_flops_hooks(model: nn.Module, flops: list[int]) -> list:
-    """Forward hooks that append each convolution's and linear layer's FLOPs to ``flops``; remove them after."""
-    counted = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
-    hook = lambda module, inputs, output: flops.append(layer_flops(module, inputs[0], output))  # noqa: E731
-    return [module.register_forward_hook(hook) for module in model.modules() if isinstance(module, counted)]
-
-
-def layer_flops(module: nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> int:
-    """FLOPs of one convolution or linear layer's forward pass, counted as ``segtutor.models.count_flops`` does.
-
-    A multiply-add is 2 FLOPs, the bias is not counted: a convolution costs
-    ``2 × N × (output pixels) × (weights per output channel) × (output channels)``; a transposed convolution
-    slides over the *input* pixels instead. ``count_flops`` gets the same number from ``FlopCounterMode``, whose
-    first use imports ``torch._dynamo``: seconds that a dashboard in a fresh kernel should not wait.
-    """
-    if isinstance(module, nn.Linear):
-        return 2 * inputs.numel() * module.out_features
-    pixels = inputs.shape[2:] if isinstance(module, nn.ConvTranspose2d) else output.shape[2:]
-    return 2 * inputs.shape[0] * math.prod(pixels) * module.weight.numel()
 
 
 def place_stages(stages: Sequence[Stage]) -> dict[str, tuple[float, float]]:

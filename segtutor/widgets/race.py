@@ -26,11 +26,11 @@ from plotly.subplots import make_subplots
 from torch import nn
 from torch.utils.data import Dataset
 
-from segtutor.models import count_parameters, list_models
+from segtutor.metrics import BoundaryScores, boundary_scores
+from segtutor.models import count_parameters, forward_flops, list_models
 from segtutor.predict import predict
 from segtutor.train import History, TrainConfig, TrainingControl
-from segtutor.metrics import BoundaryScores, boundary_scores
-from segtutor.widgets.diagram import format_count, forward_flops
+from segtutor.widgets.diagram import format_count
 from segtutor.widgets.figures import LiveFigure
 from segtutor.widgets.model_picker import MODEL_LABELS, build_model
 from segtutor.widgets.session import RunListener, TrainingSession, warm_up_step

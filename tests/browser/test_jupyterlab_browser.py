@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .harness import SHOTS, lab_url, serve_jupyterlab
 
@@ -44,7 +45,7 @@ def run_all(page, *, restart: bool) -> float:
         try:
             page.wait_for_function(f"{PROMPTS}.some(p => p.includes('*'))", timeout=15_000)
             break
-        except Exception:  # noqa: BLE001 (playwright's TimeoutError): nothing started, ask again
+        except PlaywrightTimeout:  # nothing started: ask again
             continue
     page.wait_for_function(f"{PROMPTS}.every(p => /\\[\\d+\\]/.test(p))", timeout=RUN_S * 1000)
     return time.monotonic() - started
