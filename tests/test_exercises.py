@@ -20,6 +20,7 @@ from torch import nn
 
 from segtutor import exercises
 from segtutor.exercises import Feedback
+from segtutor.models import create_model, list_models
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 COURSE = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -153,8 +154,8 @@ def test_tile_count_and_most_parameters():
     starts = len(range(0, 300 - 128 + 1, 96)) + 1  # 0, 96, then one more ending at the edge (172)
     assert exercises.check_tile_count(starts * starts, 300, 300, tile_size=128, overlap=32).correct
     with torch.device("meta"):
-        counts = {name: sum(p.numel() for p in exercises.create_model(name).parameters())
-                  for name in exercises.list_models()}  # fmt: skip
+        counts = {name: sum(p.numel() for p in create_model(name).parameters())
+                  for name in list_models()}  # fmt: skip
     assert exercises.check_most_parameters(max(counts, key=counts.get)).correct
     assert not exercises.check_most_parameters(min(counts, key=counts.get)).correct
 
@@ -219,7 +220,7 @@ def test_position_outside_the_output_is_an_error():
 
 def test_feature_size_names_an_unknown_layer():
     with pytest.raises(ValueError, match="layer_table"):
-        exercises.check_feature_size((1, 1, 1), exercises.create_model("unet", size="tiny"), "nope", (3, 32, 32))
+        exercises.check_feature_size((1, 1, 1), create_model("unet", size="tiny"), "nope", (3, 32, 32))
 
 
 def test_rounded_hand_computations_are_accepted():
