@@ -10,7 +10,17 @@ from conftest import cpu_and_cuda
 from torch import nn
 from torch.nn import functional as F
 
-from segtutor.models import MODELS, DeepLabV3, FCN8s, UNet, count_parameters, create_model, list_models, list_sizes
+from segtutor.models import (
+    MODELS,
+    DeepLabV3,
+    DeepLabV3Plus,
+    FCN8s,
+    UNet,
+    count_parameters,
+    create_model,
+    list_models,
+    list_sizes,
+)
 from segtutor.models.fcn import bilinear_kernel, bilinear_upsampling
 
 
@@ -28,9 +38,9 @@ def first_conv(model: nn.Module) -> nn.Conv2d:
 
 
 def test_registry():
-    assert list_models() == ["unet", "fcn8s", "deeplabv3"]
+    assert list_models() == ["unet", "fcn8s", "deeplabv3", "deeplabv3plus"]
     assert {"small", "paper"} <= set(list_sizes())
-    for name, cls in [("unet", UNet), ("fcn8s", FCN8s), ("deeplabv3", DeepLabV3)]:
+    for name, cls in [("unet", UNet), ("fcn8s", FCN8s), ("deeplabv3", DeepLabV3), ("deeplabv3plus", DeepLabV3Plus)]:
         assert MODELS[name] is cls
         assert type(create_model(name)) is cls
 
@@ -227,28 +237,145 @@ def test_fcn8s_paper_parameter_count():
     assert model.fc.drop6.p == model.fc.drop7.p == 0.5
 
 
+# Chen et al. 2017, Sec. 3-4: ResNet-50 (He et al. 2016, Table 1) without its classifier, every convolution
+# bias-free and followed by batch norm (2 learned numbers per channel: scale and shift).
+def conv_bn(cin: int, cout: int, k: int) -> int:
+    return k * k * cin * cout + 2 * cout
+
+
+def bottleneck(cin: int, width: int, projection: bool) -> int:  # 1x1 -> 3x3 -> 1x1 (x4 channels), plus the shortcut
+    shortcut = conv_bn(cin, 4 * width, 1) if projection else 0
+    return conv_bn(cin, width, 1) + conv_bn(width, width, 3) + conv_bn(width, 4 * width, 1) + shortcut
+
+
+RESNET50 = (
+    conv_bn(3, 64, 7)  # stem
+    + bottleneck(64, 64, True) + 2 * bottleneck(256, 64, False)  # layer1: 3 blocks, 256 out
+    + bottleneck(256, 128, True) + 3 * bottleneck(512, 128, False)  # layer2: 4 blocks, 512 out
+    + bottleneck(512, 256, True) + 5 * bottleneck(1024, 256, False)  # layer3: 6 blocks, 1024 out
+    + bottleneck(1024, 512, True) + 2 * bottleneck(2048, 512, False)  # layer4: 3 blocks, 2048 out
+)  # fmt: skip
+# ASPP (Sec. 3.3): one 1x1 and three 3x3 convolutions with 256 filters and batch norm, image pooling with a 1x1
+# convolution of 256 filters and batch norm, a 1x1 projection of the 5 x 256 concatenated maps with batch norm.
+ASPP_PAPER = conv_bn(2048, 256, 1) + 3 * conv_bn(2048, 256, 3) + conv_bn(2048, 256, 1) + conv_bn(5 * 256, 256, 1)
+
+
+def test_resnet50_count_agrees_with_torchvision():
+    # An independent published number: torchvision documents resnet50 with num_params 25,557,032, which includes
+    # the ImageNet classifier (2048 -> 1000, with bias) that a segmentation backbone drops.
+    assert RESNET50 == 25_557_032 - (2048 * 1000 + 1000)
+    assert count_parameters(create_model("deeplabv3", size="paper").backbone) == RESNET50
+
+
 def test_deeplabv3_paper_parameter_count():
-    # Chen et al. Sec. 3-4: ResNet-50 (He et al. 2016, Table 1) without its classifier, every convolution
-    # bias-free and followed by batch norm (2 learned numbers per channel: scale and shift).
-    def conv_bn(cin, cout, k):
-        return k * k * cin * cout + 2 * cout
-
-    def bottleneck(cin, width, projection):  # 1x1 -> 3x3 -> 1x1 (x4 channels), plus the shortcut
-        shortcut = conv_bn(cin, 4 * width, 1) if projection else 0
-        return conv_bn(cin, width, 1) + conv_bn(width, width, 3) + conv_bn(width, 4 * width, 1) + shortcut
-
-    stem = conv_bn(3, 64, 7)
-    layer1 = bottleneck(64, 64, True) + 2 * bottleneck(256, 64, False)  # 3 blocks, 256 out
-    layer2 = bottleneck(256, 128, True) + 3 * bottleneck(512, 128, False)  # 4 blocks, 512 out
-    layer3 = bottleneck(512, 256, True) + 5 * bottleneck(1024, 256, False)  # 6 blocks, 1024 out
-    layer4 = bottleneck(1024, 512, True) + 2 * bottleneck(2048, 512, False)  # 3 blocks, 2048 out
-    # ASPP (Sec. 3.3): one 1x1 and three 3x3 convolutions with 256 filters and batch norm, image pooling with a
-    # 1x1 convolution of 256 filters and batch norm, a 1x1 projection of the 5 x 256 concatenated maps with batch
-    # norm, then the final 1x1 convolution (with bias) to the 21 PASCAL classes.
-    aspp = conv_bn(2048, 256, 1) + 3 * conv_bn(2048, 256, 3) + conv_bn(2048, 256, 1) + conv_bn(5 * 256, 256, 1)
-    classifier = 256 * 21 + 21
+    classifier = 256 * 21 + 21  # the final 1x1 convolution (with bias) to the 21 PASCAL classes
     model = create_model("deeplabv3", in_channels=3, num_classes=21, size="paper")
-    assert count_parameters(model) == stem + layer1 + layer2 + layer3 + layer4 + aspp + classifier
+    assert count_parameters(model) == RESNET50 + ASPP_PAPER + classifier
+
+
+def test_deeplabv3plus_paper_parameter_count():
+    # Chen et al. 2018, Sec. 3.1 and Table 1-2: the DeepLabv3 encoder (here its ResNet-50 at output stride 16),
+    # then the decoder: the stride-4 features (layer1, 256 channels) reduced by a 1x1 convolution to 48, the
+    # concatenation with the 256 upsampled ASPP maps refined by two 3x3 convolutions of 256, each with batch
+    # norm, and a 1x1 classifier with bias. The paper's Xception backbone and separable convolutions are not
+    # reproduced (see DeepLabV3Plus).
+    decoder = conv_bn(256, 48, 1) + conv_bn(256 + 48, 256, 3) + conv_bn(256, 256, 3)
+    classifier = 256 * 21 + 21
+    model = create_model("deeplabv3plus", in_channels=3, num_classes=21, size="paper")
+    assert count_parameters(model) == RESNET50 + ASPP_PAPER + decoder + classifier
+    assert model.output_stride == 16 and model.head.aspp.rates == [6, 12, 18]
+
+
+@pytest.mark.parametrize("size", list_sizes())
+def test_deeplabv3plus_is_deeplabv3_plus_a_decoder(size):
+    # the same backbone and ASPP at every size: the ablation "with and without the decoder" compares like with like
+    with torch.device("meta"):
+        plain, plus = create_model("deeplabv3", size=size), create_model("deeplabv3plus", size=size)
+    assert count_parameters(plus.backbone) == count_parameters(plain.backbone)
+    assert count_parameters(plus.head.aspp) == count_parameters(plain.head.aspp)
+    assert plus.output_stride == plain.output_stride and plus.head.aspp.rates == plain.head.aspp.rates
+
+
+def test_deeplabv3plus_decoder_fuses_stride_4_features():
+    model = create_model("deeplabv3plus", size="tiny").eval()
+    images = torch.rand(2, 3, 64, 48)
+    seen = {}
+    model.head.reduce.register_forward_hook(lambda m, i, o: seen.__setitem__("low", (i[0].shape, o.shape)))
+    model.head.refine.register_forward_hook(lambda m, i, o: seen.__setitem__("refine", (i[0].shape, o.shape)))
+    model.head.classifier.register_forward_hook(lambda m, i, o: seen.__setitem__("scores", o.shape))
+    with torch.no_grad():
+        logits = model(images)
+    low_in, low_out = seen["low"]
+    assert low_in == (2, 8, 16, 12) and low_out == (2, 6, 16, 12)  # layer1 at stride 4, reduced to 6 channels
+    assert seen["refine"][0] == (2, 32 + 6, 16, 12)  # upsampled ASPP maps + low-level maps, concatenated
+    assert seen["scores"] == (2, 2, 16, 12)  # class scores at stride 4
+    # the last step is a plain bilinear x4 upsampling of those scores
+    with torch.no_grad():
+        scores = model.head(*backbone_features(model, images))
+    torch.testing.assert_close(logits, F.interpolate(scores, size=(64, 48), mode="bilinear", align_corners=False))
+
+
+def backbone_features(model: DeepLabV3Plus, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backbone's last map and its stride-4 map (layer1), computed stage by stage."""
+    backbone = model.backbone
+    low_level = backbone.layer1(backbone.stem(images))
+    return backbone.layer4(backbone.layer3(backbone.layer2(low_level))), low_level
+
+
+# --------------------------------------------------------------------------------------------------------------
+# UNet ablations: without skip connections, with resize-convolution
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_unet_without_skips_ignores_the_encoder_maps():
+    model = UNet(channels=[4, 8, 16, 32, 64], batch_norm=True, skips=False).eval()
+    assert [block.conv[0].in_channels for block in model.decoder] == [32, 16, 8, 4]  # no concatenation
+    assert model(torch.rand(1, 3, 48, 40)).shape == (1, 2, 48, 40)
+    with_skips = UNet(channels=[4, 8, 16, 32, 64], batch_norm=True).eval()
+    x, skip = torch.rand(1, 8, 24, 20), torch.rand(1, 4, 47, 40)  # an odd skip: the upsampled map is cropped to it
+    with torch.no_grad():
+        # without skips a decoder step uses only the skip's size, not its content
+        torch.testing.assert_close(model.decoder[3](x, skip), model.decoder[3](x, torch.zeros_like(skip)))
+        assert model.decoder[3](x, skip).shape == (1, 4, 47, 40)
+        assert not torch.allclose(with_skips.decoder[3](x, skip), with_skips.decoder[3](x, torch.zeros_like(skip)))
+    assert "concatenate" not in " ".join(stage.note for stage in model.describe())
+    assert all(len(stage.inputs) == 1 for stage in model.describe() if stage.kind == "decoder")
+
+
+def test_unet_without_skips_has_fewer_weights_by_the_concatenated_channels():
+    with_skips, without = UNet(channels=[4, 8, 16, 32, 64]), UNet(channels=[4, 8, 16, 32, 64], skips=False)
+    # only the first 3x3 convolution of each decoder level changes: it sees skip_channels fewer inputs
+    assert count_parameters(with_skips) - count_parameters(without) == sum(3 * 3 * c * c for c in [32, 16, 8, 4])
+
+
+def test_unet_resize_convolution_upsamples_by_nearest_then_convolves():
+    model = UNet(channels=[4, 8, 16, 32, 64], upsampling="resize").eval()
+    up = model.decoder[0].up
+    x = torch.rand(1, 64, 5, 6)
+    with torch.no_grad():
+        expected = up[1](x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3))  # nearest x2 = repeat pixels
+        torch.testing.assert_close(up(x), expected)
+    assert model(torch.rand(2, 3, 33, 47)).shape == (2, 2, 33, 47)
+    # 3x3 convolutions in place of 2x2 up-convolutions: 9 instead of 4 weights per channel pair
+    default = UNet(channels=[4, 8, 16, 32, 64])
+    extra = sum((9 - 4) * c_in * c_out for c_in, c_out in [(64, 32), (32, 16), (16, 8), (8, 4)])
+    assert count_parameters(model) - count_parameters(default) == extra
+    with pytest.raises(ValueError, match="unknown upsampling 'bilinear'"):
+        UNet(upsampling="bilinear")
+
+
+def test_resize_convolution_covers_every_pixel_evenly_a_transposed_kernel_can_paint_a_checkerboard():
+    # Odena et al. 2016: a constant input through a stride-2 transposed convolution with a 2x2 kernel whose
+    # four weights differ gives a period-2 pattern; nearest resizing then a 3x3 convolution cannot.
+    transposed = nn.ConvTranspose2d(1, 1, kernel_size=2, stride=2, bias=False)
+    resize = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(1, 1, 3, padding=1, bias=False))
+    with torch.no_grad():
+        transposed.weight.copy_(torch.tensor([[[[1.0, 0.2], [0.5, 0.9]]]]))
+        resize[1].weight.copy_(torch.rand(1, 1, 3, 3))
+        ones = torch.ones(1, 1, 6, 6)
+        painted, smooth = transposed(ones)[0, 0], resize(ones)[0, 0, 1:-1, 1:-1]  # inside the zero padding
+    assert painted.unique().numel() == 4  # the kernel's four weights, repeated every 2 pixels
+    assert smooth.unique().numel() == 1
 
 
 def test_unet_channel_bookkeeping_follows_the_paper():
@@ -375,3 +502,12 @@ def test_describe_stages_match_the_real_outputs(name):
             assert channels == stage.out_channels, stage.name
             assert height == width == math.ceil(size / stage.stride), stage.name
     assert stages[-1].out_channels == model.num_classes
+
+
+@pytest.mark.parametrize("skips, upsampling", [(False, "transposed"), (True, "resize"), (False, "resize")])
+def test_unet_variants_keep_the_contract(skips, upsampling):
+    model = UNet(channels=[4, 8, 16, 32, 64], batch_norm=True, skips=skips, upsampling=upsampling)
+    logits = model(torch.rand(2, 3, 33, 47))
+    assert logits.shape == (2, 2, 33, 47)
+    logits.sum().backward()
+    assert first_conv(model).weight.grad.abs().sum() > 0  # the gradient reaches the first layer, skips or not

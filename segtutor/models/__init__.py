@@ -1,4 +1,4 @@
-"""The course's three segmentation networks, UNet, FCN-8s and DeepLabv3, behind one factory.
+"""The course's segmentation networks, UNet, FCN-8s, DeepLabv3 and DeepLabv3+, behind one factory.
 
 The contract every model keeps::
 
@@ -7,8 +7,9 @@ The contract every model keeps::
     # logits: (N, num_classes, H, W) float, one unnormalised score per class and pixel, at the input size
     # a plain tensor (no dict); softmax over dim 1 gives probabilities, argmax over dim 1 the predicted classes
 
-Each architecture comes in sizes: ``"small"`` (the default) trains in seconds on a laptop CPU, ``"paper"`` is the
-published network exactly, ``"tiny"`` and ``"medium"`` sit on either side of small.
+Each architecture comes in sizes: ``"small"`` (the default) trains in seconds on a laptop CPU, ``"paper"`` has the
+published network's layers and weight count (without the papers' dropout in UNet, and with ordinary
+convolutions in DeepLabv3+'s ResNet-50, see each class), ``"tiny"`` and ``"medium"`` sit on either side of small.
 
 Example:
     >>> model = create_model("unet", in_channels=3, num_classes=2)
@@ -22,11 +23,17 @@ from torch import nn
 
 from segtutor.models.contract import MIN_SIZE
 from segtutor.models.deeplabv3 import ASPP, DeepLabV3
+from segtutor.models.deeplabv3plus import DeepLabV3Plus
 from segtutor.models.fcn import FCN8s
 from segtutor.models.summary import Stage, count_flops, count_parameters, format_table, forward_flops, layer_table
 from segtutor.models.unet import UNet
 
-MODELS: dict[str, type[nn.Module]] = {"unet": UNet, "fcn8s": FCN8s, "deeplabv3": DeepLabV3}
+MODELS: dict[str, type[nn.Module]] = {
+    "unet": UNet,
+    "fcn8s": FCN8s,
+    "deeplabv3": DeepLabV3,
+    "deeplabv3plus": DeepLabV3Plus,
+}
 
 # The constructor arguments behind each size (batch norm is not in the UNet and FCN papers; it speeds up training).
 SIZES: dict[str, dict[str, dict]] = {
@@ -48,11 +55,17 @@ SIZES: dict[str, dict[str, dict]] = {
         "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, pooling_batch_norm=False),
         "paper": dict(block="bottleneck", layers=[3, 4, 6, 3], width=64, output_stride=16, aspp_channels=256, pooling_batch_norm=True),
     },
+    "deeplabv3plus": {  # DeepLabv3's backbone and ASPP at each size, plus the decoder (paper: 48 low-level channels, 256)
+        "tiny": dict(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=8, aspp_channels=32, low_level_channels=6, decoder_channels=32, pooling_batch_norm=False),
+        "small": dict(block="basic", layers=[2, 2, 2, 2], width=16, output_stride=8, aspp_channels=64, low_level_channels=12, decoder_channels=64, pooling_batch_norm=False),
+        "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, low_level_channels=24, decoder_channels=128, pooling_batch_norm=False),
+        "paper": dict(block="bottleneck", layers=[3, 4, 6, 3], width=64, output_stride=16, aspp_channels=256, low_level_channels=48, decoder_channels=256, pooling_batch_norm=True),
+    },
 }  # fmt: skip
 
 
 def list_models() -> list[str]:
-    """Names ``create_model`` accepts: ``["unet", "fcn8s", "deeplabv3"]``."""
+    """Names ``create_model`` accepts: ``["unet", "fcn8s", "deeplabv3", "deeplabv3plus"]``."""
     return list(MODELS)
 
 
@@ -65,7 +78,7 @@ def create_model(name: str, *, in_channels: int = 3, num_classes: int = 2, size:
     """Build one of the course's segmentation networks with fresh (untrained) weights.
 
     Args:
-        name: one of ``list_models()``: ``"unet"``, ``"fcn8s"``, ``"deeplabv3"``.
+        name: one of ``list_models()``: ``"unet"``, ``"fcn8s"``, ``"deeplabv3"``, ``"deeplabv3plus"``.
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         num_classes: classes to score per pixel (2 for tumor vs stroma).
         size: one of ``list_sizes()``; ``"small"`` trains in seconds on a CPU, ``"paper"`` is the published network.
@@ -86,6 +99,7 @@ def create_model(name: str, *, in_channels: int = 3, num_classes: int = 2, size:
 __all__ = [
     "ASPP",
     "DeepLabV3",
+    "DeepLabV3Plus",
     "FCN8s",
     "MIN_SIZE",
     "MODELS",

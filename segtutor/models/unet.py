@@ -44,24 +44,53 @@ class Down(nn.Sequential):
         )
 
 
+UPSAMPLINGS = ("transposed", "resize")  # how a decoder step doubles the size
+
+
+def up_step(in_channels: int, out_channels: int, upsampling: str) -> nn.Module:
+    """Double H and W and change the channels: ``(N, in_channels, h, w) -> (N, out_channels, 2h, 2w)``.
+
+    ``"transposed"``: the paper's 2x2 up-convolution (a transposed convolution with stride 2, learned).
+    ``"resize"``: resize-convolution, nearest-neighbour x2 then a 3x3 convolution (Odena et al. 2016,
+    https://distill.pub/2016/deconv-checkerboard/): every output pixel gets its value the same way, so no
+    stride-periodic checkerboard can be painted in.
+    """
+    if upsampling == "transposed":
+        return nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+    )
+
+
 class Up(nn.Module):
-    """2x2 up-convolution, concatenation with the skip, then a :class:`DoubleConv`: one step up the expanding path.
+    """Upsampling, concatenation with the skip, then a :class:`DoubleConv`: one step up the expanding path.
 
     ``x (N, in_channels, h, w)`` and ``skip (N, skip_channels, H, W)`` with ``H <= 2h, W <= 2w``
-    ``-> (N, out_channels, H, W)``.
+    ``-> (N, out_channels, H, W)``. With ``skip=False`` the skip's maps are not concatenated (only its size is
+    used): the decoder then has nothing but the coarse maps from below, for the ablation in notebook 05.
     """
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, batch_norm: bool) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        skip_channels: int,
+        out_channels: int,
+        batch_norm: bool,
+        skip: bool = True,
+        upsampling: str = "transposed",
+    ) -> None:
         super().__init__()
+        self.skip = skip
         # the paper's up-convolution halves the channels: in_channels -> skip_channels
-        self.up = nn.ConvTranspose2d(in_channels, skip_channels, kernel_size=2, stride=2)
-        self.conv = DoubleConv(2 * skip_channels, out_channels, batch_norm)
+        self.up = up_step(in_channels, skip_channels, upsampling)
+        self.conv = DoubleConv(2 * skip_channels if skip else skip_channels, out_channels, batch_norm)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         height, width = skip.shape[-2:]
         x = self.up(x)  # (N, skip_channels, 2h, 2w)
         x = x[..., :height, :width]  # (N, skip_channels, H, W): the skip's size (an odd H drops the extra row)
-        x = torch.cat([skip, x], dim=1)  # (N, 2 * skip_channels, H, W)
+        if self.skip:
+            x = torch.cat([skip, x], dim=1)  # (N, 2 * skip_channels, H, W)
         return self.conv(x)  # (N, out_channels, H, W)
 
 
@@ -75,13 +104,22 @@ class UNet(nn.Module):
     The paper used unpadded convolutions and cropped the skips, so its output was smaller than its input; here
     every 3x3 convolution has padding=1 and the output has the input's size. The parameter count is identical.
     Pooling rounds odd sizes up and each upsampled map is cropped to its skip's size, so any H, W >= 32 works.
-    With ``channels=[64, 128, 256, 512, 1024]`` and ``batch_norm=False`` this is the paper's network.
+    With ``channels=[64, 128, 256, 512, 1024]`` and ``batch_norm=False`` this is the paper's layout and weight
+    count (the paper also applies dropout at the end of the contracting path, which holds no weights and is left
+    out here). Batch norm adds one number per channel of each 3x3 convolution: its scale and shift replace the
+    convolution's bias.
+
+    Two switches serve ablation experiments; their defaults are the paper's: ``skips=False`` drops the skip
+    connections (the decoder sees only what comes up from below), ``upsampling="resize"`` replaces the 2x2
+    up-convolutions by nearest-neighbour resizing and a 3x3 convolution.
 
     Args:
         in_channels: channels of the input images (3 for RGB).
         num_classes: classes to score per pixel.
         channels: feature maps per level, top (full resolution) to bottom; each level usually doubles.
         batch_norm: add batch norm after every 3x3 convolution (not in the paper; makes small models train faster).
+        skips: concatenate the encoder's map of the same level in every decoder step (the paper: True).
+        upsampling: ``"transposed"`` (the paper's 2x2 up-convolution) or ``"resize"`` (resize-convolution).
 
     Shapes:
         ``images (N, in_channels, H, W)`` with H, W >= 32 ``-> logits (N, num_classes, H, W)``.
@@ -98,14 +136,20 @@ class UNet(nn.Module):
         num_classes: int = 2,
         channels: list[int] | tuple[int, ...] = (64, 128, 256, 512, 1024),
         batch_norm: bool = False,
+        skips: bool = True,
+        upsampling: str = "transposed",
     ) -> None:
         super().__init__()
         check_channels(in_channels, num_classes)
         if len(channels) != 5:
             raise ValueError(f"UNet has five levels, so channels needs five numbers, got {list(channels)}")
+        if upsampling not in UPSAMPLINGS:
+            raise ValueError(f"unknown upsampling {upsampling!r}; available options are: {', '.join(UPSAMPLINGS)}")
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.channels = list(channels)
+        self.skips = skips
+        self.upsampling = upsampling
 
         # Encoder (contracting path): level 0 at full resolution, then max-pool + two convolutions 4 times.
         self.encoder = nn.ModuleList([DoubleConv(in_channels, channels[0], batch_norm)])
@@ -117,7 +161,8 @@ class UNet(nn.Module):
         skip_chs = self.channels[:-1][::-1]  # [512, 256, 128, 64]  the encoder's map at the same level
         out_chs = skip_chs  # [512, 256, 128, 64]  after the block's two convolutions
         self.decoder = nn.ModuleList(
-            Up(in_ch, skip_ch, out_ch, batch_norm) for in_ch, skip_ch, out_ch in zip(in_chs, skip_chs, out_chs)
+            Up(in_ch, skip_ch, out_ch, batch_norm, skips, upsampling)
+            for in_ch, skip_ch, out_ch in zip(in_chs, skip_chs, out_chs)
         )
 
         self.classifier = nn.Conv2d(channels[0], num_classes, kernel_size=1)  # one score per class and pixel
@@ -151,7 +196,9 @@ class UNet(nn.Module):
                 )
             )
         below = "enc4"
+        up = "2x2 up-convolution" if self.upsampling == "transposed" else "nearest x2 and a 3x3 convolution"
         for index, level in enumerate(range(3, -1, -1)):
+            skip = f", concatenate skip from enc{level}" if self.skips else ""
             stages.append(
                 Stage(
                     name=f"dec{level}",
@@ -159,8 +206,8 @@ class UNet(nn.Module):
                     kind="decoder",
                     out_channels=self.channels[level],
                     stride=2**level,
-                    inputs=(below, f"enc{level}"),
-                    note=f"2x2 up-convolution, concatenate skip from enc{level}, two 3x3 convolutions",
+                    inputs=(below, f"enc{level}") if self.skips else (below,),
+                    note=f"{up}{skip}, two 3x3 convolutions",
                 )
             )
             below = f"dec{level}"
