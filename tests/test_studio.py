@@ -19,7 +19,7 @@ from torch import nn
 
 from segtutor.data import TissueDataset
 from segtutor.metrics import boundary_pixels, boundary_scores
-from segtutor.models import count_flops, count_parameters, create_model, forward_flops, layer_table
+from segtutor.models import count_flops, count_parameters, create_model, forward_flops, layer_table, list_models
 from segtutor.predict import overlay, predict_proba, sliding_window_proba
 from segtutor.train import History, TrainConfig
 from segtutor.widgets.diagram import (
@@ -527,7 +527,7 @@ def test_race_trains_every_architecture_with_the_same_budget(train_data, val_dat
                             eval_every=2, draw_every_s=0.0)  # fmt: skip
     race.start()
     assert race.join(JOIN_S)
-    assert [r.model_name for r in race.results] == ["unet", "fcn8s", "deeplabv3"], race.errors.outputs
+    assert [r.model_name for r in race.results] == list_models(), race.errors.outputs
     for index, result in enumerate(race.results):
         assert result.iterations == 2 and result.status == "completed"
         assert result.num_params == count_parameters(build_model(result.model_name, "tiny"))
