@@ -109,9 +109,9 @@ def test_transposed_output_size_matches_torch():
     assert exercises.check_transposed_output_size(expected, 12, 4, stride=2, padding=1).correct
 
 
-def test_checkerboard_free_accepts_multiples_of_the_stride_only():
+def test_even_overlap_accepts_multiples_of_the_stride_only():
     for stride in (2, 3):
-        accepted = [k for k in range(1, 9) if exercises.check_checkerboard_free(k, stride=stride).correct]
+        accepted = [k for k in range(1, 9) if exercises.check_even_overlap(k, stride=stride).correct]
         assert accepted == [k for k in range(1, 9) if k % stride == 0]
 
 
@@ -173,7 +173,7 @@ WRONG_ANSWERS = [  # (check, arguments after the answer, a wrong answer, words t
     (exercises.check_relu_max_pool, (np.array([[-1.0, 2.0], [3.0, -4.0]]),), [[3.0, 0.0]], "shape"),
     (exercises.check_size_after_pooling, (128, 2), 64, "halves"),
     (exercises.check_transposed_output_size, (4, 2), 8, "stride"),
-    (exercises.check_checkerboard_free, (2,), 3, "uneven"),
+    (exercises.check_even_overlap, (2,), 3, "uneven"),
     (exercises.check_conv_parameters, (3, 8, 3), 216, "bias"),
     (exercises.check_dilated_span, (3, 2), 3, "holes"),
     (exercises.check_cross_entropy, (torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, dtype=torch.long)), 0.5, "softmax"),
@@ -228,3 +228,90 @@ def test_rounded_hand_computations_are_accepted():
     assert not exercises.check_class_share(0.3, np.array([0, 0, 1]), 1).correct
     coin_flip = (torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, dtype=torch.long))  # two equal scores: loss ln 2
     assert exercises.check_cross_entropy(round(math.log(2), 3), *coin_flip).correct
+
+
+# ---- answers that must not pass, and right answers in natural forms that must (course review, section 3) ------
+
+PROBS_WITH_A_TIE = np.array([[[0.9, 0.4, 0.5]], [[0.1, 0.6, 0.5]]])  # (K=2, H=1, W=3): the last pixel is a tie
+
+
+def wrong_answers():
+    return [  # (check, answer, arguments after the answer, words the message must contain)
+        (exercises.check_conv_parameters, 512 * 1024 * 9, (512, 1024, 3), "bias"),  # the biases forgotten
+        (exercises.check_conv_parameters, 4096 * 512 * 7 * 7, (512, 4096, 7), "bias"),
+        (exercises.check_conv_parameters, 512 * 1024 * 9 + 1024 + 1000, (512, 1024, 3), "is not it"),
+        (exercises.check_output_size, 49.04, (97, 3), "not a whole number"),
+        (exercises.check_tile_count, 299.8, (960, 1280, 96, 32), "not a whole number"),
+        (exercises.check_dilated_span, 25.02, (3, 12), "not a whole number"),
+        (exercises.check_feature_size, (64.5, 12, 12), (create_model("unet"), "encoder.3", (3, 96, 96)), "whole"),
+        (exercises.check_even_overlap, 6.5, (3,), "whole number"),
+        (exercises.check_even_overlap, True, (3,), "whole number"),
+        (exercises.check_pixel_value, (5, 4, 3), (np.arange(12).reshape(2, 2, 3), 0, 1), "reverse order"),
+        (exercises.check_most_parameters, "U-Net", (), "another has more"),
+        (exercises.check_most_parameters, "SegNet", (), "one of"),
+    ]
+
+
+@pytest.mark.parametrize("check, answer, arguments, words", wrong_answers(), ids=lambda v: getattr(v, "__name__", ""))
+def test_wrong_answers_do_not_pass(check, answer, arguments, words, capsys):
+    feedback = check(answer, *arguments)
+    assert feedback.status == "wrong", feedback.message
+    assert words in feedback.message, feedback.message
+
+
+def natural_answers():
+    unet = create_model("unet")
+    return [  # (check, a right answer in a natural form, arguments after the answer)
+        (exercises.check_conv_parameters, np.int64(512 * 1024 * 9 + 1024), (512, 1024, 3)),
+        (exercises.check_conv_parameters, torch.tensor(512 * 1024 * 9 + 1024), (512, 1024, 3)),
+        (exercises.check_output_size, (97 + 2 - 2 - 1) / 2 + 1, (97, 3), {"stride": 2, "padding": 1}),  # 49.0
+        (exercises.check_output_size, np.int32(49), (97, 3), {"stride": 2, "padding": 1}),
+        (exercises.check_feature_size, np.array([64, 12, 12]), (unet, "encoder.3", (3, 96, 96))),
+        (exercises.check_feature_size, torch.tensor([64, 12, 12]), (unet, "encoder.3", (3, 96, 96))),
+        (exercises.check_feature_size, tuple(torch.tensor([64, 12, 12])), (unet, "encoder.3", (3, 96, 96))),
+        (exercises.check_feature_size, (64.0, 12, 12), (unet, "encoder.3", (3, 96, 96))),
+        (exercises.check_feature_size, [64, 12, 12], (unet, "encoder.3", (3, 96, 96))),
+        (exercises.check_feature_size, torch.Size([64, 12, 12]), (unet, "encoder.3", (3, 96, 96))),
+        (exercises.check_even_overlap, torch.tensor(6), (3,)),
+        (exercises.check_even_overlap, 6.0, (3,)),
+        (exercises.check_even_overlap, 21, (3,)),  # a large multiple of the stride: the probe grows with it
+        (exercises.check_even_overlap, 24, (3,)),
+        (exercises.check_label_map, (PROBS_WITH_A_TIE[1] >= 0.5).astype(int), (PROBS_WITH_A_TIE,)),
+        (exercises.check_label_map, PROBS_WITH_A_TIE.argmax(0), (PROBS_WITH_A_TIE,)),
+        (exercises.check_label_map, torch.tensor(PROBS_WITH_A_TIE).argmax(0), (PROBS_WITH_A_TIE,)),
+        (exercises.check_most_parameters, "FCN-8s", ()),
+        (exercises.check_most_parameters, "FCN8s", ()),
+        (exercises.check_most_parameters, " fcn_8s ", ()),
+        (exercises.check_tile_count, np.int64(15 * 20), (960, 1280, 96, 32)),
+        (exercises.check_same_padding, 4.0, (5,), {"dilation": 2}),
+    ]
+
+
+@pytest.mark.parametrize("probe", natural_answers(), ids=lambda v: v[0].__name__)
+def test_right_answers_in_natural_forms_pass(probe, capsys):
+    check, answer, arguments, *keywords = probe
+    feedback = check(answer, *arguments, **(keywords[0] if keywords else {}))
+    assert feedback.correct, feedback.message
+
+
+def test_a_tie_accepts_either_class_but_nothing_else():
+    assert exercises.check_label_map([[0, 1, 0]], PROBS_WITH_A_TIE).correct
+    assert exercises.check_label_map([[0, 1, 1]], PROBS_WITH_A_TIE).correct
+    assert not exercises.check_label_map([[1, 1, 1]], PROBS_WITH_A_TIE).correct  # pixel 0 is no tie
+
+
+def test_even_overlap_has_an_interior_for_every_kernel():
+    for stride in (2, 3, 4):
+        for kernel_size in range(1, 40):
+            feedback = exercises.check_even_overlap(kernel_size, stride=stride)
+            assert feedback.correct == (kernel_size % stride == 0), feedback.message
+            assert "go  :" not in feedback.message  # never an empty row of counts
+
+
+@pytest.mark.parametrize("spelling, key", [("FCN-8s", "fcn8s"), ("U-Net", "unet"), ("UNet", "unet"),
+                                           ("DeepLabv3", "deeplabv3"), ("DeepLabV3+", "deeplabv3plus"),
+                                           ("deeplab v3+", "deeplabv3plus"), ("DeepLabV3Plus", "deeplabv3plus")])
+def test_model_names_as_the_prose_spells_them(spelling, key):
+    from segtutor.exercises.architectures import model_key
+
+    assert model_key(spelling) == key and key in list_models()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -276,3 +279,22 @@ def test_output_size_errors():
     with pytest.raises(ValueError, match="padded input has only 3"):
         output_size(3, 5)
     assert str(output_size(7, 3, 2, 1)) == "⌊(7 + 2·1 − 1·(3 − 1) − 1) / 2⌋ + 1 = 4"
+
+
+def test_output_size_is_the_number_and_carries_its_formula():
+    size = output_size(7, 3)
+    assert size == 5 and 5 == size and size + 1 == 6 and size < 6 and isinstance(size, int)
+    assert list(range(size)) == [0, 1, 2, 3, 4] and size.value == 5 and type(size.value) is int
+    assert str(size) == size.formula == "⌊(7 + 2·0 − 1·(3 − 1) − 1) / 1⌋ + 1 = 5"
+    assert repr(size) == "OutputSize(value=5, formula='⌊(7 + 2·0 − 1·(3 − 1) − 1) / 1⌋ + 1 = 5')"
+    assert transposed_output_size(4, 2, stride=2) == 8
+    assert pickle.loads(pickle.dumps(size)).formula == copy.deepcopy(size).formula == size.formula
+
+
+def test_output_size_accepts_numpy_integers():
+    assert output_size(np.int64(97), np.int32(3), np.int64(2), np.int64(1)) == 49
+    assert transposed_output_size(np.int64(12), 4, stride=np.int8(2), padding=np.int64(1)) == 24
+    with pytest.raises(ValueError, match="in_size must be a positive integer, got 7.0"):
+        output_size(7.0, 3)  # a float is not a size, even a whole one
+    with pytest.raises(ValueError, match="stride must be a positive integer, got True"):
+        output_size(7, 3, stride=True)

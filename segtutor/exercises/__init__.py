@@ -21,8 +21,8 @@ from segtutor.exercises.architectures import (
 from segtutor.exercises.feedback import Feedback
 from segtutor.exercises.images import check_class_share, check_label_map, check_pixel_accuracy, check_pixel_value
 from segtutor.exercises.operations import (
-    check_checkerboard_free,
     check_conv_pixel,
+    check_even_overlap,
     check_output_size,
     check_relu_max_pool,
     check_same_padding,
@@ -40,13 +40,13 @@ from segtutor.exercises.training import (
 
 __all__ = [
     "Feedback",
-    "check_checkerboard_free",
     "check_class_share",
     "check_conv_parameters",
     "check_conv_pixel",
     "check_cross_entropy",
     "check_dice",
     "check_dilated_span",
+    "check_even_overlap",
     "check_feature_size",
     "check_fixed_mask",
     "check_iou",

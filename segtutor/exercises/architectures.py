@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from segtutor.exercises.feedback import NOT_ANSWERED, Feedback, check_number, check_size, feedback
+from segtutor.exercises.feedback import NOT_ANSWERED, Feedback, check_count, check_size, feedback
 from segtutor.explain import output_size, receptive_field
 from segtutor.models import count_parameters, create_model, layer_table, list_models
 
@@ -23,11 +24,11 @@ def check_conv_parameters(
         layer = nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias)
     expected = count_parameters(layer)
     bias_text = f" + {out_channels} biases" if bias else ""
-    return check_number(
+    return check_count(
         f"parameters of a {kernel_size}x{kernel_size} convolution, {in_channels} -> {out_channels} channels",
         answer,
         expected,
-        tolerance=0,
+        unit="a number of weights",
         right=f"{out_channels} kernels of {in_channels}x{kernel_size}x{kernel_size} weights{bias_text} = "
         f"{expected:,}.",
         hint="each output channel has its own kernel, which spans every input channel: "
@@ -58,11 +59,11 @@ def check_unet_concat_channels(answer: Any, model: nn.Module, level: int) -> Fee
     """The channels entering a UNet decoder level's convolutions, after the skip is concatenated."""
     block = model.decoder[len(model.decoder) - 1 - level]  # the decoder runs deepest level first
     expected = block.conv[0].in_channels
-    return check_number(
+    return check_count(
         f"channels after the skip concatenation at level {level}",
         answer,
         expected,
-        tolerance=0,
+        unit="a number of channels",
         right=f"{block.up.out_channels} upsampled channels + {model.channels[level]} skip channels from the "
         f"encoder = {expected}.",
         hint="the up-convolution halves the channels coming from below; torch.cat then stacks them with the "
@@ -72,13 +73,13 @@ def check_unet_concat_channels(answer: Any, model: nn.Module, level: int) -> Fee
 
 def check_dilated_span(answer: Any, kernel_size: int, dilation: int) -> Feedback:
     """How many input pixels (along one direction) a dilated kernel spans."""
-    span = output_size(64, kernel_size, dilation=dilation)  # a span of s pixels leaves 64 − s + 1 outputs
-    expected = 64 - span.value + 1
-    return check_number(
+    outputs = output_size(64, kernel_size, dilation=dilation)  # a span of s pixels leaves 64 − s + 1 outputs
+    expected = 64 - outputs + 1
+    return check_count(
         f"span of a {kernel_size}x{kernel_size} kernel with dilation {dilation}",
         answer,
         expected,
-        tolerance=0,
+        unit="a number of pixels",
         right=f"{kernel_size} taps, {dilation} pixels apart, span {dilation}·({kernel_size} − 1) + 1 = {expected} "
         f"pixels, with still only {kernel_size}x{kernel_size} weights.",
         hint="dilation d puts d − 1 holes between neighbouring taps; count the pixels from the first tap to the last.",
@@ -90,11 +91,13 @@ def check_receptive_field(answer: Any, layers: nn.Module) -> Feedback:
     fields = receptive_field(layers)
     last = fields[-1]
     path = " → ".join(f"{field.size:g}" for field in fields)
-    return check_number(
+    if not math.isfinite(last.size):
+        raise ValueError("this stack sees the whole image (a global pooling): its receptive field is not a number")
+    return check_count(
         "receptive field of a stack of layers",
         answer,
-        last.size,
-        tolerance=0,
+        int(last.size),
+        unit="a number of pixels",
         right=f"layer by layer the field grows {path} pixels: each layer adds dilation·(kernel_size − 1) "
         "times the jump (the product of the strides before it).",
         hint="start at 1 pixel; each layer adds dilation·(kernel_size − 1)·jump, where jump is the product of the "
@@ -105,21 +108,34 @@ def check_receptive_field(answer: Any, layers: nn.Module) -> Feedback:
 # ---- 11 Comparing the architectures -------------------------------------------------------------------------
 
 
+def model_key(name: str) -> str:
+    """A model name as the prose spells it, as the registry key: ``"FCN-8s" -> "fcn8s"``, ``"U-Net" -> "unet"``.
+
+    Case, hyphens, underscores and spaces do not matter; ``"+"`` reads as ``"plus"`` (``"DeepLabv3+"``).
+    """
+    key = name.strip().lower().replace("+", "plus")
+    return "".join(character for character in key if character not in "-_ ")
+
+
 def check_most_parameters(answer: Any, size: str = "small", num_classes: int = 2) -> Feedback:
-    """Which of ``list_models()`` has the most parameters at ``size``."""
+    """Which of ``list_models()`` has the most parameters at ``size``.
+
+    The name may be written as in the prose (``"FCN-8s"``, ``"U-Net"``, ``"DeepLabv3"``) or as the registry key.
+    """
     exercise = f"the model with the most parameters at size {size!r}"
     if answer is None:
         return feedback(exercise, "unanswered", NOT_ANSWERED)
     with torch.device("meta"):
         models = {name: create_model(name, num_classes=num_classes, size=size) for name in list_models()}
     counts = {name: count_parameters(model) for name, model in models.items()}
-    if answer not in counts:
-        return feedback(exercise, "wrong", f"answer with one of {list(counts)}, got {answer!r}.")
+    key = model_key(answer) if isinstance(answer, str) else None
+    if key not in counts:
+        return feedback(exercise, "wrong", f"answer with the name of a model, one of {list(counts)}, got {answer!r}.")
     expected = max(counts, key=counts.get)
     table = ", ".join(f"{name} {count:,}" for name, count in counts.items())
-    if answer == expected:
+    if key == expected:
         return feedback(exercise, "correct", f"{table}.")
     return feedback(
-        exercise, "wrong", f"{answer} has {counts[answer]:,} parameters; another has more. "
+        exercise, "wrong", f"{key} has {counts[key]:,} parameters; another has more. "
         "Hint: count them with count_parameters(create_model(name, size=size)) for each name in list_models()."
     )

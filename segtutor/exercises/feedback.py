@@ -1,11 +1,18 @@
-"""How every exercise check compares an answer and tells the learner: :class:`Feedback` and three comparisons.
+"""How every exercise check compares an answer and tells the learner: :class:`Feedback` and four comparisons.
 
 Every check of :mod:`segtutor.exercises` follows the same recipe:
 
 1. compute the right answer with the package (``segtutor.explain``, ``segtutor.metrics``, ...), from the same
    inputs the learner was given, never from a number written down here;
-2. compare it with the learner's answer with one of :func:`check_number`, :func:`check_array`, :func:`check_size`;
+2. compare it with the learner's answer with one of :func:`check_count`, :func:`check_number`,
+   :func:`check_array`, :func:`check_size`;
 3. print what is right or wrong, with a hint that does not give the answer away, and return a :class:`Feedback`.
+
+Counts (weights, pixels, tiles, channels) compare **exactly**: 4,719,616 is right and 4,718,592 (the biases
+forgotten) is wrong, however close. A float with a whole value, such as the ``49.0`` that Python's ``/`` gives,
+counts as that whole number; a float that is not whole (``49.04``) is wrong, with a message that says a count is
+a whole number. numpy and torch numbers, and numpy arrays or tensors for sizes, are accepted like plain ones.
+Only real-valued answers (a loss, a share, a score) are compared with a tolerance.
 
 An exercise left as ``None`` prints "not answered yet" and raises nothing, so every notebook runs as stored.
 """
@@ -58,21 +65,56 @@ def feedback(exercise: str, status: str, message: str) -> Feedback:
 
 def as_number(answer: Any) -> float | None:
     """The answer as a float, or None if it is not a single number (a bool, a string, a list ...)."""
-    if isinstance(answer, bool):
+    if isinstance(answer, bool | np.bool_):
         return None
     if isinstance(answer, torch.Tensor):
         answer = answer.detach().cpu().numpy()
     if isinstance(answer, np.ndarray):
-        return float(answer.item()) if answer.size == 1 else None
+        if answer.size != 1 or answer.dtype.kind not in "iuf":
+            return None
+        return float(answer.item())
     if isinstance(answer, int | float | np.integer | np.floating):
         return float(answer)
     return None
 
 
+def as_whole_number(value: float) -> int | None:
+    """``value`` as an int if it is a whole number (``49.0 -> 49``), else None (``49.04``, ``inf``, ``nan``)."""
+    if not math.isfinite(value) or value != math.floor(value):
+        return None
+    return int(value)
+
+
+def check_count(
+    exercise: str, answer: Any, expected: int, *, right: str, hint: str, unit: str = "a count"
+) -> Feedback:
+    """Compare a whole number exactly (a number of weights, pixels, tiles or channels).
+
+    ``unit`` names what is counted in the message for a non-whole answer, e.g. ``"a number of pixels"``.
+    """
+    if answer is None:
+        return feedback(exercise, "unanswered", NOT_ANSWERED)
+    value = as_number(answer)
+    if value is None:
+        return feedback(exercise, "wrong", f"the answer should be one number, got {answer!r}. Hint: {hint}")
+    whole = as_whole_number(value)
+    if whole is None:
+        return feedback(
+            exercise, "wrong", f"{value:g} is not a whole number, but {unit} is: no fractions, no rounding "
+            f"errors. Hint: {hint}"
+        )
+    if whole == expected:
+        return feedback(exercise, "correct", right)
+    return feedback(exercise, "wrong", f"{whole:,} is not it. Hint: {hint}")
+
+
 def check_number(
     exercise: str, answer: Any, expected: float, *, right: str, hint: str, tolerance: float = 0.01
 ) -> Feedback:
-    """Compare one number: correct within ``tolerance`` (absolute, or relative for large numbers)."""
+    """Compare one real number: correct within ``tolerance`` (absolute, or 0.1 % relative for large numbers).
+
+    For whole numbers (counts) use :func:`check_count`, which compares exactly.
+    """
     if answer is None:
         return feedback(exercise, "unanswered", NOT_ANSWERED)
     value = as_number(answer)
@@ -111,19 +153,40 @@ def check_array(
     return feedback(exercise, "correct", right)
 
 
+def as_whole_numbers(answer: Any) -> tuple[int, ...] | None:
+    """A size given as an int, a list/tuple, a ``torch.Size``, a numpy array or a tensor, as a tuple of ints.
+
+    None if it holds anything but numbers with whole values (``(64.0, 12, 12)`` is fine, ``(64.5, 12, 12)``,
+    ``True`` or ``"12"`` are not).
+    """
+    if isinstance(answer, torch.Tensor):
+        answer = answer.detach().cpu().numpy()
+    items = list(answer) if isinstance(answer, list | tuple | torch.Size | np.ndarray) else [answer]
+    if isinstance(answer, np.ndarray) and answer.ndim == 0:
+        items = [answer.item()]
+    numbers = [as_number(item) for item in items]
+    if not numbers or any(number is None for number in numbers):
+        return None
+    whole = [as_whole_number(number) for number in numbers]
+    return None if any(number is None for number in whole) else tuple(whole)
+
+
 def check_size(exercise: str, answer: Any, expected: tuple[int, ...], *, right: str, hint: str) -> Feedback:
-    """Compare a size given as an int or a tuple of ints (e.g. ``(H, W)``)."""
+    """Compare a size given as an int or a sequence of whole numbers (e.g. ``(C, H, W)``), exactly.
+
+    A tuple, a list, a ``torch.Size``, a numpy array or a tensor all work, and so do floats with whole values.
+    """
     if answer is None:
         return feedback(exercise, "unanswered", NOT_ANSWERED)
-    given = tuple(answer) if isinstance(answer, list | tuple | torch.Size) else (answer,)
-    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in given):
+    given = as_whole_numbers(answer)
+    if given is None:
         return feedback(exercise, "wrong", f"give whole numbers of pixels or channels, got {answer!r}. Hint: {hint}")
     if len(given) != len(expected):
-        shape = "one number" if len(expected) == 1 else f"{len(expected)} numbers, e.g. (H, W)"
+        shape = "one number" if len(expected) == 1 else f"{len(expected)} numbers, e.g. (C, H, W)"
         return feedback(exercise, "wrong", f"the answer should be {shape}, got {answer!r}. Hint: {hint}")
-    if tuple(int(v) for v in given) == expected:
+    if given == tuple(expected):
         return feedback(exercise, "correct", right)
-    return feedback(exercise, "wrong", f"{answer!r} is not it. Hint: {hint}")
+    return feedback(exercise, "wrong", f"{given} is not it. Hint: {hint}")
 
 
 def as_tensor(values: Any, dtype: torch.dtype | None = None) -> torch.Tensor:

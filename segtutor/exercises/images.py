@@ -15,9 +15,22 @@ from segtutor.metrics import confusion_matrix, pixel_accuracy
 
 
 def check_label_map(answer: Any, probs: np.ndarray | torch.Tensor) -> Feedback:
-    """The predicted class of every pixel from per-pixel probabilities ``probs (K, H, W)``: an ``(H, W)`` label map."""
+    """The predicted class of every pixel from per-pixel probabilities ``probs (K, H, W)``: an ``(H, W)`` label map.
+
+    Where two classes tie for the highest probability, either of them is accepted: a tie has no right class.
+    """
     probs = as_tensor(probs, torch.float64)
-    expected = probs.argmax(0).numpy()  # (H, W): the class with the highest probability
+    expected = probs.argmax(0).numpy()  # (H, W): the class with the highest probability (the first, at a tie)
+    try:
+        given = np.asarray(answer.detach().cpu() if isinstance(answer, torch.Tensor) else answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        given = None  # check_array says what is wrong with it
+    if given is not None and given.shape == expected.shape:
+        highest = probs.max(0).values  # (H, W)
+        for (row, col), label in np.ndenumerate(given):
+            tied = [k for k in range(probs.shape[0]) if probs[k, row, col] == highest[row, col]]
+            if len(tied) > 1 and label in tied:
+                expected[row, col] = int(label)  # a tie: the learner's choice is as good as argmax's
     return check_array(
         "label map from probabilities",
         answer,
@@ -50,16 +63,30 @@ def check_pixel_accuracy(answer: Any, preds: np.ndarray | torch.Tensor, masks: n
 
 def check_pixel_value(answer: Any, image: np.ndarray, row: int, col: int) -> Feedback:
     """The (R, G, B) values of one pixel of an ``(H, W, 3)`` image."""
-    expected = np.asarray(image)[row, col].astype(np.float64)  # numpy indexes [row, column, channel]
+    image = np.asarray(image)
+    expected = image[row, col].astype(np.float64)  # numpy indexes [row, column, channel]
+    hint = "index the array as image[row, column]: the row (y, downwards) comes first, the column (x) second."
+    if is_reversed(answer, expected):
+        hint = "these are the right three numbers in reverse order (B, G, R, as OpenCV stores them): red comes first."
     return check_array(
         f"the colour of pixel (row {row}, column {col})",
         answer,
         expected,
         right=f"image[{row}, {col}] is (R, G, B) = {tuple(int(v) for v in expected)}; rows come first, then "
         "columns, then the channel.",
-        hint="index the array as image[row, column]: the row (y, downwards) comes first, the column (x) second.",
+        hint=hint,
         tolerance=0.5,
     )
+
+
+def is_reversed(answer: Any, expected: np.ndarray) -> bool:
+    """True if ``answer`` holds the channels of ``expected`` in reverse order (BGR for RGB), and that differs."""
+    try:
+        given = np.asarray(answer.detach().cpu() if isinstance(answer, torch.Tensor) else answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    reverse = expected[::-1]
+    return given.shape == expected.shape and not np.allclose(reverse, expected) and np.allclose(given, reverse, atol=0.5)
 
 
 def check_class_share(answer: Any, mask: np.ndarray | torch.Tensor, class_index: int) -> Feedback:

@@ -7,7 +7,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from segtutor.exercises.feedback import NOT_ANSWERED, Feedback, as_number, as_tensor, check_array, check_number, feedback
+from segtutor.exercises.feedback import (
+    NOT_ANSWERED,
+    Feedback,
+    as_number,
+    as_tensor,
+    as_whole_number,
+    check_array,
+    check_count,
+    check_number,
+    feedback,
+)
 from segtutor.explain import conv2d_steps, output_size, overlap_count, pool2d, transposed_output_size
 
 
@@ -47,11 +57,11 @@ def check_output_size(
 ) -> Feedback:
     """The output size of a convolution along one dimension."""
     size = output_size(in_size, kernel_size, stride, padding, dilation)
-    return check_number(
+    return check_count(
         "output size of a convolution",
         answer,
         size.value,
-        tolerance=0,
+        unit="a number of pixels",
         right=str(size.formula),
         hint="count the positions the kernel's first tap can take: add the padding on both sides, subtract the "
         "kernel's span minus one, then count every stride-th position (including the first).",
@@ -64,9 +74,10 @@ def check_same_padding(answer: Any, kernel_size: int, *, dilation: int = 1) -> F
     if answer is None:
         return feedback(exercise, "unanswered", NOT_ANSWERED)
     hint = "the kernel covers dilation·(kernel_size − 1) + 1 pixels; half of the extra pixels go on each side."
-    if as_number(answer) is None or as_number(answer) != int(as_number(answer)) or as_number(answer) < 0:
+    number = as_number(answer)
+    padding = as_whole_number(number) if number is not None else None
+    if padding is None or padding < 0:
         return feedback(exercise, "wrong", f"padding is a whole number >= 0, got {answer!r}. Hint: {hint}")
-    padding = int(as_number(answer))
     span = dilation * (kernel_size - 1) + 1
     sizes = [size for size in (span, 32, 33) if size + 2 * padding >= span]  # inputs the kernel fits into
     outs = [output_size(size, kernel_size, 1, padding, dilation).value for size in sizes]
@@ -104,11 +115,11 @@ def check_size_after_pooling(answer: Any, in_size: int, num_pools: int) -> Feedb
     size = in_size
     for _ in range(num_pools):
         size = output_size(size, kernel_size=2, stride=2).value
-    return check_number(
+    return check_count(
         f"size after {num_pools} poolings",
         answer,
         size,
-        tolerance=0,
+        unit="a number of pixels",
         right=f"{in_size} -> " + " -> ".join(str(in_size // 2**k) for k in range(1, num_pools + 1)) + " pixels: "
         f"each feature pixel now summarises {in_size // size}x{in_size // size} input pixels.",
         hint="each 2x2 pooling with stride 2 halves the size.",
@@ -123,36 +134,45 @@ def check_transposed_output_size(
 ) -> Feedback:
     """The output size of a transposed convolution along one dimension."""
     size = transposed_output_size(in_size, kernel_size, stride, padding, output_padding)
-    return check_number(
+    return check_count(
         "output size of a transposed convolution",
         answer,
         size.value,
-        tolerance=0,
+        unit="a number of pixels",
         right=str(size.formula),
         hint="the stamps of neighbouring input pixels start `stride` pixels apart; the last stamp adds the "
         "kernel's size, and padding crops that many pixels from each side.",
     )
 
 
-def check_checkerboard_free(answer: Any, stride: int, in_size: int = 8) -> Feedback:
-    """A kernel size whose transposed convolution with ``stride`` covers every output pixel equally often."""
-    exercise = f"kernel size without checkerboard at stride {stride}"
+def check_even_overlap(answer: Any, stride: int) -> Feedback:
+    """A kernel size whose transposed convolution with ``stride`` covers every inner output pixel equally often.
+
+    Even overlap removes one cause of checkerboard artefacts, not all of them: a learned kernel can still paint a
+    pattern with the stride's period (Odena et al. 2016). The probe input is sized by the kernel, so that every
+    kernel size has an interior to look at.
+    """
+    exercise = f"kernel size with even overlap at stride {stride}"
     if answer is None:
         return feedback(exercise, "unanswered", NOT_ANSWERED)
     hint = f"draw the stamps of a row of input pixels, {stride} pixels apart: when do they overlap evenly?"
-    if not isinstance(answer, int | np.integer) or isinstance(answer, bool) or answer < 1:
+    number = as_number(answer)
+    kernel_size = as_whole_number(number) if number is not None else None
+    if kernel_size is None or kernel_size < 1:
         return feedback(exercise, "wrong", f"a kernel size is a whole number >= 1, got {answer!r}. Hint: {hint}")
-    counts = overlap_count((in_size, in_size), int(answer), stride=stride)
-    margin = int(answer)  # the border is covered less often by any kernel: look inside it
+    in_size = 3 * -(-kernel_size // stride) + 2  # enough stamps for an interior at least 2·kernel + stride wide
+    counts = overlap_count((in_size, in_size), kernel_size, stride=stride)  # stamps per output pixel
+    margin = kernel_size  # the border is covered less often by any kernel: look inside it
     interior = counts[margin:-margin, margin:-margin]
-    if interior.size and interior.min() == interior.max():
+    if interior.min() == interior.max():
         return feedback(
             exercise,
             "correct",
-            f"with kernel {answer} every inner output pixel is covered by {interior.min()} stamps, because {answer} "
-            f"is a multiple of the stride {stride}.",
+            f"with kernel {kernel_size} every inner output pixel receives {interior.min()} stamps, because "
+            f"{kernel_size} is a multiple of the stride {stride}. Even overlap removes one cause of checkerboard "
+            "artefacts; a learned kernel can still paint a pattern, which resize-convolution avoids.",
         )
-    row = " ".join(str(v) for v in counts[counts.shape[0] // 2, margin:-margin][:8])
+    row = " ".join(str(v) for v in counts[counts.shape[0] // 2, margin:-margin][: 2 * stride + 2])
     return feedback(
-        exercise, "wrong", f"with kernel {answer} the stamp counts along a row go {row}: uneven. Hint: {hint}"
+        exercise, "wrong", f"with kernel {kernel_size} the stamp counts along a row go {row}: uneven. Hint: {hint}"
     )

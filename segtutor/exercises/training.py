@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from segtutor.data import tile_starts
-from segtutor.exercises.feedback import Feedback, as_tensor, check_array, check_number
+from segtutor.exercises.feedback import Feedback, as_tensor, check_array, check_count, check_number
 from segtutor.metrics import confusion_matrix, dice_per_class, iou_per_class
 from segtutor.train import cross_entropy_loss
 
@@ -111,11 +111,11 @@ def check_tile_count(answer: Any, height: int, width: int, tile_size: int, overl
     """How many tiles a sliding-window prediction cuts an ``height x width`` image into."""
     rows, cols = tile_starts(height, tile_size, overlap), tile_starts(width, tile_size, overlap)
     expected = len(rows) * len(cols)
-    return check_number(
+    return check_count(
         "tiles of a sliding-window prediction",
         answer,
         expected,
-        tolerance=0,
+        unit="a number of tiles",
         right=f"{len(rows)} rows of tiles (starting at {rows}) x {len(cols)} columns = {expected} tiles.",
         hint=f"tiles start every tile_size − overlap = {tile_size - overlap} pixels, and one more tile is added "
         "where needed so the last one ends at the image's edge; count rows and columns separately.",

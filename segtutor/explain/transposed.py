@@ -4,8 +4,10 @@ An ordinary convolution *gathers*: each output pixel is a weighted sum of an inp
 convolution *scatters*: each input pixel stamps a copy of the kernel, scaled by its value, onto the output, and
 overlapping stamps add up. With ``stride=2`` the stamps are placed two pixels apart, so the output is twice as
 large. When the kernel size is not a multiple of the stride, some output pixels receive more stamps than their
-neighbours: the overlap count map shows this unevenness, the source of checkerboard artefacts
-(Odena et al., https://distill.pub/2016/deconv-checkerboard/). :func:`conv_transpose2d` equals
+neighbours: the overlap count map shows this unevenness, one source of checkerboard artefacts
+(Odena et al., https://distill.pub/2016/deconv-checkerboard/). Even overlap does not rule them out: a learned
+kernel whose weights differ still paints a pattern with the stride's period; resize-convolution (upsample, then
+convolve) avoids both. :func:`conv_transpose2d` equals
 ``torch.nn.functional.conv_transpose2d``.
 """
 
@@ -170,8 +172,9 @@ def overlap_count(
 ) -> np.ndarray:
     """How many stamps land on each output pixel, ``(H_out, W_out)`` int64.
 
-    Uneven counts (e.g. kernel 3 with stride 2: 1, 2, 1, 2, …) make checkerboard artefacts; a kernel size
-    divisible by the stride gives a flat map.
+    Uneven counts (e.g. kernel 3 with stride 2: 1, 2, 1, 2, …) are one cause of checkerboard artefacts; a kernel
+    size divisible by the stride gives a flat map inside the border (even overlap), which removes that cause but
+    not every checkerboard a learned kernel can paint.
     """
     kernel_size = as_pair(kernel_size, "kernel_size")
     ones = np.ones(tuple(in_size))
