@@ -315,3 +315,78 @@ def test_model_names_as_the_prose_spells_them(spelling, key):
     from segtutor.exercises.architectures import model_key
 
     assert model_key(spelling) == key and key in list_models()
+
+
+# ---- the new exercises of notebook 08: soft Dice, the chain rule, Adam, loss curves -------------------------------
+
+
+def test_soft_dice_loss_matches_a_pixel_loop_and_names_the_usual_mistakes(capsys):
+    probs = np.array([[[0.8, 0.3, 0.4]], [[0.2, 0.7, 0.6]]])  # (K, H, W)
+    masks = np.array([[0, 1, 1]])
+    dices = []
+    for k in range(2):
+        overlap = sum(probs[k, 0, x] * (masks[0, x] == k) for x in range(3))
+        sizes = sum(probs[k, 0, x] + (masks[0, x] == k) for x in range(3))
+        dices.append((2 * overlap + 1) / (sizes + 1))
+    expected = 1 - sum(dices) / 2  # 1 − (2.6/3.5 + 3.6/4.5)/2 = 0.2286
+    assert expected == pytest.approx(0.228571, abs=1e-6)
+    assert exercises.check_soft_dice_loss(expected, probs, masks).correct
+    assert not exercises.check_soft_dice_loss(expected + 0.01, probs, masks).correct
+    assert "mean soft Dice" in exercises.check_soft_dice_loss(1 - expected, probs, masks).message
+    assert "smooth" in exercises.check_soft_dice_loss(1 - (1.6 / 2.5 + 2.6 / 3.5) / 2, probs, masks).message
+    assert "hard prediction" in exercises.check_soft_dice_loss(0.0, probs, masks).message
+    vnet = 1 - ((1.6 + 1) / (0.89 + 1 + 1) + (2.6 + 1) / (0.89 + 2 + 1)) / 2  # Σp² below the fraction
+    assert "V-Net" in exercises.check_soft_dice_loss(vnet, probs, masks).message
+
+
+def test_chain_rule_matches_a_finite_difference(capsys):
+    x, w1, w2 = 1.5, 0.8, -0.5
+
+    def loss(first: float, second: float) -> float:  # −log sigmoid(w2 · relu(w1 · x))
+        return math.log(1 + math.exp(-second * max(0.0, first * x)))
+
+    step = 1e-6
+    slope = (loss(w1 + step, w2) - loss(w1 - step, w2)) / (2 * step)  # no autograd: the definition of a slope
+    assert exercises.check_chain_rule(slope, x=x, w1=w1, w2=w2).correct
+    assert not exercises.check_chain_rule(slope + 0.01, x=x, w1=w1, w2=w2).correct
+    for_w2 = (loss(w1, w2 + step) - loss(w1, w2 - step)) / (2 * step)
+    assert "∂loss/∂w2" in exercises.check_chain_rule(for_w2, x=x, w1=w1, w2=w2).message
+    assert "sign" in exercises.check_chain_rule(-slope, x=x, w1=w1, w2=w2).message
+    assert exercises.check_chain_rule(0.0, x=x, w1=-0.8, w2=w2).correct  # a closed ReLU passes no gradient back
+
+
+def test_adam_steps_match_the_papers_algorithm(capsys):
+    weight, grads, lr, (beta1, beta2), eps = 0.5, [0.02, -0.005], 0.1, (0.9, 0.999), 1e-8
+    w, m, v = weight, 0.0, 0.0
+    for t, g in enumerate(grads, start=1):  # Kingma & Ba, Algorithm 1
+        m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g * g
+        w -= lr * (m / (1 - beta1**t)) / (math.sqrt(v / (1 - beta2**t)) + eps)
+    assert w == pytest.approx(0.35305, abs=1e-5)
+    assert exercises.check_adam_steps(w, weight=weight, grads=grads, lr=lr).correct
+    assert not exercises.check_adam_steps(w + 0.001, weight=weight, grads=grads, lr=lr).correct
+    sgd = weight - lr * sum(grads)
+    assert "plain gradient descent" in exercises.check_adam_steps(sgd, weight=weight, grads=grads, lr=lr).message
+    assert "first step" in exercises.check_adam_steps(0.4, weight=weight, grads=grads, lr=lr).message
+    # the scale of the gradients does not matter to Adam (up to eps): a hundred times larger, the same steps
+    assert exercises.check_adam_steps(w, weight=weight, grads=[100 * g for g in grads], lr=lr).correct
+
+
+def test_loss_curves_are_reproducible_and_each_kind_is_recognised(capsys):
+    runs = exercises.example_loss_curves()
+    again = exercises.example_loss_curves()
+    assert all(np.array_equal(runs[name].train, again[name].train) for name in "ABC")
+    kinds = {name: exercises.diagnose_loss_curves(run) for name, run in runs.items()}
+    assert sorted(kinds.values()) == ["learning", "overfitting", "too high a learning rate"]
+    overfit = next(name for name, kind in kinds.items() if kind == "overfitting")
+    high = next(name for name, kind in kinds.items() if kind == "too high a learning rate")
+    # the curves show what the names say: overfitting ends with its validation loss well above its lowest point
+    # while its training loss kept falling; too high a learning rate jumps far above its first loss
+    assert runs[overfit].val[-1] > 1.3 * runs[overfit].val.min() and runs[overfit].train[-1] < 0.1
+    assert runs[high].train.max() > 3 * runs[high].train[0]
+    assert exercises.check_loss_curves((overfit, high), runs).correct
+    assert exercises.check_loss_curves([overfit.lower(), high.lower()], runs).correct
+    assert "other way round" in exercises.check_loss_curves((high, overfit), runs).message
+    assert not exercises.check_loss_curves("AB", runs).correct
+    for seed in range(20):  # every seed gives one run of each kind
+        kinds = sorted(exercises.diagnose_loss_curves(run) for run in exercises.example_loss_curves(seed).values())
+        assert kinds == ["learning", "overfitting", "too high a learning rate"], seed

@@ -466,3 +466,26 @@ def test_load_checkpoint_rejects_other_files(tmp_path):
         load_checkpoint(path)
     with pytest.raises(ValueError, match="model_name"):
         save_checkpoint(tmp_path / "x.pt", tiny_net())
+
+
+def test_binary_cross_entropy_matches_a_pixel_loop_with_ignore():
+    logits, masks = random_batch(num_classes=1)  # (2, 1, 4, 5); masks 0/1 with three pixels 255
+    total, count = 0.0, 0
+    for n in range(2):
+        for y in range(4):
+            for x in range(5):
+                if int(masks[n, y, x]) == 255:
+                    continue  # not annotated: adds nothing
+                p = 1 / (1 + math.exp(-float(logits[n, 0, y, x])))  # sigmoid: the probability of class 1
+                total += -math.log(p) if int(masks[n, y, x]) == 1 else -math.log(1 - p)
+                count += 1
+    assert count == 2 * 4 * 5 - 3
+    assert float(cross_entropy_loss(logits, masks)) == pytest.approx(total / count, rel=1e-5)
+
+
+def test_a_binary_model_trains():
+    model = create_model("unet", num_classes=1, size="tiny")
+    data = blob_dataset(count=4)
+    history = fit(model, data, data, TrainConfig(max_iters=3, batch_size=2, eval_every=3))
+    assert history.status == "completed" and len(history.losses) == 3
+    assert len(history.evaluations[-1].iou) == 2  # one channel, two classes scored

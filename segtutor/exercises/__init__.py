@@ -30,16 +30,26 @@ from segtutor.exercises.operations import (
     check_transposed_output_size,
 )
 from segtutor.exercises.training import (
+    LossCurves,
+    check_adam_steps,
+    check_chain_rule,
     check_cross_entropy,
     check_dice,
     check_fixed_mask,
     check_iou,
+    check_loss_curves,
     check_sgd_step,
+    check_soft_dice_loss,
     check_tile_count,
+    diagnose_loss_curves,
+    example_loss_curves,
 )
 
 __all__ = [
     "Feedback",
+    "LossCurves",
+    "check_adam_steps",
+    "check_chain_rule",
     "check_class_share",
     "check_conv_parameters",
     "check_conv_pixel",
@@ -51,6 +61,7 @@ __all__ = [
     "check_fixed_mask",
     "check_iou",
     "check_label_map",
+    "check_loss_curves",
     "check_most_parameters",
     "check_output_size",
     "check_pixel_accuracy",
@@ -59,8 +70,11 @@ __all__ = [
     "check_relu_max_pool",
     "check_same_padding",
     "check_size_after_pooling",
+    "check_soft_dice_loss",
     "check_sgd_step",
     "check_tile_count",
     "check_transposed_output_size",
     "check_unet_concat_channels",
+    "diagnose_loss_curves",
+    "example_loss_curves",
 ]

@@ -20,6 +20,7 @@ An exercise left as ``None`` prints "not answered yet" and raises nothing, so ev
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,11 +110,20 @@ def check_count(
 
 
 def check_number(
-    exercise: str, answer: Any, expected: float, *, right: str, hint: str, tolerance: float = 0.01
+    exercise: str,
+    answer: Any,
+    expected: float,
+    *,
+    right: str,
+    hint: str,
+    tolerance: float = 0.01,
+    mistakes: Sequence[tuple[float, str]] = (),
 ) -> Feedback:
     """Compare one real number: correct within ``tolerance`` (absolute, or 0.1 % relative for large numbers).
 
-    For whole numbers (counts) use :func:`check_count`, which compares exactly.
+    ``mistakes`` lists ``(value, hint)`` for known wrong answers (a forgotten term, a flipped sign): an answer
+    near one of them gets that hint instead of the general one. For whole numbers (counts) use
+    :func:`check_count`, which compares exactly.
     """
     if answer is None:
         return feedback(exercise, "unanswered", NOT_ANSWERED)
@@ -122,6 +132,9 @@ def check_number(
         return feedback(exercise, "wrong", f"the answer should be one number, got {answer!r}. Hint: {hint}")
     if math.isclose(value, expected, rel_tol=1e-3, abs_tol=tolerance):
         return feedback(exercise, "correct", right)
+    for mistake, mistake_hint in mistakes:
+        if math.isclose(value, mistake, rel_tol=1e-3, abs_tol=tolerance):
+            return feedback(exercise, "wrong", f"{value:g} is not it: {mistake_hint}")
     return feedback(exercise, "wrong", f"{value:g} is not it. Hint: {hint}")
 
 
