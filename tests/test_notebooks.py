@@ -19,6 +19,11 @@ EVERY_NOTEBOOK = sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpo
 LOAD = re.compile(r"^# %load (solutions/[\w.-]+\.py)$")
 SPINE = ["## Setup", "## Summary", "## Exercises", "## Further reading"]  # in this order, after the H1 cell
 MAX_CODE_LINES = 15  # "short cells": a concept cell is 2–5 lines; exercise stubs with a small array run longer
+# How to load a solution, worded the same in every notebook (under its "## Exercises" heading):
+LOAD_INSTRUCTION = (
+    "To see a solution, delete the `# ` in front of `%load` in the cell below the exercise and run that cell: it "
+    "loads the solution into the cell. Run the cell once more to check it."
+)
 
 
 def read(path: Path) -> nbformat.NotebookNode:
@@ -144,6 +149,18 @@ def test_every_exercise_has_a_checked_stub_and_a_solution(path):
         assert match.group(1).startswith(f"solutions/{path.name[:2]}_"), (
             f"{where}: name solution files after their notebook's number"
         )
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
+def test_the_load_instruction_is_worded_the_same_everywhere(path):
+    notebook = read(path)
+    exercises = " ".join(source(notebook.cells[heading_index(notebook, "## Exercises")]).split())
+    assert LOAD_INSTRUCTION in exercises, (
+        f"{path.name}: under '## Exercises', explain %load with the course's one sentence: {LOAD_INSTRUCTION!r}"
+    )
+    other = [" ".join(source(cell).split()) for cell in notebook.cells if cell.cell_type == "markdown"]
+    mentions = [text for text in other if "%load" in text and LOAD_INSTRUCTION not in text]
+    assert not mentions, f"{path.name}: %load is explained in other words elsewhere: {mentions[0][:120]!r}"
 
 
 def test_every_solution_file_is_used():

@@ -12,7 +12,8 @@ H&E staining colours a slide with two dyes. Hematoxylin (H, purple-blue) binds D
 5. Colour (:func:`stain_to_rgb`): the Beer–Lambert law turns amounts of dye into RGB. Stain colours and
    strengths change from tile to tile, as they do from lab to lab. Then camera noise.
 
-The scale is roughly 1 µm per pixel (a 10–20× objective): tumor nuclei are 6–10 px across.
+The scale is roughly 1 µm per pixel, what a whole-slide scan at about 10× gives (20×: about 0.5 µm per pixel,
+40×: about 0.25): tumor nuclei are 6–10 px across.
 """
 
 from __future__ import annotations

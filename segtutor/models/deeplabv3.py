@@ -152,8 +152,9 @@ class ASPPConv(nn.Sequential):
 class ASPPPooling(nn.Sequential):
     """Image-level branch: average the whole map, 1x1 convolution (+ batch norm), ReLU, spread back over H x W.
 
-    With batch norm (as in the paper), training needs a batch of at least 2: the statistics of a single
-    1x1 map are undefined.
+    With batch norm (as in the paper), PyTorch needs a training batch of at least 2: the statistics of a single
+    1x1 map are undefined. The paper asks for much larger batches to train batch norm well (16 images), and
+    freezes batch norm for its fine-tuning at output stride 8.
     """
 
     def __init__(self, in_channels: int, out_channels: int, batch_norm: bool) -> None:

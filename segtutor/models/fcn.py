@@ -51,7 +51,7 @@ def bilinear_upsampling(channels: int, factor: int, trainable: bool) -> nn.ConvT
     )
     with torch.no_grad():
         up.weight.copy_(bilinear_kernel(channels, factor))
-    up.weight.requires_grad_(trainable)  # the paper learns the x2 layers and fixes the final x8 one
+    up.weight.requires_grad_(trainable)  # the 2015 paper learns the x2 layers and fixes the final x8 one
     return up
 
 
@@ -103,7 +103,9 @@ class FCN8s(nn.Module):
     the fc7 scores (stride 32) are upsampled x2 and added to scores from pool4 (stride 16), upsampled x2 again
     and added to scores from pool3 (stride 8), then upsampled x8 to the input size. The upsamplings are
     transposed convolutions initialised to bilinear interpolation (4x4 stride 2, and 16x16 stride 8); the two x2
-    ones keep learning, the x8 one stays fixed, as in the paper.
+    ones keep learning, the x8 one stays fixed, as in the CVPR 2015 paper (Sec. 4.3). The authors' reference
+    implementation and journal version (https://arxiv.org/abs/1605.06211) keep all three fixed, and report no
+    significant difference in accuracy.
 
     The paper padded the first convolution by 100 pixels and cropped the fused maps with fixed offsets; here
     the convolutions are padded to keep their size (fc6 too), pooling rounds up, and every upsampled map is
