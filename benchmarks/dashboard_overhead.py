@@ -4,8 +4,8 @@ Run: ``python benchmarks/dashboard_overhead.py`` (about 2 minutes on a 2-core CP
 
 Three ways to run the same training (same model, data, seed and number of steps, always in a worker thread):
 
-1. ``no dashboard``: a :class:`~segtutor.widgets.session.TrainingSession` with nobody listening;
-2. ``dashboard``: a :class:`~segtutor.widgets.training.TrainingDashboard` attached as it ships: curves and status
+1. ``no dashboard``: a :class:`~segtutor.train.TrainingSession` with no callback;
+2. ``dashboard``: a :class:`~segtutor.widgets.TrainingDashboard` attached as it ships: curves and status
    redrawn at most 5 times a second, the prediction preview at most once a second;
 3. ``dashboard, unthrottled``: the same dashboard redrawing after every step and predicting the preview every
    step: what the throttling saves.
@@ -34,10 +34,9 @@ import torch
 from comm.base_comm import BaseComm
 
 from segtutor.data import TissueDataset
-from segtutor.train import TrainConfig
-from segtutor.widgets.model_picker import build_model
-from segtutor.widgets.session import TrainingSession
-from segtutor.widgets.training import TrainingDashboard
+from segtutor.models import create_model
+from segtutor.train import TrainConfig, TrainingSession
+from segtutor.widgets import TrainingDashboard
 
 
 class EncodingComm(BaseComm):
@@ -68,19 +67,19 @@ def timed(hook, total: list[float]):
 
 def run_once(variant: str, model_name: str, size: str, train_data, val_data, config: TrainConfig) -> dict:
     """One training run of ``variant``; returns its throughput and what the dashboard sent."""
-    model = build_model(model_name, size, seed=0)
+    model = create_model(model_name, size=size, seed=0)
     if variant == "no dashboard":
         session = TrainingSession(model, train_data, val_data, warm_up=False)
     else:
         unthrottled = variant == "dashboard, unthrottled"
-        dashboard = TrainingDashboard(model, train_data, val_data, warm_up=False, eval_every=config.eval_every,
+        dashboard = TrainingDashboard(model, train_data, val_data, config, warm_up=False,
                                       draw_every_s=0.0 if unthrottled else 0.2,
                                       preview_every_s=0.0 if unthrottled else 1.0)  # fmt: skip
         session = dashboard.session
     hook_seconds = [0.0]
     if variant != "no dashboard":
-        for hook in ("on_run_start", "on_step", "on_wait", "on_run_end"):
-            setattr(dashboard, hook, timed(getattr(dashboard, hook), hook_seconds))  # the session calls these
+        for hook in ("on_train_start", "on_iteration", "on_evaluate", "on_wait", "on_train_end"):
+            setattr(dashboard, hook, timed(getattr(dashboard, hook), hook_seconds))  # the trainer calls these
     EncodingComm.sent_bytes = EncodingComm.sent_messages = 0
     started, cpu_started = time.perf_counter(), time.process_time()
     session.start(config)

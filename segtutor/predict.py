@@ -7,7 +7,8 @@ probabilities come back as two channels, ``[1 - p, p]``, and everything below tr
 
 Images larger than the training tiles are predicted tile by tile (:func:`sliding_window_proba`); tiles overlap
 and their probabilities are blended with weights that fall towards each tile's edge, where the network sees
-least context, so no seams show.
+least context, so no seams show. :func:`analyse_prediction` adds what a viewer shows about one prediction: the
+confusion matrix and scores against a mask, and :func:`error_map` where the prediction is right and wrong.
 
 Example:
     >>> probs = predict_proba(model, image)      # image: uint8 (H, W, 3) array, PIL image or float tensor
@@ -18,34 +19,25 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from segtutor.data.tiling import tile_starts
-from segtutor.metrics import IGNORE_INDEX
+from segtutor.data import IGNORE_INDEX, stitch, tile_starts
+from segtutor.metrics import SegmentationScores, confusion_matrix
+from segtutor.models import MIN_SIZE, evaluating, input_channels, logits_to_probs
 
 ImageLike = np.ndarray | Image.Image | torch.Tensor
 
-
-def logits_to_probs(logits: torch.Tensor) -> torch.Tensor:
-    """Per-pixel class probabilities from logits: ``(N, K, H, W) -> (N, max(K, 2), H, W)``.
-
-    Softmax over the classes; a binary model (``K = 1``) gets ``[1 - sigmoid, sigmoid]``.
-    """
-    if logits.shape[1] > 1:
-        return logits.softmax(1)
-    foreground = logits.sigmoid()
-    return torch.cat([1 - foreground, foreground], dim=1)
-
-
-def logits_to_preds(logits: torch.Tensor) -> torch.Tensor:
-    """Predicted class per pixel: ``(N, K, H, W) -> (N, H, W)`` int64 (binary model: 1 where the logit > 0)."""
-    if logits.shape[1] > 1:
-        return logits.argmax(1)
-    return (logits[:, 0] > 0).long()
+# Codes of the error map of one class c.
+TRUE_NEGATIVE = 0  # neither truth nor prediction is c
+TRUE_POSITIVE = 1  # both are c
+FALSE_POSITIVE = 2  # predicted c, truly another class
+FALSE_NEGATIVE = 3  # truly c, predicted another class
+OTHER_ERROR = 4  # wrong, but neither side is c (three or more classes)
 
 
 def image_to_tensor(image: ImageLike) -> torch.Tensor:
@@ -96,6 +88,14 @@ def image_to_tensor(image: ImageLike) -> torch.Tensor:
             "divide 0-255 values by 255"
         )
     return tensor
+
+
+def image_to_rgb(image: ImageLike) -> np.ndarray:
+    """Any image :func:`image_to_tensor` accepts as uint8 ``(H, W, 3)``, for drawing (grey becomes three channels)."""
+    pixels = image_to_tensor(image)  # (C, H, W) in [0, 1]
+    if pixels.shape[0] == 1:
+        pixels = pixels.expand(3, -1, -1)
+    return (pixels[:3] * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 @torch.no_grad()
@@ -150,48 +150,28 @@ def sliding_window_proba(
     Returns:
         ``probs (K, H, W)`` float32 on the CPU.
     """
-    if tile_size < 32:
-        raise ValueError(f"tile_size must be >= 32 (the models' smallest input), got {tile_size}")
+    if tile_size < MIN_SIZE:
+        raise ValueError(f"tile_size must be >= {MIN_SIZE} (the models' smallest input), got {tile_size}")
     if not 0 <= overlap < tile_size:
         raise ValueError(f"overlap must be in [0, tile_size), got overlap={overlap}, tile_size={tile_size}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     images = _image_batch(model, image)  # (1, C, H, W)
     height, width = images.shape[-2:]
-    tile_h, tile_w = min(tile_size, height), min(tile_size, width)
-    # an image smaller than a tile along an axis gets one tile of its own size there
+    tile_h, tile_w = min(tile_size, height), min(tile_size, width)  # a smaller image: one tile of its own size
+    # 1) where the tiles go (the last row and column end at the image's border), 2) predict them in batches
     rows = tile_starts(height, tile_h, min(overlap, tile_h - 1))
     columns = tile_starts(width, tile_w, min(overlap, tile_w - 1))
     corners = [(y, x) for y in rows for x in columns]
-    window = blend_window(tile_h, overlap)[:, None] * blend_window(tile_w, overlap)[None, :]  # (tile_h, tile_w)
-
-    total, weights = None, torch.zeros(height, width)
+    probs = []
     for start in range(0, len(corners), batch_size):
-        batch = corners[start : start + batch_size]
-        tiles = torch.cat([images[..., y : y + tile_h, x : x + tile_w] for y, x in batch])  # (B, C, th, tw)
-        probs = _run(model, tiles, device).cpu()  # (B, K, th, tw)
-        if total is None:
-            total = torch.zeros(probs.shape[1], height, width)
-        for (y, x), tile_probs in zip(batch, probs):
-            total[:, y : y + tile_h, x : x + tile_w] += tile_probs * window
-            weights[y : y + tile_h, x : x + tile_w] += window
-    return total / weights  # (K, H, W)
-
-
-def sliding_window_predict(
-    model: nn.Module,
-    image: ImageLike,
-    *,
-    tile_size: int = 128,
-    overlap: int = 32,
-    batch_size: int = 8,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """Labels ``(H, W)`` int64 of an image of any size: the argmax of :func:`sliding_window_proba`."""
-    probs = sliding_window_proba(
-        model, image, tile_size=tile_size, overlap=overlap, batch_size=batch_size, device=device
-    )
-    return probs.argmax(0)
+        batch = torch.cat([images[..., y : y + tile_h, x : x + tile_w] for y, x in corners[start : start + batch_size]])
+        probs.append(_run(model, batch, device).cpu())  # (B, K, tile_h, tile_w)
+    # 3) blend: a weighted mean, each tile's weight falling towards its edges
+    window = blend_window(tile_h, overlap)[:, None] * blend_window(tile_w, overlap)[None, :]  # (tile_h, tile_w)
+    tiles = torch.cat(probs).permute(0, 2, 3, 1).numpy()  # (T, tile_h, tile_w, K)
+    blended = stitch(tiles, corners, (height, width, tiles.shape[-1]), weight=window.numpy())
+    return torch.from_numpy(blended).permute(2, 0, 1)  # (K, H, W)
 
 
 def blend_window(tile_size: int, overlap: int) -> torch.Tensor:
@@ -203,7 +183,8 @@ def blend_window(tile_size: int, overlap: int) -> torch.Tensor:
     """
     position = torch.arange(tile_size, dtype=torch.float32)
     distance_to_edge = torch.minimum(position, tile_size - 1 - position)  # 0 at both edges
-    return (distance_to_edge + 1).clamp(max=overlap + 1) / (overlap + 1)
+    ramp = min(overlap, tile_size - 1) + 1  # a tile narrower than the overlap ramps over its own width
+    return (distance_to_edge + 1).clamp(max=ramp) / ramp
 
 
 def overlay(
@@ -251,8 +232,8 @@ def overlay(
 
 def _image_batch(model: nn.Module, image: ImageLike) -> torch.Tensor:
     tensor = image_to_tensor(image)  # (C, H, W)
-    expected = _in_channels(model)
-    if expected is not None and tensor.shape[0] != expected:
+    expected = input_channels(model)
+    if tensor.shape[0] != expected:
         if tensor.shape[0] == 1 and expected == 3:
             raise ValueError(
                 "the image is grey (one channel) but the model expects 3 (RGB): convert it, e.g. "
@@ -268,16 +249,75 @@ def _run(model: nn.Module, images: torch.Tensor, device: torch.device | str | No
         model.to(device)
     weights = next(model.parameters(), None)
     images = images.to(weights.device if weights is not None else "cpu")
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         return logits_to_probs(model(images).float())  # (N, K, H, W)
-    finally:
-        model.train(was_training)
 
 
-def _in_channels(model: nn.Module) -> int | None:
-    if hasattr(model, "in_channels"):
-        return model.in_channels
-    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    return first_conv.in_channels if first_conv is not None else None
+# ---- looking at one prediction ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PredictionAnalysis:
+    """Everything a prediction viewer shows about one image."""
+
+    image: np.ndarray  # uint8 (H, W, 3)
+    probs: torch.Tensor  # (K, H, W) float32
+    preds: torch.Tensor  # (H, W) int64, probs.argmax(0)
+    mask: torch.Tensor | None  # (H, W) int64 ground truth, None for an image without one
+    confusion: torch.Tensor | None  # (K, K) int64, rows true classes, columns predicted
+    scores: SegmentationScores | None  # per-class IoU and Dice, pixel accuracy
+    tiled: bool = False  # larger than one tile, so predicted with sliding windows
+
+
+def analyse_prediction(
+    model: nn.Module,
+    image: ImageLike,
+    mask: torch.Tensor | np.ndarray | None,
+    class_names: Sequence[str],
+    *,
+    tile_size: int = 128,
+    ignore_index: int = IGNORE_INDEX,
+) -> PredictionAnalysis:
+    """Predict ``image`` (in tiles when it is larger than ``tile_size``) and score it against ``mask`` if given.
+
+    Args:
+        model: a segmentation model.
+        image: as for :func:`predict_proba`.
+        mask: ``(H, W)`` true classes, or None.
+        class_names: one name per class.
+        tile_size: larger images are predicted with :func:`sliding_window_proba` in tiles of this size.
+        ignore_index: mask value of unlabelled pixels.
+    """
+    rgb = image_to_rgb(image)
+    probs = sliding_window_proba(model, image, tile_size=tile_size, overlap=tile_size // 4)
+    preds = probs.argmax(0)  # (H, W)
+    confusion = scores = None
+    if mask is not None:
+        mask = torch.as_tensor(mask).long()
+        confusion = confusion_matrix(mask, preds, len(class_names), ignore_index=ignore_index)
+        scores = SegmentationScores.from_matrix(confusion, list(class_names))
+    return PredictionAnalysis(rgb, probs, preds, mask, confusion, scores, max(rgb.shape[:2]) > tile_size)
+
+
+def error_map(
+    mask: torch.Tensor | np.ndarray,
+    preds: torch.Tensor | np.ndarray,
+    class_index: int,
+    *,
+    ignore_index: int = IGNORE_INDEX,
+) -> np.ndarray:
+    """Where a prediction is right and wrong about class ``class_index``.
+
+    Returns:
+        ``(H, W)`` uint8 codes: ``TRUE_NEGATIVE``, ``TRUE_POSITIVE``, ``FALSE_POSITIVE``, ``FALSE_NEGATIVE``,
+        ``OTHER_ERROR`` (wrong between two other classes), and ``ignore_index`` where the mask is unlabelled.
+    """
+    mask, preds = np.asarray(mask), np.asarray(preds)
+    if mask.shape != preds.shape:
+        raise ValueError(f"mask {mask.shape} and preds {preds.shape} must have the same shape")
+    truly, predicted = mask == class_index, preds == class_index
+    codes = np.full(mask.shape, TRUE_NEGATIVE, dtype=np.uint8)
+    codes[(mask != preds) & ~truly & ~predicted] = OTHER_ERROR
+    codes[truly & predicted] = TRUE_POSITIVE
+    codes[predicted & ~truly] = FALSE_POSITIVE
+    codes[truly & ~predicted] = FALSE_NEGATIVE
+    codes[mask == ignore_index] = ignore_index
+    return codes

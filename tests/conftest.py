@@ -42,3 +42,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def train_data():
+    """Eight generated 32-pixel tissue tiles: enough for a few steps of a tiny model."""
+    from segtutor.data import TissueDataset
+
+    return TissueDataset(8, 32, seed=0)
+
+
+@pytest.fixture(scope="module")
+def val_data():
+    """Four generated 32-pixel validation tiles (another seed than ``train_data``)."""
+    from segtutor.data import TissueDataset
+
+    return TissueDataset(4, 32, seed=1)

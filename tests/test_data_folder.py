@@ -166,7 +166,7 @@ def test_unreadable_files(folders):
     (images / "a.png").write_bytes(b"this is not a png")
     (masks / "b.tif").write_bytes(b"nor is this a tiff")
     text = messages(preflight(images, masks, num_classes=3).errors)
-    assert "a.png: cannot read this file" in text and "b.tif: cannot read this file" in text
+    assert "a.png: this file is not an image segtutor can read" in text and "b.tif: this file is not an image" in text
 
 
 def test_unpaired_files_are_warnings_naming_the_file(folders):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from segtutor.explain import input_gradient, receptive_boxes, receptive_field, receptive_region, structural_copy
+from segtutor.explain import EffectiveField, receptive_boxes, receptive_field, receptive_region, structural_copy
 from segtutor.models import FCN8s, UNet, create_model, list_models
 
 from conftest import cpu_and_cuda
@@ -145,12 +145,27 @@ def test_real_gradient_stays_inside_the_receptive_region(name):
     model = create_model(name, size="tiny")
     images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     region = receptive_region(model, 64, (10, 20))
-    gradient = input_gradient(model, images, (10, 20))
+    gradient = EffectiveField(model, images).at((10, 20))
     assert gradient.shape == region.shape == (64, 64)
     assert gradient.dtype == np.float32 and region.dtype == bool
     assert gradient[~region].max(initial=0) == 0  # nothing outside the region can influence the pixel
     assert gradient.sum() > 0
     assert all(p.grad is None for p in model.parameters())  # the model's own gradients are untouched
+
+
+def test_effective_field_answers_every_pixel_from_one_forward_pass():
+    """Each .at(pixel) equals a fresh autograd computation for that pixel alone (the kept graph is reused right)."""
+    model = create_model("unet", size="tiny").train()
+    images = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(2))
+    field = EffectiveField(model, images)
+    assert model.training  # evaluated in eval mode, mode restored
+    model.eval()
+    for pixel in [(0, 0), (24, 30), (47, 5)]:
+        fresh = images.clone().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(model(fresh)[0, :, pixel[0], pixel[1]].sum(), fresh)
+        np.testing.assert_allclose(field.at(pixel), gradient[0].abs().sum(0).numpy(), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="outside the 48×48 image"):
+        field.at((48, 0))
 
 
 def test_receptive_field_errors_and_model_state():
@@ -184,8 +199,8 @@ def test_receptive_field_tools_run_where_the_model_lives(device):
     model = create_model("fcn8s", size="tiny")
     expected_boxes = receptive_boxes(model, 64, (30, 12), layers=["block3"])
     images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    expected_gradient = input_gradient(model, images, (30, 12))
+    expected_gradient = EffectiveField(model, images).at((30, 12))
     model.to(device)
     assert receptive_boxes(model, 64, (30, 12), layers=["block3"]) == expected_boxes
-    np.testing.assert_allclose(input_gradient(model, images, (30, 12)), expected_gradient, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(EffectiveField(model, images).at((30, 12)), expected_gradient, rtol=1e-3, atol=1e-6)
     assert receptive_region(model, 64, (30, 12)).shape == (64, 64)

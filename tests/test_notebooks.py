@@ -120,6 +120,18 @@ def test_all_imports_in_the_setup_cell(path):
         assert not imports, f"{path.name} cell {index} imports: keep every import in the Setup cell"
 
 
+@pytest.mark.parametrize("path", EVERY_NOTEBOOK, ids=lambda p: p.name)
+def test_widgets_and_figures_come_from_their_public_packages(path):
+    """Notebooks import widgets from ``segtutor.widgets`` and figures from ``segtutor.figures``, never deeper."""
+    for cell in read(path).cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(source(cell))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                private = node.module.startswith(("segtutor.widgets.", "segtutor.figures."))
+                assert not private, f"{path.name}: import from segtutor.widgets or segtutor.figures, not {node.module}"
+
+
 @pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
 def test_cells_are_short_and_define_nothing(path):
     notebook = read(path)

@@ -9,16 +9,22 @@ from conftest import cpu_and_cuda
 from PIL import Image
 from torch import nn
 
-from segtutor.models import create_model
+from helpers import blobs
+
+from segtutor.models import create_model, logits_to_preds, logits_to_probs
 from segtutor.predict import (
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    OTHER_ERROR,
+    TRUE_NEGATIVE,
+    TRUE_POSITIVE,
+    analyse_prediction,
     blend_window,
+    error_map,
     image_to_tensor,
-    logits_to_preds,
-    logits_to_probs,
     overlay,
     predict,
     predict_proba,
-    sliding_window_predict,
     sliding_window_proba,
 )
 
@@ -123,7 +129,7 @@ def test_sliding_window_blends_tiles_into_the_direct_prediction_of_a_pointwise_m
     image = random_image(150, 101)
     probs = sliding_window_proba(model, image, tile_size=48, overlap=12, batch_size=5)
     torch.testing.assert_close(probs, predict_proba(model, image))
-    assert torch.equal(sliding_window_predict(model, image, tile_size=48, overlap=12), predict(model, image))
+    assert torch.equal(probs.argmax(0), predict(model, image))
 
 
 def test_sliding_window_on_a_spatial_model_gives_probabilities():
@@ -176,3 +182,33 @@ def test_overlay_errors():
         overlay(image, np.zeros((5, 6), int), [(0, 0, 0)])
     with pytest.raises(ValueError, match="alpha"):
         overlay(image, np.zeros((6, 5), int), [(0, 0, 0)], alpha=2)
+
+
+# ---- one prediction, looked at ---------------------------------------------------------------------------------
+def test_error_map_matches_a_pixel_loop():
+    mask, pred = blobs(2, 10), blobs(3, 10)
+    mask[0, :3] = 255
+    codes = error_map(mask, pred, 1)
+    for (y, x), code in np.ndenumerate(codes):
+        t, p = mask[y, x], pred[y, x]
+        expected = 255 if t == 255 else TRUE_POSITIVE if t == p == 1 else FALSE_POSITIVE if p == 1 else \
+            FALSE_NEGATIVE if t == 1 else TRUE_NEGATIVE if t == p else OTHER_ERROR  # fmt: skip
+        assert code == expected, (y, x)
+
+
+def test_analyse_prediction_scores_against_the_mask_and_tiles_large_images():
+    model = pointwise_net(num_classes=2)
+    image = random_image(40, 48)
+    mask = torch.from_numpy(np.random.default_rng(1).integers(0, 2, (40, 48)))
+    small = analyse_prediction(model, image, mask, ["a", "b"], tile_size=64)
+    assert not small.tiled and small.image.shape == (40, 48, 3) and small.image.dtype == np.uint8
+    torch.testing.assert_close(small.probs, predict_proba(model, image))
+    assert torch.equal(small.preds, small.probs.argmax(0))
+    expected = torch.zeros(2, 2, dtype=torch.int64)
+    for t, p in zip(mask.flatten().tolist(), small.preds.flatten().tolist()):
+        expected[t, p] += 1
+    assert torch.equal(small.confusion, expected)
+    assert small.scores.pixel_accuracy == pytest.approx(expected.diagonal().sum().item() / mask.numel())
+    large = analyse_prediction(model, image, None, ["a", "b"], tile_size=32)
+    assert large.tiled and large.mask is None and large.confusion is None and large.scores is None
+    torch.testing.assert_close(large.probs, sliding_window_proba(model, image, tile_size=32, overlap=8))

@@ -5,7 +5,8 @@ Every dataset yields ``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H
 
 - :func:`generate_tile`, :class:`TissueDataset`: procedural tumor/stroma tiles with exact masks (``tissue``).
 - :func:`load_skin`, :class:`SkinDataset`: a real H&E skin section with a 4-layer mask (``skin``).
-- :class:`FolderDataset`, :func:`preflight`: your own images and masks, checked before training.
+- :class:`FolderDataset`, :func:`preflight`: your own images and masks, checked before training;
+  :func:`read_image`, :func:`read_image_bytes`, :func:`read_mask`: one decoder for files and uploads alike.
 - :func:`tile_image`, :func:`stitch`, :func:`tile_positions`, :func:`tile_starts`: large images in overlapping
   tiles (``tiling``).
 - :func:`augment`: flips, quarter turns and colour jitter, applied to image and mask together.
@@ -18,9 +19,10 @@ from segtutor.data.classes import (
     SKIN_CLASS_NAMES,
     TISSUE_CLASS_NAMES,
     class_colors,
+    class_names_of,
 )
 from segtutor.data.datasets import SegmentationDataset, TissueDataset, tile_seed, to_tensors
-from segtutor.data.files import FileFormatError, read_image, read_mask
+from segtutor.data.files import FileFormatError, read_image, read_image_bytes, read_mask
 from segtutor.data.folder import FolderDataset
 from segtutor.data.preflight import PreflightReport, Problem, preflight
 from segtutor.data.skin import SkinDataset, load_skin, load_skin_outlines, rasterize_polygon
@@ -41,6 +43,7 @@ __all__ = [
     "TissueDataset",
     "augment",
     "class_colors",
+    "class_names_of",
     "generate_tile",
     "load_skin",
     "load_skin_outlines",
@@ -48,6 +51,7 @@ __all__ = [
     "random_crop",
     "rasterize_polygon",
     "read_image",
+    "read_image_bytes",
     "read_mask",
     "stitch",
     "tile_image",

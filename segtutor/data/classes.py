@@ -52,3 +52,17 @@ def class_colors(class_names: Sequence[str]) -> tuple[tuple[int, int, int], ...]
         ((0, 158, 115), (213, 94, 0))
     """
     return tuple(CLASS_COLORS.get(name, PALETTE[i % len(PALETTE)]) for i, name in enumerate(class_names))
+
+
+def class_names_of(dataset: object, class_names: Sequence[str] | None = None) -> list[str]:
+    """The class names to use for ``dataset``: ``class_names`` if given, else the dataset's own ``class_names``.
+
+    Raises:
+        ValueError: if neither is there (a plain ``TensorDataset``, say), with the argument to pass.
+    """
+    names = class_names if class_names is not None else getattr(dataset, "class_names", None)
+    if names is None:
+        raise ValueError(
+            f"give class_names, e.g. class_names=['stroma', 'tumor'] ({type(dataset).__name__} has no .class_names)"
+        )
+    return list(names)

@@ -11,6 +11,7 @@ from segtutor.data.augment import random_crop
 from segtutor.data.datasets import SegmentationDataset
 from segtutor.data.files import read_image, read_mask
 from segtutor.data.preflight import preflight
+from segtutor.models.contract import MIN_SIZE
 
 
 class FolderDataset(SegmentationDataset):
@@ -29,7 +30,7 @@ class FolderDataset(SegmentationDataset):
         crops_per_image: how many crops each image gives when ``crop_size`` is set.
         augment: flips, quarter turns and colour jitter, new each epoch.
         seed: seeds the crop windows and the augmentation.
-        min_size: smallest image side accepted (the networks need at least 32 pixels).
+        min_size: smallest image side accepted (the networks need at least ``MIN_SIZE`` = 32 pixels).
 
     Example:
         >>> data = FolderDataset("my_images", "my_masks", num_classes=2, crop_size=128, augment=True)
@@ -47,7 +48,7 @@ class FolderDataset(SegmentationDataset):
         crops_per_image: int = 1,
         augment: bool = False,
         seed: int = 0,
-        min_size: int = 32,
+        min_size: int = MIN_SIZE,
     ) -> None:
         if class_names is not None and num_classes is not None and len(class_names) != num_classes:
             raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")

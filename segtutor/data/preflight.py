@@ -15,6 +15,7 @@ import numpy as np
 
 from segtutor.data.classes import IGNORE_INDEX
 from segtutor.data.files import IMAGE_SUFFIXES, MASK_SUFFIXES, FileFormatError, read_image, read_mask
+from segtutor.models.contract import MIN_SIZE
 
 # A class with less than this share of all labelled pixels gets a warning.
 RARE_CLASS_FRACTION = 0.01
@@ -114,7 +115,7 @@ def preflight(
     mask_dir: str | Path,
     *,
     num_classes: int | None,
-    min_size: int = 32,
+    min_size: int = MIN_SIZE,
 ) -> PreflightReport:
     """Check a folder of images against a folder of masks before training.
 

@@ -82,10 +82,10 @@ def stitch(
     towards the tile edges so the seams do not show.
 
     Args:
-        tiles: (N, T, T) or (N, T, T, C).
+        tiles: (N, Th, Tw) or (N, Th, Tw, C); square tiles from :func:`tile_image`, or any ``Th × Tw``.
         positions: top-left (row, column) of each tile, e.g. from :func:`tile_image`.
         out_shape: (H, W) or (H, W, C) of the result.
-        weight: (T, T) positive weight of each tile pixel; ``None`` weighs all pixels equally.
+        weight: (Th, Tw) positive weight of each tile pixel; ``None`` weighs all pixels equally.
 
     Returns:
         (H, W) or (H, W, C) with the tiles' dtype (integers are rounded); pixels no tile covers are 0.
@@ -95,15 +95,15 @@ def stitch(
         raise ValueError(f"got {len(tiles)} tiles but {len(positions)} positions")
     if tiles.shape[3:] != tuple(out_shape[2:]):
         raise ValueError(f"tiles of shape {tiles.shape[1:]} do not fit an image of shape {tuple(out_shape)}")
-    size = tiles.shape[1]
-    weight = np.ones((size, size)) if weight is None else np.asarray(weight, dtype=np.float64)
-    if weight.shape != tiles.shape[1:3] or not (weight > 0).all():
-        raise ValueError(f"weight must be a positive ({size}, {size}) array, got shape {weight.shape}")
+    height, width = tiles.shape[1:3]
+    weight = np.ones((height, width)) if weight is None else np.asarray(weight, dtype=np.float64)
+    if weight.shape != (height, width) or not (weight > 0).all():
+        raise ValueError(f"weight must be a positive ({height}, {width}) array, got shape {weight.shape}")
     weight = weight.reshape(weight.shape + (1,) * (tiles.ndim - 3))  # broadcast over channels
     total = np.zeros(out_shape, dtype=np.float64)
     covered = np.zeros(out_shape[:2] + (1,) * (tiles.ndim - 3), dtype=np.float64)
     for tile, (top, left) in zip(tiles, positions):
-        window = (slice(top, top + size), slice(left, left + size))
+        window = (slice(top, top + height), slice(left, left + width))
         total[window] += weight * tile
         covered[window] += weight
     average = np.divide(total, covered, out=np.zeros_like(total), where=covered > 0)

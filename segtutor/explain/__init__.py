@@ -3,24 +3,28 @@
 Each explainer returns its steps as small dataclasses a learner can print, and assembles them into the same
 result torch computes: :func:`conv2d` equals ``F.conv2d``, :func:`pool2d` equals ``max_pool2d``/``avg_pool2d``,
 :func:`conv_transpose2d` equals ``F.conv_transpose2d``. :func:`receptive_field`, :func:`receptive_boxes` and
-:func:`receptive_region` say which input pixels a network's output pixel can see. The widgets in
-:mod:`segtutor.widgets` animate all of this.
+:func:`receptive_region` say which input pixels a network's output pixel can see, :class:`EffectiveField` how
+much each one matters. The explorers in :mod:`segtutor.widgets` animate all of this.
 """
 
 from segtutor.explain.arithmetic import OutputSize, output_size, transposed_output_size
 from segtutor.explain.conv import ConvStep, conv2d, conv2d_steps
-from segtutor.explain.kernels import KERNEL_PRESETS, first_layer_kernels, kernel_preset
+from segtutor.explain.effective_field import EffectiveField, receptive_region, structural_copy
+from segtutor.explain.kernels import (
+    KERNEL_PRESETS,
+    UPSAMPLING_KERNELS,
+    first_layer_kernels,
+    kernel_preset,
+    upsampling_kernel,
+)
 from segtutor.explain.pool import PoolStep, pool2d, pool2d_steps
 from segtutor.explain.receptive_field import (
     LayerField,
     Span,
     box_at,
-    input_gradient,
     receptive_boxes,
     receptive_field,
     receptive_spans,
-    receptive_region,
-    structural_copy,
 )
 from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.explain.transposed import (
@@ -33,7 +37,9 @@ from segtutor.explain.transposed import (
 
 __all__ = [
     "KERNEL_PRESETS",
+    "UPSAMPLING_KERNELS",
     "ConvStep",
+    "EffectiveField",
     "LayerField",
     "OutputSize",
     "PoolStep",
@@ -45,7 +51,6 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose2d_steps",
     "first_layer_kernels",
-    "input_gradient",
     "kernel_preset",
     "number_grid",
     "output_size",
@@ -60,4 +65,5 @@ __all__ = [
     "tissue_patch",
     "transposed_output_shape",
     "transposed_output_size",
+    "upsampling_kernel",
 ]

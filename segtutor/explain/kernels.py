@@ -12,7 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from segtutor.models import first_convolution
+from segtutor.models.fcn import bilinear_tent
+
 KERNEL_PRESETS = ("identity", "sobel_x", "sobel_y", "blur", "sharpen", "random")
+UPSAMPLING_KERNELS = ("ones", "bilinear", "random")
 
 
 def _binomial(n: int) -> np.ndarray:
@@ -69,6 +73,23 @@ def kernel_preset(name: str, size: int = 3, *, seed: int = 0) -> np.ndarray:
     return kernels[name]()
 
 
+def upsampling_kernel(name: str, size: int, *, seed: int = 0) -> np.ndarray:
+    """A ``(size, size)`` kernel for a transposed convolution.
+
+    ``"ones"`` adds each input value unchanged (the output then *is* input × overlap); ``"bilinear"`` is the
+    tent FCN initialises its upsampling layers with (:func:`segtutor.models.fcn.bilinear_tent`; with
+    ``size = 2·stride`` the transposed convolution interpolates bilinearly); ``"random"`` is what an untrained
+    layer starts from.
+    """
+    if name not in UPSAMPLING_KERNELS:
+        raise ValueError(f"unknown kernel {name!r}; choose one of {UPSAMPLING_KERNELS}")
+    if name == "ones":
+        return np.ones((size, size))
+    if name == "random":
+        return np.random.default_rng(seed).uniform(-1.0, 1.0, size=(size, size))
+    return bilinear_tent(size).double().numpy()
+
+
 def first_layer_kernels(model: nn.Module) -> np.ndarray:
     """The kernels of a model's first convolution, as seen by a grayscale image: ``(out_channels, kh, kw)``.
 
@@ -78,8 +99,6 @@ def first_layer_kernels(model: nn.Module) -> np.ndarray:
     Raises:
         ValueError: if the model has no ``nn.Conv2d``.
     """
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            with torch.no_grad():
-                return module.weight.sum(dim=1).double().cpu().numpy()  # (out_channels, kh, kw)
-    raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer to take kernels from")
+    _, convolution = first_convolution(model)
+    with torch.no_grad():
+        return convolution.weight.sum(dim=1).double().cpu().numpy()  # (out_channels, kh, kw)

@@ -16,16 +16,13 @@ of *zero* images: every shape is computed but no arithmetic is done, so a 4096-p
 
 * :func:`receptive_field` gives, per layer, the largest region any pixel sees (``size``) and the ``jump``.
 * :func:`receptive_boxes` gives the box of input pixels one output pixel sees, for drawing.
-* :func:`receptive_region` *measures* that region with autograd on :func:`structural_copy` of the model (all
-  weights positive, so no influence cancels): the exact pixels, holes of atrous convolutions included. The tests
-  check that its bounding box is the box above.
-* :func:`input_gradient` is the *effective* receptive field (Luo et al. 2016, https://arxiv.org/abs/1701.04128):
-  how strongly each pixel actually influences the output; usually a blob much smaller than the region.
+
+:mod:`segtutor.explain.effective_field` measures the same regions with autograd instead, and how strongly each
+pixel actually matters (the effective receptive field).
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 from dataclasses import dataclass
@@ -34,6 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from segtutor.models import evaluating, input_channels
 
 GLOBAL = math.inf  # the size of a field that covers the whole image, however large (global average pooling)
 LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Upsample)
@@ -257,7 +256,7 @@ def _trace(
     if unknown:
         raise ValueError(f"{type(model).__name__} has no modules named {unknown} (see model.named_modules())")
     parameter = next(model.parameters())
-    images = torch.zeros(0, _in_channels(model), *size, device=parameter.device, dtype=parameter.dtype)
+    images = torch.zeros(0, input_channels(model), *size, device=parameter.device, dtype=parameter.dtype)
     found: dict[str, tuple[Span, Span]] = {}
     with _SpanTracer(images) as tracer:
         def record(output: torch.Tensor, name: str) -> None:
@@ -266,13 +265,10 @@ def _trace(
                 found[name] = spans
 
         hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: record(o, n)) for n in layers]
-        training = model.training
         try:
-            model.eval()
-            with torch.no_grad():
+            with evaluating(model), torch.no_grad():
                 output = model(images)
         finally:
-            model.train(training)
             for hook in hooks:
                 hook.remove()
         return found, tracer.spans_of(output)
@@ -375,85 +371,3 @@ def _settings(module: nn.Module) -> tuple[int, int, int]:
     kernel_size = _pair(getattr(module, "kernel_size", 1), 1)[0]
     stride = _pair(getattr(module, "stride", None), kernel_size)[0]
     return kernel_size, stride, _pair(getattr(module, "dilation", 1), 1)[0]
-
-
-def _in_channels(model: nn.Module) -> int:
-    if hasattr(model, "in_channels"):
-        return int(model.in_channels)
-    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if first is None:
-        raise ValueError(f"{type(model).__name__} has no nn.Conv2d: cannot tell how many input channels it takes")
-    return first.in_channels
-
-
-def _device(model: nn.Module) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-def structural_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` in which every possible influence is a positive one.
-
-    Convolution weights become ``1 / fan_in`` (each output is an average), biases 0, batch norm the identity,
-    max pooling average pooling (same window, stride, padding). The copy is in eval mode, float64.
-    """
-    clone = copy.deepcopy(model).double().eval()
-    for parent in clone.modules():
-        for child_name, child in parent.named_children():
-            if isinstance(child, nn.MaxPool2d):
-                average = nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode)
-                setattr(parent, child_name, average)
-    with torch.no_grad():
-        for module in clone.modules():
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                module.weight.fill_(1.0 / module.weight[0].numel())
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.reset_parameters()  # running mean 0, variance 1, weight 1, bias 0: the identity (up to eps)
-    return clone
-
-
-def _output_pixel_gradient(model: nn.Module, images: torch.Tensor, pixel: tuple[int, int]) -> torch.Tensor:
-    """``d logits[0, :, row, col].sum() / d images[0]``: ``(C, H, W)`` (the model's own gradients are untouched)."""
-    images = images.detach().clone().requires_grad_(True)
-    logits = model(images)  # (1, K, H, W)
-    row, col = pixel
-    (gradient,) = torch.autograd.grad(logits[0, :, row, col].sum(), images)
-    return gradient[0]  # (C, H, W)
-
-
-def receptive_region(model: nn.Module, input_size: int | tuple[int, int], pixel: tuple[int, int]) -> np.ndarray:
-    """Exactly which input pixels can influence output pixel ``pixel = (row, col)``: a bool ``(H, W)`` mask.
-
-    Measured with autograd on :func:`structural_copy` (all influences positive, so no gradient cancels).
-
-    Raises:
-        ValueError: if ``pixel`` lies outside the image.
-    """
-    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
-    row, col = pixel
-    if not (0 <= row < height and 0 <= col < width):
-        raise ValueError(f"pixel {pixel} lies outside the {height}×{width} image")
-    clone = structural_copy(model)
-    images = torch.ones(1, _in_channels(model), height, width, dtype=torch.float64, device=_device(clone))
-    gradient = _output_pixel_gradient(clone, images, pixel)  # (C, H, W), every entry >= 0
-    return (gradient.sum(dim=0) > 0).cpu().numpy()
-
-
-def input_gradient(model: nn.Module, images: torch.Tensor, pixel: tuple[int, int]) -> np.ndarray:
-    """The effective receptive field: ``|d logits[0, :, row, col].sum() / d images|`` summed over channels, ``(H, W)``.
-
-    Args:
-        model: the real model (trained or not); evaluated in eval mode, left as it was.
-        images: ``(1, C, H, W)``.
-        pixel: ``(row, col)`` of the output pixel.
-    """
-    training = model.training
-    model.eval()
-    try:
-        images = images.to(_device(model), dtype=next(model.parameters()).dtype)
-        gradient = _output_pixel_gradient(model, images, pixel)  # (C, H, W)
-    finally:
-        model.train(training)
-    return gradient.abs().sum(dim=0).cpu().numpy()

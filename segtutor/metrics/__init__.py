@@ -4,10 +4,9 @@
   :func:`dice_per_class`, :func:`pixel_accuracy`, :func:`mean_iou`, :class:`SegmentationScores`.
 - :mod:`~segtutor.metrics.boundary`: :func:`boundary_scores`, :func:`boundary_pixels`, :class:`BoundaryScores`.
 
-Masks may hold ``IGNORE_INDEX`` (255) for unlabelled pixels; no metric counts them.
+Masks may hold ``segtutor.data.IGNORE_INDEX`` (255) for unlabelled pixels; no metric counts them.
 """
 
-from segtutor.data.classes import IGNORE_INDEX
 from segtutor.metrics.boundary import BoundaryScores, boundary_pixels, boundary_scores
 from segtutor.metrics.confusion import (
     ConfusionMatrix,
@@ -20,7 +19,6 @@ from segtutor.metrics.confusion import (
 )
 
 __all__ = [
-    "IGNORE_INDEX",
     "BoundaryScores",
     "ConfusionMatrix",
     "SegmentationScores",

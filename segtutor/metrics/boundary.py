@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from segtutor.data.classes import IGNORE_INDEX
+from segtutor.data import IGNORE_INDEX
 
 CROSS = ndimage.generate_binary_structure(2, 1)  # the 4-neighbourhood: up, down, left, right
 

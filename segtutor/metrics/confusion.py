@@ -20,12 +20,15 @@ Example:
 
 from __future__ import annotations
 
+import html
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 
-from segtutor.data.classes import IGNORE_INDEX  # mask value for "no label here": not counted, no loss
+from segtutor.data import IGNORE_INDEX, class_colors  # mask value for "no label here": not counted, no loss
+from segtutor.models import logits_to_preds
 
 
 def confusion_matrix(
@@ -158,6 +161,24 @@ class SegmentationScores:
             lines.append(f"{name:<12} {pixels / total:>6.1%} {iou:>6.3f} {dice:>6.3f}")
         return "\n".join(lines)
 
+    def to_html(self, colors: Sequence[Sequence[int]] | None = None) -> str:
+        """The scores as an HTML table, a colour swatch per class (default: ``segtutor.data.class_colors``)."""
+        colors = colors if colors is not None else class_colors(self.class_names)
+        total = max(sum(self.class_pixels), 1)
+        rows = "".join(
+            f"<tr><td style='text-align:left'><span style='color:rgb{tuple(color)}'>■</span> {html.escape(name)}</td>"
+            f"<td>{pixels / total:.1%}</td><td><b>{iou:.3f}</b></td><td>{dice:.3f}</td></tr>"
+            for name, color, pixels, iou, dice in zip(self.class_names, colors, self.class_pixels, self.iou, self.dice)
+        )
+        return (
+            "<table style='font-size:13px'><tr><th style='text-align:left'>class</th><th>share of pixels</th>"
+            f"<th>IoU</th><th>Dice</th></tr>{rows}</table><span style='font-size:13px'>pixel accuracy "
+            f"{self.pixel_accuracy:.3f} · mean IoU {self.mean_iou:.3f}</span>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
 
 class ConfusionMatrix:
     """Accumulates a confusion matrix batch by batch, then computes the scores once.
@@ -185,7 +206,7 @@ class ConfusionMatrix:
         class 1 where the logit is > 0.
         """
         if preds.ndim == masks.ndim + 1:
-            preds = preds.argmax(1) if preds.shape[1] > 1 else (preds[:, 0] > 0).long()
+            preds = logits_to_preds(preds)
         batch = confusion_matrix(masks, preds, self.num_classes, ignore_index=self.ignore_index)
         self.matrix += batch.cpu()
 

@@ -6,6 +6,10 @@ The contract every model keeps::
     # images: (N, in_channels, H, W) float, any H and W >= 32 (odd sizes included)
     # logits: (N, num_classes, H, W) float, one unnormalised score per class and pixel, at the input size
     # a plain tensor (no dict); softmax over dim 1 gives probabilities, argmax over dim 1 the predicted classes
+    model.in_channels, model.num_classes   # what it was built for
+    model.describe()                       # its named stages (segtutor.models.contract.Stage), for diagrams
+
+:func:`~segtutor.models.contract.logits_to_probs` reads logits as probabilities (a one-channel model is binary).
 
 Each architecture comes in sizes: ``"small"`` (the default) trains in seconds on a laptop CPU, ``"paper"`` has the
 published network's layers and weight count (without the papers' dropout in UNet, and with ordinary
@@ -19,13 +23,30 @@ Example:
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from segtutor.models.contract import MIN_SIZE
+from segtutor.models.contract import MIN_SIZE, Stage, logits_to_preds, logits_to_probs
 from segtutor.models.deeplabv3 import ASPP, DeepLabV3
 from segtutor.models.deeplabv3plus import DeepLabV3Plus
 from segtutor.models.fcn import FCN8s
-from segtutor.models.summary import Stage, count_flops, count_parameters, format_table, forward_flops, layer_table
+from segtutor.models.summary import (
+    PAPER_SIZED_PARAMETERS,
+    ArchitectureSummary,
+    LayerTable,
+    StageShape,
+    count_flops,
+    count_parameters,
+    describe_architecture,
+    evaluating,
+    feature_maps,
+    first_convolution,
+    format_count,
+    format_table,
+    input_channels,
+    layer_choices,
+    layer_table,
+)
 from segtutor.models.unet import UNet
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -34,32 +55,39 @@ MODELS: dict[str, type[nn.Module]] = {
     "deeplabv3": DeepLabV3,
     "deeplabv3plus": DeepLabV3Plus,
 }
+LABELS: dict[str, str] = {  # as the papers write them
+    "unet": "UNet",
+    "fcn8s": "FCN-8s",
+    "deeplabv3": "DeepLabv3",
+    "deeplabv3plus": "DeepLabv3+",
+}
 
-# The constructor arguments behind each size (batch norm is not in the UNet and FCN papers; it speeds up training).
+# The constructor arguments behind each size, with the parameter count of each (3 input channels, 2 classes).
+# Batch norm is not in the UNet and FCN papers; it speeds up training.
 SIZES: dict[str, dict[str, dict]] = {
     "unet": {
-        "tiny": dict(channels=[4, 8, 16, 32, 64], batch_norm=True),
-        "small": dict(channels=[8, 16, 32, 64, 128], batch_norm=True),
-        "medium": dict(channels=[16, 32, 64, 128, 256], batch_norm=True),
-        "paper": dict(channels=[64, 128, 256, 512, 1024], batch_norm=False),
+        "tiny": dict(channels=[4, 8, 16, 32, 64], batch_norm=True),  # 122 k parameters
+        "small": dict(channels=[8, 16, 32, 64, 128], batch_norm=True),  # 487 k parameters
+        "medium": dict(channels=[16, 32, 64, 128, 256], batch_norm=True),  # 1.94 M parameters
+        "paper": dict(channels=[64, 128, 256, 512, 1024], batch_norm=False),  # 31.0 M parameters
     },
     "fcn8s": {
-        "tiny": dict(channels=[8, 16, 32, 64, 64], fc_channels=128, fc6_kernel_size=3, dropout=0.1, batch_norm=True),
-        "small": dict(channels=[16, 32, 64, 128, 128], fc_channels=256, fc6_kernel_size=3, dropout=0.1, batch_norm=True),
-        "medium": dict(channels=[32, 64, 128, 256, 256], fc_channels=512, fc6_kernel_size=3, dropout=0.1, batch_norm=True),
-        "paper": dict(channels=[64, 128, 256, 512, 512], fc_channels=4096, fc6_kernel_size=7, dropout=0.5, batch_norm=False),
+        "tiny": dict(channels=[8, 16, 32, 64, 64], fc_channels=128, fc6_kernel_size=3, dropout=0.1, batch_norm=True),  # 323 k parameters
+        "small": dict(channels=[16, 32, 64, 128, 128], fc_channels=256, fc6_kernel_size=3, dropout=0.1, batch_norm=True),  # 1.28 M parameters
+        "medium": dict(channels=[32, 64, 128, 256, 256], fc_channels=512, fc6_kernel_size=3, dropout=0.1, batch_norm=True),  # 5.13 M parameters
+        "paper": dict(channels=[64, 128, 256, 512, 512], fc_channels=4096, fc6_kernel_size=7, dropout=0.5, batch_norm=False),  # 134 M parameters
     },
     "deeplabv3": {  # "basic" blocks with layers [2, 2, 2, 2] make a ResNet-18; "bottleneck" with [3, 4, 6, 3] a ResNet-50
-        "tiny": dict(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=8, aspp_channels=32, pooling_batch_norm=False),
-        "small": dict(block="basic", layers=[2, 2, 2, 2], width=16, output_stride=8, aspp_channels=64, pooling_batch_norm=False),
-        "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, pooling_batch_norm=False),
-        "paper": dict(block="bottleneck", layers=[3, 4, 6, 3], width=64, output_stride=16, aspp_channels=256, pooling_batch_norm=True),
+        "tiny": dict(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=8, aspp_channels=32, pooling_batch_norm=False),  # 143 k parameters
+        "small": dict(block="basic", layers=[2, 2, 2, 2], width=16, output_stride=8, aspp_channels=64, pooling_batch_norm=False),  # 961 k parameters
+        "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, pooling_batch_norm=False),  # 3.83 M parameters
+        "paper": dict(block="bottleneck", layers=[3, 4, 6, 3], width=64, output_stride=16, aspp_channels=256, pooling_batch_norm=True),  # 39.0 M parameters
     },
     "deeplabv3plus": {  # DeepLabv3's backbone and ASPP at each size, plus the decoder (paper: 48 low-level channels, 256)
-        "tiny": dict(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=8, aspp_channels=32, low_level_channels=6, decoder_channels=32, pooling_batch_norm=False),
-        "small": dict(block="basic", layers=[2, 2, 2, 2], width=16, output_stride=8, aspp_channels=64, low_level_channels=12, decoder_channels=64, pooling_batch_norm=False),
-        "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, low_level_channels=24, decoder_channels=128, pooling_batch_norm=False),
-        "paper": dict(block="bottleneck", layers=[3, 4, 6, 3], width=64, output_stride=16, aspp_channels=256, low_level_channels=48, decoder_channels=256, pooling_batch_norm=True),
+        "tiny": dict(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=8, aspp_channels=32, low_level_channels=6, decoder_channels=32, pooling_batch_norm=False),  # 164 k parameters
+        "small": dict(block="basic", layers=[2, 2, 2, 2], width=16, output_stride=8, aspp_channels=64, low_level_channels=12, decoder_channels=64, pooling_batch_norm=False),  # 1.04 M parameters
+        "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, low_level_channels=24, decoder_channels=128, pooling_batch_norm=False),  # 4.16 M parameters
+        "paper": dict(block="bottleneck", layers=[3, 4, 6, 3], width=64, output_stride=16, aspp_channels=256, low_level_channels=48, decoder_channels=256, pooling_batch_norm=True),  # 40.3 M parameters
     },
 }  # fmt: skip
 
@@ -74,7 +102,9 @@ def list_sizes() -> list[str]:
     return list(SIZES["unet"])
 
 
-def create_model(name: str, *, in_channels: int = 3, num_classes: int = 2, size: str = "small") -> nn.Module:
+def create_model(
+    name: str, *, in_channels: int = 3, num_classes: int = 2, size: str = "small", seed: int | None = None
+) -> nn.Module:
     """Build one of the course's segmentation networks with fresh (untrained) weights.
 
     Args:
@@ -82,6 +112,8 @@ def create_model(name: str, *, in_channels: int = 3, num_classes: int = 2, size:
         in_channels: channels of the input images (3 for RGB, 1 for grey).
         num_classes: classes to score per pixel (2 for tumor vs stroma).
         size: one of ``list_sizes()``; ``"small"`` trains in seconds on a CPU, ``"paper"`` is the published network.
+        seed: draw the initial weights from this seed (the same seed, the same weights; torch's global generator
+            is left as it was); None draws them from torch's global generator, as ``nn.Module`` does.
 
     Returns:
         A model mapping ``images (N, in_channels, H, W)`` to ``logits (N, num_classes, H, W)``, H, W >= 32.
@@ -93,25 +125,42 @@ def create_model(name: str, *, in_channels: int = 3, num_classes: int = 2, size:
         raise ValueError(f"unknown model {name!r}; available options are: {', '.join(MODELS)}")
     if size not in SIZES[name]:
         raise ValueError(f"unknown size {size!r} for {name!r}; available options are: {', '.join(SIZES[name])}")
-    return MODELS[name](in_channels=in_channels, num_classes=num_classes, **SIZES[name][size])
+    if seed is None:
+        return MODELS[name](in_channels=in_channels, num_classes=num_classes, **SIZES[name][size])
+    with torch.random.fork_rng(devices=[]):  # a private copy of the generator: the caller's stays untouched
+        torch.manual_seed(seed)
+        return MODELS[name](in_channels=in_channels, num_classes=num_classes, **SIZES[name][size])
 
 
 __all__ = [
     "ASPP",
+    "LABELS",
+    "MIN_SIZE",
+    "MODELS",
+    "PAPER_SIZED_PARAMETERS",
+    "SIZES",
+    "ArchitectureSummary",
     "DeepLabV3",
     "DeepLabV3Plus",
     "FCN8s",
-    "MIN_SIZE",
-    "MODELS",
-    "SIZES",
+    "LayerTable",
     "Stage",
+    "StageShape",
     "UNet",
     "count_flops",
     "count_parameters",
     "create_model",
+    "describe_architecture",
+    "evaluating",
+    "feature_maps",
+    "first_convolution",
+    "format_count",
     "format_table",
-    "forward_flops",
+    "input_channels",
+    "layer_choices",
     "layer_table",
     "list_models",
     "list_sizes",
+    "logits_to_preds",
+    "logits_to_probs",
 ]

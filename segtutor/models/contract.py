@@ -1,13 +1,55 @@
-"""The input checks every model runs first, so a wrong tensor fails with a message that says how to fix it.
+"""What every segtutor model promises, in code: its input checks, its named stages, and how logits are read.
 
-The contract itself is written in :mod:`segtutor.models`.
+The contract itself is written in :mod:`segtutor.models`. Here are the pieces of it that other code calls:
+
+- :func:`check_images`, which every model's ``forward`` runs first, so a wrong tensor fails with a message that
+  says how to fix it (and :func:`check_channels` for the constructor's arguments);
+- :class:`Stage`, what ``model.describe()`` returns: the named stages an architecture diagram draws;
+- :func:`logits_to_probs` and :func:`logits_to_preds`, the one rule for reading logits, binary models included.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 MIN_SIZE = 32  # smallest H and W: UNet pools 4 times, FCN-8s and DeepLabv3 reach stride 32 or 16
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One named stage of an architecture, as an architecture diagram draws it (see each model's ``describe()``)."""
+
+    name: str  # label on the diagram, e.g. "enc2", "pool4", "aspp_rate12"
+    module: str  # qualified name in model.named_modules() to hook its output; "" for a plain sum or resize
+    kind: str  # "encoder", "bottleneck", "decoder", "score", "upsample", "fuse", "aspp", "classifier"
+    out_channels: int  # channels of this stage's output
+    stride: int  # output stride: input pixels per feature pixel along each axis
+    inputs: tuple[str, ...] = ()  # names of the stages that feed this one, skip connections included
+    note: str = ""  # one line for a tooltip
+
+
+def logits_to_probs(logits: torch.Tensor) -> torch.Tensor:
+    """Per-pixel class probabilities from logits: ``(N, K, H, W) -> (N, max(K, 2), H, W)``.
+
+    Softmax over the classes. A binary model (``K = 1``, one logit per pixel) gets ``[1 - sigmoid, sigmoid]``: the
+    probability of class 0 and of class 1.
+    """
+    if logits.shape[1] > 1:
+        return logits.softmax(1)
+    foreground = logits.sigmoid()
+    return torch.cat([1 - foreground, foreground], dim=1)
+
+
+def logits_to_preds(logits: torch.Tensor) -> torch.Tensor:
+    """Predicted class per pixel: ``(N, K, H, W) -> (N, H, W)`` int64 (binary model: 1 where the logit > 0).
+
+    The argmax of :func:`logits_to_probs`, computed without the softmax.
+    """
+    if logits.shape[1] > 1:
+        return logits.argmax(1)
+    return (logits[:, 0] > 0).long()
 
 
 def check_channels(in_channels: int, num_classes: int) -> None:

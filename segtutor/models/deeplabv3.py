@@ -12,8 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from segtutor.models.contract import check_channels, check_images
-from segtutor.models.summary import Stage
+from segtutor.models.contract import Stage, check_channels, check_images
 
 # ---------------------------------------------------------------------------------------------------------------
 # Backbone: ResNet (He et al. 2016, https://arxiv.org/abs/1512.03385) without its classifier
@@ -298,6 +297,11 @@ class DeepLabV3(nn.Module):
         features = self.backbone(images)  # (N, 2048, H/OS, W/OS) for ResNet-50
         scores = self.head(features)  # (N, num_classes, H/OS, W/OS)
         return F.interpolate(scores, size=images.shape[-2:], mode="bilinear", align_corners=False)  # (N, K, H, W)
+
+    @property
+    def aspp_rates(self) -> list[int]:
+        """The dilation rates of the ASPP's three atrous branches, e.g. ``[12, 24, 36]`` at output stride 8."""
+        return list(self.head.aspp.rates)
 
     def describe(self) -> list[Stage]:
         """The named stages of this DeepLabv3, in forward order, for architecture diagrams."""

@@ -11,17 +11,33 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from segtutor.models.contract import check_channels, check_images
-from segtutor.models.summary import Stage
+from segtutor.models.contract import Stage, check_channels, check_images
 
 VGG16_CONVS = (2, 2, 3, 3, 3)  # 3x3 convolutions in each of VGG16's five blocks
+
+
+def bilinear_tent(size: int) -> torch.Tensor:
+    """The ``(size, size)`` bilinear-interpolation kernel FCN initialises its upsampling layers with.
+
+    The tent ``1 - |t - centre| / factor`` with ``factor = ceil(size / 2)``, along rows times along columns (Long,
+    Shelhamer & Darrell, 2015). With ``size = 2 * stride`` a transposed convolution of this kernel interpolates
+    bilinearly; other sizes are what the upsampling explorer lets a learner try.
+
+    Example:
+        >>> bilinear_tent(4)[0]
+        tensor([0.0625, 0.1875, 0.1875, 0.0625])
+    """
+    factor = (size + 1) // 2
+    centre = factor - 1 if size % 2 == 1 else factor - 0.5  # odd: the middle tap; even: between the two middle ones
+    taps = 1 - (torch.arange(size) - centre).abs() / factor  # (size,) the 1-D tent
+    return taps[:, None] * taps[None, :]  # (size, size) bilinear = tent x tent
 
 
 def bilinear_kernel(channels: int, factor: int) -> torch.Tensor:
     """Weights that make ``ConvTranspose2d(channels, channels, 2 * factor, factor, factor // 2)`` bilinear upsampling.
 
-    Each channel is upsampled on its own (the weight is zero between different channels) with the tent
-    ``1 - |t - centre| / factor``. In the interior this equals
+    Each channel is upsampled on its own (the weight is zero between different channels) with
+    :func:`bilinear_tent`. In the interior this equals
     ``F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)``; at the border the transposed
     convolution sees zeros where ``interpolate`` repeats the edge pixel.
 
@@ -33,11 +49,8 @@ def bilinear_kernel(channels: int, factor: int) -> torch.Tensor:
         ``(channels, channels, 2 * factor, 2 * factor)`` weight tensor.
     """
     kernel_size = 2 * factor
-    centre = factor - 0.5  # the kernel's midpoint, between its two middle taps
-    taps = 1 - (torch.arange(kernel_size) - centre).abs() / factor  # (2 * factor,) the 1-D tent
-    kernel = taps[:, None] * taps[None, :]  # (2 * factor, 2 * factor) bilinear = tent x tent
     weight = torch.zeros(channels, channels, kernel_size, kernel_size)
-    weight[range(channels), range(channels)] = kernel
+    weight[range(channels), range(channels)] = bilinear_tent(kernel_size)
     return weight
 
 

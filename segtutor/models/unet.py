@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segtutor.models.contract import check_channels, check_images
-from segtutor.models.summary import Stage
+from segtutor.models.contract import Stage, check_channels, check_images
 
 
 class DoubleConv(nn.Sequential):

@@ -1,26 +1,31 @@
-"""Training a segmentation network: settings, the loop, its history, live control and checkpoints.
+"""Training a segmentation network: settings, the loop, its history, live control, background runs and checkpoints.
 
 Example:
     >>> config = TrainConfig(lr=1e-3, batch_size=8, max_seconds=20)
     >>> history = fit(model, train_data, val_data, config, callbacks=[PrintProgress()])
     >>> history.val_iou("tumor")[-1]
 
-Step by step (what a dashboard does):
+Step by step (the loop :func:`fit` runs):
     >>> trainer = Trainer(model, train_data, val_data, config)
     >>> while not trainer.finished:
     ...     trainer.step()
     ...     if trainer.should_evaluate():
     ...         trainer.evaluate()
     >>> trainer.end()
+
+In a worker thread, so a page stays live (what the training dashboard does): :class:`TrainingSession`. Every
+architecture in turn, with the same budget: :func:`race`.
 """
 
+from segtutor.train.background import TrainingSession, run_in_background, stop_all
 from segtutor.train.callbacks import Callback, PrintProgress, TrainState
 from segtutor.train.checkpoint import Checkpoint, infer_create_args, load_checkpoint, save_checkpoint
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
-from segtutor.train.history import Evaluation, History
+from segtutor.train.history import Evaluation, History, smooth
 from segtutor.train.losses import SegmentationLoss, cross_entropy_loss, dice_loss
-from segtutor.train.trainer import Trainer, fit
+from segtutor.train.race import RaceCallback, RaceResult, evaluate_boundaries, race
+from segtutor.train.trainer import Trainer, fit, warm_up_step
 
 __all__ = [
     "Callback",
@@ -28,15 +33,24 @@ __all__ = [
     "Evaluation",
     "History",
     "PrintProgress",
+    "RaceCallback",
+    "RaceResult",
     "SegmentationLoss",
     "TrainConfig",
     "TrainState",
     "Trainer",
     "TrainingControl",
+    "TrainingSession",
     "cross_entropy_loss",
     "dice_loss",
+    "evaluate_boundaries",
     "fit",
     "infer_create_args",
     "load_checkpoint",
+    "race",
+    "run_in_background",
     "save_checkpoint",
+    "smooth",
+    "stop_all",
+    "warm_up_step",
 ]

@@ -1,8 +1,9 @@
 """How training reports progress without knowing who listens: callbacks.
 
 Training never imports plotting. It calls the hooks of each :class:`Callback` it was given, passing a
-:class:`TrainState`; a live plot, a progress printer or a test subclasses :class:`Callback` and overrides the
-hooks it needs. Hooks run in the training thread: keep them quick (a dashboard redraws at most every 0.2 s).
+:class:`TrainState`; a live plot, a progress printer, the architecture race or a test subclasses :class:`Callback`
+and overrides the hooks it needs. Hooks run in the training thread (a worker thread under a dashboard): keep them
+quick (a dashboard redraws at most every 0.2 s). An exception in a hook ends the run as an error.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class TrainState:
     lr: float = float("nan")  # learning rate of the last step
     progress: float = 0.0  # share of the budget used, 0 to 1 (for a progress bar)
     evaluation: Evaluation | None = None  # the latest evaluation, if any
+    traceback: str = ""  # the traceback of the error that ended the run, if one did
 
 
 class Callback:
@@ -46,6 +48,9 @@ class Callback:
 
     def on_evaluate(self, state: TrainState) -> None:
         """After each evaluation (``state.evaluation`` is fresh)."""
+
+    def on_wait(self, state: TrainState) -> None:
+        """Every ``control.tick_seconds`` while the run is paused, and once when it resumes (a view says which)."""
 
     def on_train_end(self, state: TrainState) -> None:
         """Once at the end, however the run ended (``state.history.status`` and ``.message`` say how)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from segtutor.metrics import IGNORE_INDEX
+from segtutor.data import IGNORE_INDEX
 
 OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("cross_entropy", "dice", "cross_entropy+dice")

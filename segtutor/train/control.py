@@ -4,6 +4,9 @@ A dashboard runs training in a worker thread and keeps a :class:`TrainingControl
 :meth:`~TrainingControl.pause`, :meth:`~TrainingControl.resume`, :meth:`~TrainingControl.stop` and
 :meth:`~TrainingControl.set_lr`, which only set flags and return at once. The training loop reads the flags
 between steps, so a request takes effect after the step in progress (tens of milliseconds for small models).
+
+The control also owns :attr:`~TrainingControl.step_lock`, which the loop holds during each step: whoever wants
+the model as it is *between* two steps (a copy for a viewer, a checkpoint) takes the lock first.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ class TrainingControl:
         >>> control.stop(); worker.join()
     """
 
-    def __init__(self):
+    def __init__(self, tick_seconds: float = 0.2):
+        """``tick_seconds``: how often a paused loop wakes up to tell its callbacks (``on_wait``) it still waits."""
+        if not tick_seconds > 0:
+            raise ValueError(f"tick_seconds must be > 0, got {tick_seconds!r}")
+        self.tick_seconds = tick_seconds
+        self.step_lock = threading.Lock()  # held by the loop during each step: take it to see the model between steps
         self._running = threading.Event()  # set: go on; cleared: paused
         self._running.set()
         self._stop = threading.Event()  # set: end the run after the current step

@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 STATUSES = ("running", "completed", "stopped", "diverged", "error")
+SMOOTHING = 0.9  # weight of the past in a smoothed loss curve (an exponential moving average)
+
+
+def smooth(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
+    """Exponential moving average with bias correction, as TensorBoard smooths a loss curve.
+
+    ``s[i] = weight * s[i-1] + (1 - weight) * values[i]``, divided by ``1 - weight**(i+1)`` so the first
+    points are not pulled towards 0. NaN values are skipped (they keep the previous average).
+    """
+    smoothed, average, count = [], 0.0, 0
+    for value in values:
+        if math.isfinite(value):
+            average = weight * average + (1 - weight) * value
+            count += 1
+        smoothed.append(average / (1 - weight**count) if count else math.nan)
+    return smoothed
 
 
 @dataclass
@@ -53,6 +71,13 @@ class History:
     def images_per_second(self) -> float:
         """Training throughput over the whole run (NaN before the first step)."""
         return self.images_seen / self.train_seconds if self.train_seconds > 0 else math.nan
+
+    @property
+    def seconds_per_iteration(self) -> float:
+        """Median duration of one training step (robust to the odd slow step), NaN before two steps."""
+        if len(self.seconds) < 2:
+            return math.nan
+        return statistics.median(b - a for a, b in zip(self.seconds, self.seconds[1:]))
 
     @property
     def val_iterations(self) -> list[int]:

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segtutor.metrics import IGNORE_INDEX
-from segtutor.predict import logits_to_probs
+from segtutor.data import IGNORE_INDEX
+from segtutor.models import logits_to_probs
 from segtutor.train.config import LOSSES
 
 

@@ -1,9 +1,11 @@
-"""The training loop: steps 2 to 6 of the course, one optimizer step at a time.
+"""The training loop: steps 2 to 6 of the course, one optimizer step at a time. The package's only loop.
 
 Each step (1) takes the next batch of images and masks, (2) passes the images through the network, (3) compares
 the logits with the masks (the loss), (4) backpropagates and (5) lets the optimizer update the weights.
-:class:`Trainer` does one step per call, so a dashboard can drive it; :func:`fit` is the short loop over it that
-honours pause, resume and stop requests.
+:class:`Trainer` does one step per call; :meth:`Trainer.run` is the loop over it that honours pause, resume and
+stop requests, and :func:`fit` builds a Trainer and runs it. Everything that trains goes through here: notebooks
+call :func:`fit`, the training dashboard and the architecture race run :meth:`Trainer.run` in a worker thread
+(:mod:`segtutor.train.background`) and hear about progress through callbacks.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -19,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from segtutor.device import default_device
 from segtutor.metrics import ConfusionMatrix
+from segtutor.models import evaluating
 from segtutor.train.callbacks import Callback, TrainState
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
@@ -44,6 +48,7 @@ class Trainer:
 
     Example:
         >>> trainer = Trainer(model, train_data, val_data, TrainConfig(max_iters=100))
+        >>> history = trainer.run()  # the loop of fit(); or step by step:
         >>> while not trainer.finished:
         ...     trainer.step()
         ...     if trainer.should_evaluate():
@@ -69,9 +74,13 @@ class Trainer:
                 f"train_data has {len(train_data)} samples, fewer than batch_size={config.batch_size}: "
                 "every step needs a full batch; lower batch_size or add data"
             )
+        if control is not None and control.stop_requested:
+            raise ValueError(
+                "this TrainingControl was stopped already (the run it steered has ended): give each run a new "
+                "TrainingControl()"
+            )
         self.config = config
         self.device = torch.device(config.device) if config.device is not None else default_device()
-        torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
 
         # 1) the model, laid out for the device: channels_last and bfloat16 autocast pay off on GPUs
         self.channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
@@ -208,9 +217,8 @@ class Trainer:
         if self.val_loader is None:
             raise ValueError("this Trainer has no val_data to evaluate on")
         started = time.perf_counter()
-        self.model.eval()
         scores, total_loss, count = None, 0.0, 0
-        try:
+        with evaluating(self.model):
             for images, masks in self.val_loader:
                 images, masks = self._to_device(images, masks)
                 with self._autocast():
@@ -223,8 +231,6 @@ class Trainer:
                         num_classes, ignore_index=self.config.ignore_index, class_names=self._class_names(num_classes)
                     )
                 scores.update(masks, logits)
-        finally:
-            self.model.train()
         if scores is None:
             raise ValueError("val_data is empty: give at least one (image, mask) pair")
         result = scores.compute()
@@ -252,25 +258,76 @@ class Trainer:
         """
         if not self._started:
             self._started = True
+            torch.manual_seed(self.config.seed)  # dropout and any other randomness inside the model
             if self.config.num_threads is not None:
                 torch.set_num_threads(self.config.num_threads)
             for callback in self.callbacks:
                 callback.on_train_start(self.state)
 
-    def end(self, status: str = "completed", message: str = "") -> History:
-        """End the run: a final evaluation if it completed, then the callbacks' ``on_train_end``.
+    def run(self) -> History:
+        """Train until the budget is used up, a stop is requested or the loss diverges: the loop of :func:`fit`.
+
+        Between two steps the loop (1) waits while paused, waking every ``control.tick_seconds`` to call the
+        callbacks' ``on_wait``, (2) ends the run if a stop was requested, then (3) takes one step, and evaluates
+        when one is due, holding ``control.step_lock`` meanwhile. Randomness comes from ``config.seed`` and torch's
+        global generator is left as it was; the CPU thread count is restored at the end.
+
+        Returns:
+            The history; ``history.status`` says how the run ended. An error is recorded (status ``"error"``,
+            ``state.traceback``) and raised; interrupting the kernel ends the run as ``"stopped"``.
+        """
+        previous_threads = torch.get_num_threads()
+        control = self.control
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=cuda):
+                self.start()
+                paused = False
+                while not self.finished:
+                    if not control.wait_while_paused(control.tick_seconds):  # 1) paused: tell the views, wait on
+                        paused = True
+                        self.notify("on_wait")
+                        continue
+                    if paused:  # resumed: the views say so before the next step
+                        paused = False
+                        self.notify("on_wait")
+                    if control.stop_requested:  # 2) stopped: the model keeps its weights, the curves a last score
+                        with control.step_lock:
+                            return self.end("stopped", f"stopped on request after {self.iteration} steps")
+                    with control.step_lock:  # 3) one step, and an evaluation when one is due
+                        self.step()
+                        if self.should_evaluate() and self.history.status == "running":
+                            self.evaluate()
+                with control.step_lock:
+                    return self.end("completed")  # a no-op if the run ended already (diverged)
+        except KeyboardInterrupt:
+            return self.end("stopped", f"interrupted (KeyboardInterrupt) after {self.iteration} steps",
+                            final_evaluation=False)  # fmt: skip
+        except Exception as error:
+            self.fail(error)
+            raise
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def end(self, status: str = "completed", message: str = "", *, final_evaluation: bool = True) -> History:
+        """End the run: a last evaluation if it completed or was stopped, then the callbacks' ``on_train_end``.
+
+        The last evaluation (skipped if this very step was evaluated already) makes the curves end with the scores
+        of the model the learner keeps.
 
         Args:
             status: ``"completed"``, ``"stopped"``, ``"diverged"`` or ``"error"``; a run ends only once.
             message: why it ended; a default sentence if empty.
+            final_evaluation: False skips the last evaluation (an interrupted kernel should stop at once).
 
         Returns:
             The history.
         """
         if self.history.status != "running":
             return self.history  # ended already
-        if status == "completed" and self.val_loader is not None and self.iteration > 0:
-            if not self.history.evaluations or self.history.evaluations[-1].iteration != self.iteration:
+        evaluated = bool(self.history.evaluations) and self.history.evaluations[-1].iteration == self.iteration
+        if final_evaluation and status in ("completed", "stopped") and self.val_loader is not None:
+            if self.iteration > 0 and not evaluated:
                 self.evaluate()
         self.history.status = status
         self.history.message = message or f"{self.iteration} steps in {self.history.train_seconds:.1f} s of training"
@@ -278,11 +335,18 @@ class Trainer:
             callback.on_train_end(self.state)
         return self.history
 
+    def notify(self, hook: str) -> None:
+        """Call hook ``hook`` (e.g. ``"on_wait"``) of every callback with the run's state."""
+        for callback in self.callbacks:
+            getattr(callback, hook)(self.state)
+
     def fail(self, error: BaseException) -> None:
-        """Record an exception as the run's end (status ``"error"``) and tell the callbacks."""
-        self.end("error", f"{type(error).__name__}: {error}")
+        """Record an exception as the run's end (status ``"error"``, its traceback in ``state.traceback``)."""
+        self.state.traceback = "".join(traceback.format_exception(error))
+        self.end("error", f"{type(error).__name__}: {error}", final_evaluation=False)
 
     # ---- internals ---------------------------------------------------------------------------------------
+
     @property
     def _memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
@@ -369,9 +433,9 @@ def fit(
 ) -> History:
     """Train ``model`` in place until the budget is used up, a stop is requested, or the loss diverges.
 
-    Evaluates on ``val_data`` every ``config.eval_every`` steps (default: once per epoch) and at the end.
-    Interrupting the kernel (KeyboardInterrupt) ends the run as ``"stopped"`` and keeps model and history;
-    any other error is recorded in the history (status ``"error"``) and raised.
+    Evaluates on ``val_data`` every ``config.eval_every`` steps (default: once per epoch) and at the end (also
+    after a stop). Interrupting the kernel (KeyboardInterrupt) ends the run as ``"stopped"`` and keeps model and
+    history; any other error is recorded in the history (status ``"error"``) and raised. See :meth:`Trainer.run`.
 
     Args:
         model: any module mapping ``images (N, C, H, W)`` to ``logits (N, K, H, W)``.
@@ -389,27 +453,27 @@ def fit(
         >>> history = fit(create_model("unet"), train_data, val_data, TrainConfig(max_seconds=20))
         >>> history.val_iou("tumor")[-1]
     """
-    previous_threads = torch.get_num_threads()
     trainer = Trainer(
         model, train_data, val_data, config, callbacks=callbacks, control=control, class_names=class_names
     )
+    return trainer.run()
+
+
+def warm_up_step(model: nn.Module, batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """One forward and backward pass of ``model`` in training mode on ``batch``, results thrown away.
+
+    torch builds its kernels for each shape on first use, so the first step of a fresh kernel is several times
+    slower than the next: a run (or a race) that takes this throw-away step first measures fair step times. Use a
+    copy of the model (batch norm updates its statistics). Errors are ignored: the real run reports them.
+    """
     try:
-        trainer.start()
-        while not trainer.finished:
-            trainer.control.wait_while_paused()
-            if trainer.control.stop_requested:
-                return trainer.end("stopped", f"stopped on request after {trainer.iteration} steps")
-            trainer.step()
-            if trainer.should_evaluate() and trainer.history.status == "running":
-                trainer.evaluate()
-        return trainer.end("completed")
-    except KeyboardInterrupt:
-        return trainer.end("stopped", f"interrupted (KeyboardInterrupt) after {trainer.iteration} steps")
-    except Exception as error:
-        trainer.fail(error)
-        raise
-    finally:
-        torch.set_num_threads(previous_threads)
+        device = next(model.parameters()).device
+        images = torch.stack([image for image, _ in batch]).to(device)  # (N, C, H, W)
+        masks = torch.stack([mask for _, mask in batch]).to(device)  # (N, H, W)
+        model.train()
+        nn.functional.cross_entropy(model(images), masks).backward()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

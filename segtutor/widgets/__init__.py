@@ -1,21 +1,34 @@
-"""Widgets that animate segtutor's arithmetic; all draw with :class:`LiveFigure` (see :mod:`segtutor.widgets.figures`).
+"""Interactive views for JupyterLab and Voila; notebooks import every widget from here.
 
-Each explorer is a view (an ``ipywidgets.VBox``) over a state object that holds no widgets and can be used and
-tested on its own.
+Three parts, each over the engine, none holding engine code:
+
+- the live figure, :class:`LiveFigure` (:mod:`~segtutor.widgets.live_figure`): a plotly figure that updates in
+  place, in JupyterLab and in Voila;
+- the concept explorers (:mod:`~segtutor.widgets.explorers`), over :mod:`segtutor.explain`;
+- the training studio (:mod:`~segtutor.widgets.studio`), over :mod:`segtutor.train`, :mod:`segtutor.predict` and
+  :mod:`segtutor.models`.
 """
 
-from segtutor.widgets.convolution import ConvolutionExplorer, ConvolutionState
-from segtutor.widgets.features import FeatureMapViewer
-from segtutor.widgets.figures import Click, LiveFigure, PlotlyLibrary
-from segtutor.widgets.model_picker import ModelPicker
-from segtutor.widgets.pooling import PoolingExplorer, PoolingState
-from segtutor.widgets.prediction import PredictionViewer
-from segtutor.widgets.race import ArchitectureRace
-from segtutor.widgets.receptive_field import ReceptiveFieldExplorer, ReceptiveFieldState
-from segtutor.widgets.session import RunListener, TrainingSession
-from segtutor.widgets.studio import TrainingStudio
-from segtutor.widgets.training import TrainingDashboard
-from segtutor.widgets.upsampling import UpsamplingExplorer, UpsamplingState
+from segtutor.widgets.explorers import (
+    ConvolutionExplorer,
+    ConvolutionState,
+    PoolingExplorer,
+    PoolingState,
+    ReceptiveFieldExplorer,
+    ReceptiveFieldState,
+    UpsamplingExplorer,
+    UpsamplingState,
+)
+from segtutor.widgets.live_figure import Click, LiveFigure, PlotlyLibrary
+from segtutor.widgets.studio import (
+    ArchitectureRace,
+    FeatureMapViewer,
+    ModelPicker,
+    PredictionViewer,
+    TrainingDashboard,
+    TrainingStudio,
+    TrainSettings,
+)
 
 __all__ = [
     "ArchitectureRace",
@@ -31,9 +44,8 @@ __all__ = [
     "PredictionViewer",
     "ReceptiveFieldExplorer",
     "ReceptiveFieldState",
-    "RunListener",
+    "TrainSettings",
     "TrainingDashboard",
-    "TrainingSession",
     "TrainingStudio",
     "UpsamplingExplorer",
     "UpsamplingState",

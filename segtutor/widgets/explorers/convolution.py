@@ -1,7 +1,7 @@
 """ConvolutionExplorer: watch a kernel slide over an image and the feature map fill in, one sum at a time.
 
 :class:`ConvolutionState` holds what is shown (no widgets: test it on its own); :class:`ConvolutionExplorer` is
-the view: controls, a formula and one :class:`~segtutor.widgets.figures.LiveFigure` with four grids
+the view: controls, a formula and one :class:`~segtutor.widgets.LiveFigure` with four grids
 (padded input with the kernel's window, kernel, element-wise products, output).
 """
 
@@ -18,8 +18,8 @@ from segtutor.explain.arithmetic import OutputSize, output_size
 from segtutor.explain.conv import ConvStep, conv2d_steps
 from segtutor.explain.kernels import KERNEL_PRESETS, first_layer_kernels, kernel_preset
 from segtutor.explain.samples import number_grid, tissue_patch
-from segtutor.widgets.grids import TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
-from segtutor.widgets.stepping import SteppedExplorer, SteppedState
+from segtutor.figures import MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 
 INPUT, KERNEL, PRODUCTS, OUTPUT = range(4)  # trace indices, one heatmap per subplot
 
@@ -49,7 +49,6 @@ class ConvolutionState(SteppedState):
     ) -> None:
         self._apply(image, kernel, stride, padding, dilation)
 
-
     def _apply(self, image, kernel, stride, padding, dilation) -> None:
         image = as_array(image, "image", {2: "(H, W)"})
         kernel = as_array(kernel, "kernel", {2: "(kh, kw)"})
@@ -60,11 +59,9 @@ class ConvolutionState(SteppedState):
         self.feature_map = np.array([s.value for s in steps]).reshape(self.output_shape)  # (H_out, W_out)
         self.index = 0
 
-
     def output_so_far(self) -> np.ndarray:
         """The feature map with only the steps up to the current one filled in (NaN elsewhere)."""
-        done = np.arange(len(self.steps)) <= self.index
-        return np.where(done, self.feature_map.ravel(), np.nan).reshape(self.output_shape)
+        return self.values_so_far(self.feature_map)
 
     @property
     def padded_image(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -212,7 +209,7 @@ class ConvolutionExplorer(SteppedExplorer):
         ]
         i, j = step.position
         output_cell = cell_outline(i, j, subplot=4, name="output cell")
-        numbered = max(state.output_shape) <= 11
+        numbered = max(state.output_shape) <= MAX_NUMBERED
         with self.figure.batch():
             self.figure.update_trace(PRODUCTS, z=step.products, text=cell_text(step.products))
             output = state.output_so_far()

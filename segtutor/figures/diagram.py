@@ -1,8 +1,9 @@
 """An architecture diagram drawn from the model itself: its named stages, their output shapes and connections.
 
 Every segtutor model lists its stages with ``model.describe()`` (encoder blocks, UNet's decoder blocks with their
-skip connections, FCN-8s's score layers and fusions, DeepLabv3's ASPP branches). This module pushes one image
-through the model to learn each stage's output shape (:func:`describe_architecture`), places the stages on a grid
+skip connections, FCN-8s's score layers and fusions, DeepLabv3's ASPP branches).
+:func:`segtutor.models.describe_architecture` pushes one image through the model to learn each stage's output
+shape; this module places the stages on a grid
 (:func:`place_stages`) and draws boxes and arrows with plotly (:func:`architecture_figure`):
 
 - left to right: the order of computation (a stage sits one column right of its latest input; a branch that
@@ -17,14 +18,11 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import plotly.graph_objects as go
-from torch import nn
 
-from segtutor.models import count_parameters, layer_table
-from segtutor.models.summary import LayerTable, Stage, register_flop_hooks
-from segtutor.widgets.grids import TEMPLATE
+from segtutor.figures.theme import TEMPLATE
+from segtutor.models import ArchitectureSummary, Stage, StageShape, format_count
 
 KIND_COLORS = {  # box fill by stage kind
     "input": "#e0e0e0",
@@ -42,71 +40,6 @@ ARROW_COLOR = "#555555"
 BOX_WIDTH = 0.84  # in columns
 BOX_HEIGHT = 0.62  # in stride rows
 ROW_SPACING = 0.8  # vertical distance between stages that would share a place
-
-
-@dataclass(frozen=True)
-class StageShape:
-    """A stage of the architecture with the shape of its output for one image."""
-
-    stage: Stage
-    shape: tuple[int, ...]  # (1, C, H, W)
-    num_params: int  # parameters inside the stage's module (0 for a plain sum or resize)
-
-
-@dataclass(frozen=True)
-class ArchitectureSummary:
-    """Everything the architecture view shows about one model."""
-
-    name: str  # class name, e.g. "UNet"
-    input_size: tuple[int, int, int]  # (C, H, W) of the image pushed through
-    stages: list[StageShape]  # in forward order; the input image comes first as stage "images"
-    num_params: int  # all parameters
-    flops: int  # FLOPs of one forward pass on one image of input_size
-    layers: LayerTable  # every module with its output shape
-
-
-def describe_architecture(model: nn.Module, input_size: tuple[int, int, int] = (3, 128, 128)) -> ArchitectureSummary:
-    """Push one random image of ``input_size`` through ``model`` and record every stage's output shape.
-
-    Args:
-        model: a segtutor model (it has ``describe()``).
-        input_size: ``(C, H, W)`` of the image.
-
-    Returns:
-        The summary: stages with shapes, parameter count, FLOPs and the layer table.
-    """
-    if not hasattr(model, "describe"):
-        raise TypeError(f"{type(model).__name__} has no describe(): build the model with segtutor.models.create_model")
-    flops = []
-    handles = register_flop_hooks(model, flops)  # counted during layer_table's forward pass
-    try:
-        layers = layer_table(model, input_size)  # every module, in forward order, with its output shape
-    finally:
-        for handle in handles:
-            handle.remove()
-    shapes = {row.name: row.output_shape for row in layers}
-    modules = dict(model.named_modules())
-    channels, height, width = input_size
-    stages = [StageShape(Stage("images", "", "input", channels, 1, (), "the input image"), (1, *input_size), 0)]
-    known = {"images": (1, *input_size)}
-    for stage in model.describe():
-        if stage.module:
-            shape = tuple(shapes[stage.module])
-        elif stage.kind == "fuse":  # a sum keeps the shape of what it adds
-            shape = known[stage.inputs[0]]
-        else:  # a resize to the stage's stride
-            shape = (1, stage.out_channels, math.ceil(height / stage.stride), math.ceil(width / stage.stride))
-        known[stage.name] = shape
-        num_params = count_parameters(modules[stage.module]) if stage.module else 0
-        stages.append(StageShape(stage, shape, num_params))
-    return ArchitectureSummary(
-        name=type(model).__name__,
-        input_size=tuple(input_size),
-        stages=stages,
-        num_params=count_parameters(model),
-        flops=sum(flops),
-        layers=layers,
-    )
 
 
 def place_stages(stages: Sequence[Stage]) -> dict[str, tuple[float, float]]:
@@ -211,14 +144,6 @@ def legend_html(summary: ArchitectureSummary) -> str:
 def _edges(summary: ArchitectureSummary) -> list[tuple[tuple[float, float], tuple[float, float]]]:
     positions = place_stages([item.stage for item in summary.stages])
     return [(positions[source], positions[item.stage.name]) for item in summary.stages for source in item.stage.inputs]
-
-
-def format_count(value: float) -> str:
-    """``1234567`` → ``"1.23 M"``; ``2.5e9`` → ``"2.5 G"``: a count a learner can read at a glance."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.3g}"
 
 
 def _title(summary: ArchitectureSummary) -> str:

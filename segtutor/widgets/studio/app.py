@@ -2,15 +2,16 @@
 
 One app made of the studio widgets, one tab per step of the course's pipeline:
 
-1. **Model**: :class:`~segtutor.widgets.model_picker.ModelPicker`, the architecture drawn from the model.
-2. **Train**: :class:`~segtutor.widgets.training.TrainingDashboard`, live curves and preview.
-3. **Predictions**: :class:`~segtutor.widgets.prediction.PredictionViewer`, with the upload control.
-4. **Feature maps**: :class:`~segtutor.widgets.features.FeatureMapViewer`.
-5. **Race**: :class:`~segtutor.widgets.race.ArchitectureRace`.
+1. **Model**: :class:`~segtutor.widgets.ModelPicker`, the architecture drawn from the model.
+2. **Train**: :class:`~segtutor.widgets.TrainingDashboard`, live curves and preview.
+3. **Predictions**: :class:`~segtutor.widgets.PredictionViewer`, with the upload control.
+4. **Feature maps**: :class:`~segtutor.widgets.FeatureMapViewer`.
+5. **Race**: :class:`~segtutor.widgets.ArchitectureRace`.
 
 Picking another model hands it to the dashboard (stopping its run). The viewers look at a copy of the trained
 model, taken when their tab is opened after more training (or when "use the latest model" is pressed). The
-dashboard and the race never train at the same time: starting one stops the other. Tabs 2 to 5 are built when
+dashboard and the race never train at the same time: each starts its run with
+:func:`segtutor.train.run_in_background`, which stops every other run of the kernel. Tabs 2 to 5 are built when
 first opened (or first used from Python), so the page shows its first widgets sooner.
 """
 
@@ -22,13 +23,14 @@ import ipywidgets as widgets
 from torch import nn
 from torch.utils.data import Dataset
 
-from segtutor.data import TissueDataset
+from segtutor.data import TissueDataset, class_names_of
+from segtutor.train import TrainConfig
 from segtutor.widgets.controls import report_errors
-from segtutor.widgets.features import FeatureMapViewer
-from segtutor.widgets.model_picker import ModelPicker
-from segtutor.widgets.prediction import PredictionViewer
-from segtutor.widgets.race import ArchitectureRace
-from segtutor.widgets.training import TrainingDashboard
+from segtutor.widgets.studio.features import FeatureMapViewer
+from segtutor.widgets.studio.model_picker import ModelPicker
+from segtutor.widgets.studio.prediction import PredictionViewer
+from segtutor.widgets.studio.race import ArchitectureRace
+from segtutor.widgets.studio.training import TrainingDashboard
 
 TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race")
 MODEL_TAB, TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB = range(len(TABS))
@@ -44,10 +46,9 @@ class TrainingStudio(widgets.VBox):
             ``num_train`` and ``num_val`` tiles of ``tile_size`` pixels.
         class_names: one per class; default ``train_data.class_names``.
         tile_size, num_train, num_val: the generated data's size (ignored when data is given).
-        budget: the training dashboard's first budget in seconds.
-        race_budget: seconds each model gets in the race.
-        device: where to train (None: ``segtutor.default_device()``).
-        seed: seeds the data, the initial weights and the data order.
+        config: the training dashboard's first settings; default ``TrainConfig(max_seconds=30, eval_every=20)``.
+        race_config: the race's settings; default the same with 15 s per model.
+        seed: seeds the generated data and the initial weights (the configs seed the data order).
 
     Example:
         >>> studio = TrainingStudio(model="unet", size="small")
@@ -65,9 +66,8 @@ class TrainingStudio(widgets.VBox):
         tile_size: int = 128,
         num_train: int = 64,
         num_val: int = 8,
-        budget: float = 30,
-        race_budget: float = 15,
-        device: str | None = None,
+        config: TrainConfig | None = None,
+        race_config: TrainConfig | None = None,
         seed: int = 0,
     ) -> None:
         if (train_data is None) != (val_data is None):
@@ -76,12 +76,10 @@ class TrainingStudio(widgets.VBox):
             train_data = TissueDataset(num_train, tile_size, seed=seed, augment=True)
             val_data = TissueDataset(num_val, tile_size, seed=seed + 1)
         image, _ = val_data[0]
-        names = class_names if class_names is not None else getattr(train_data, "class_names", None)
-        if names is None:
-            raise ValueError("give class_names, e.g. ['stroma', 'tumor'] (train_data has no .class_names)")
-        self.train_data, self.val_data, self.class_names = train_data, val_data, list(names)
-
-        self.device, self.seed, self.budget, self.race_budget = device, seed, budget, race_budget
+        self.train_data, self.val_data = train_data, val_data
+        self.class_names = class_names_of(train_data, class_names)
+        self.config = config if config is not None else TrainConfig(max_seconds=30, eval_every=20)
+        self.race_config = race_config if race_config is not None else TrainConfig(max_seconds=15, eval_every=20)
         self.picker = ModelPicker(model, size, in_channels=image.shape[0], num_classes=len(self.class_names),
                                   input_size=image.shape[-1], seed=seed)  # fmt: skip
         # the other tabs are built when first opened: a page shows its first widgets sooner
@@ -114,10 +112,8 @@ class TrainingStudio(widgets.VBox):
     def dashboard(self) -> TrainingDashboard:
         """The training dashboard (tab 2), training the model picked in tab 1."""
         if self._dashboard is None:
-            self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data,
-                                                class_names=self.class_names, budget=self.budget, device=self.device,
-                                                seed=self.seed)  # fmt: skip
-            self._dashboard.start_button.on_click(self._guard(lambda _: self._stop_race()))  # one training at a time
+            self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data, self.config,
+                                                class_names=self.class_names)  # fmt: skip
             self._pages[TRAIN_TAB].children = [self._dashboard]
         return self._dashboard
 
@@ -141,9 +137,8 @@ class TrainingStudio(widgets.VBox):
     def race(self) -> ArchitectureRace:
         """The architecture race (tab 5)."""
         if self._race is None:
-            self._race = ArchitectureRace(self.train_data, self.val_data, class_names=self.class_names,
-                                          budget=self.race_budget, device=self.device, seed=self.seed)  # fmt: skip
-            self._race.start_button.on_click(self._guard(lambda _: self._stop_dashboard()))  # one training at a time
+            self._race = ArchitectureRace(self.train_data, self.val_data, self.race_config,
+                                          class_names=self.class_names)  # fmt: skip
             self._pages[RACE_TAB].children = [self._race]
         return self._race
 
@@ -178,14 +173,6 @@ class TrainingStudio(widgets.VBox):
         pages = {TRAIN_TAB: "dashboard", PREDICTIONS_TAB: "predictions", FEATURES_TAB: "features", RACE_TAB: "race"}
         if index in pages:
             getattr(self, pages[index])  # builds the page on first opening
-
-    def _stop_race(self) -> None:
-        if self._race is not None:
-            self._race.stop()
-
-    def _stop_dashboard(self) -> None:
-        if self._dashboard is not None:
-            self._dashboard.stop()
 
 
 def _placeholder() -> widgets.VBox:

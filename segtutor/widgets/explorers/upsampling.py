@@ -1,7 +1,7 @@
 """UpsamplingExplorer: a transposed convolution stamping the kernel, the overlaps it leaves, and bilinear upsampling.
 
 :class:`UpsamplingState` holds what is shown (no widgets); :class:`UpsamplingExplorer` draws five grids in one
-:class:`~segtutor.widgets.figures.LiveFigure`: the small input, the kernel, the output as the stamps add up,
+:class:`~segtutor.widgets.LiveFigure`: the small input, the kernel, the output as the stamps add up,
 how many stamps cover each output pixel (uneven counts: the checkerboard), and bilinear upsampling of the same
 input for comparison.
 """
@@ -15,34 +15,13 @@ import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
 from segtutor.explain.arguments import as_array
+from segtutor.explain.kernels import UPSAMPLING_KERNELS, upsampling_kernel
 from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.explain.transposed import ScatterStep, add_stamp, conv_transpose2d_steps, overlap_count
-from segtutor.widgets.grids import MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
-from segtutor.widgets.stepping import SteppedExplorer, SteppedState
+from segtutor.figures import MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 
 INPUT, KERNEL, OUTPUT, OVERLAP, BILINEAR = range(5)  # trace indices, one heatmap per subplot
-UPSAMPLING_KERNELS = ("ones", "bilinear", "random")
-
-
-def upsampling_kernel(name: str, size: int, *, seed: int = 0) -> np.ndarray:
-    """A ``(size, size)`` kernel for a transposed convolution.
-
-    ``"ones"`` adds each input value unchanged (the output then *is* input × overlap); ``"bilinear"`` is the
-    tent FCN initialises its upsampling layers with (with ``size = 2·stride`` the transposed convolution
-    interpolates bilinearly); ``"random"`` is what an untrained layer starts from.
-    """
-    if name not in UPSAMPLING_KERNELS:
-        raise ValueError(f"unknown kernel {name!r}; choose one of {UPSAMPLING_KERNELS}")
-    if name == "ones":
-        return np.ones((size, size))
-    if name == "random":
-        return np.random.default_rng(seed).uniform(-1.0, 1.0, size=(size, size))
-    factor = (size + 1) // 2  # Long, Shelhamer & Darrell (2015), FCN's upsampling initialisation
-    centre = factor - 1 if size % 2 == 1 else factor - 0.5
-    tent = 1 - np.abs(np.arange(size) - centre) / factor  # (size,)
-    return np.outer(tent, tent)
-
-
 class UpsamplingState(SteppedState):
     """A transposed convolution being stepped through, one input pixel's stamp at a time.
 
@@ -61,7 +40,6 @@ class UpsamplingState(SteppedState):
     def __init__(self, x: np.ndarray, kernel: np.ndarray, *, stride: int = 2, padding: int = 0) -> None:
         self._apply(x, kernel, stride, padding)
 
-
     def _apply(self, x, kernel, stride, padding) -> None:
         x, kernel = as_array(x, "x", {2: "(H, W)"}), as_array(kernel, "kernel", {2: "(kh, kw)"})
         steps = conv_transpose2d_steps(x, kernel, stride=stride, padding=padding)  # may raise
@@ -79,7 +57,6 @@ class UpsamplingState(SteppedState):
             torch.from_numpy(x)[None, None], scale_factor=stride, mode="bilinear", align_corners=False
         )[0, 0].numpy()  # (stride·H, stride·W)
         self.index = 0
-
 
     def output_so_far(self) -> np.ndarray:
         """The output with the stamps of the steps up to the current one added."""

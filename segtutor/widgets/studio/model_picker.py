@@ -1,7 +1,8 @@
 """Pick UNet, FCN-8s or DeepLabv3 and a size, and see the architecture drawn from the model itself.
 
-The view shows the diagram of :mod:`segtutor.widgets.diagram` (hover a box for what the stage does), the
-parameter count, the FLOPs of one forward pass, and the layer table (every module with its output shape).
+The view shows the diagram of :func:`segtutor.figures.architecture_figure` (hover a box for what the stage does),
+the parameter count, the FLOPs of one forward pass, and the layer table (every module with its output shape), all
+from :func:`segtutor.models.describe_architecture`.
 """
 
 from __future__ import annotations
@@ -10,28 +11,20 @@ import html
 from collections.abc import Callable
 
 import ipywidgets as widgets
-import torch
 from torch import nn
 
-from segtutor.models import create_model, list_models, list_sizes
-from segtutor.widgets.controls import report_errors
-from segtutor.widgets.diagram import (
-    ArchitectureSummary,
-    architecture_figure,
+from segtutor.figures import architecture_figure, legend_html
+from segtutor.models import (
+    LABELS,
+    PAPER_SIZED_PARAMETERS,
+    create_model,
     describe_architecture,
     format_count,
-    legend_html,
+    list_models,
+    list_sizes,
 )
-from segtutor.widgets.figures import LiveFigure
-
-MODEL_LABELS = {"unet": "UNet", "fcn8s": "FCN-8s", "deeplabv3": "DeepLabv3"}  # names as the papers write them
-
-
-def build_model(name: str, size: str, *, in_channels: int = 3, num_classes: int = 2, seed: int = 0) -> nn.Module:
-    """``create_model(name, size=size, ...)`` with weights drawn from ``seed`` (torch's global generator untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return create_model(name, in_channels=in_channels, num_classes=num_classes, size=size)
+from segtutor.widgets.controls import report_errors
+from segtutor.widgets.live_figure import LiveFigure
 
 
 class ModelPicker(widgets.VBox):
@@ -47,7 +40,7 @@ class ModelPicker(widgets.VBox):
 
     Attributes:
         model: the model currently picked (fresh weights).
-        summary: its :class:`~segtutor.widgets.diagram.ArchitectureSummary`.
+        summary: its :class:`~segtutor.models.ArchitectureSummary`.
         figure: the diagram (a :class:`LiveFigure`).
 
     Example:
@@ -78,7 +71,7 @@ class ModelPicker(widgets.VBox):
         self._callbacks: list[Callable[[nn.Module], None]] = []
 
         self.architecture = widgets.ToggleButtons(
-            options=[(MODEL_LABELS.get(name, name), name) for name in list_models()], value=model,
+            options=[(LABELS.get(name, name), name) for name in list_models()], value=model,
             style={"button_width": "110px"},
         )  # fmt: skip
         self.size = widgets.ToggleButtons(
@@ -89,7 +82,7 @@ class ModelPicker(widgets.VBox):
         self.legend = widgets.HTML()
         self.table = widgets.HTML(layout=widgets.Layout(max_height="320px", overflow="auto", width="100%"))
         self.errors = widgets.Output()
-        self.model = build_model(model, size, in_channels=in_channels, num_classes=num_classes, seed=seed)
+        self.model = create_model(model, size=size, in_channels=in_channels, num_classes=num_classes, seed=seed)
         self.summary = describe_architecture(self.model, (in_channels, input_size, input_size))
         self.figure = LiveFigure(architecture_figure(self.summary, title=False))  # the counts line says it
         self.figure.add_class("segtutor-architecture")
@@ -118,9 +111,9 @@ class ModelPicker(widgets.VBox):
 
     def _pick(self, _change: dict | None = None) -> None:
         name, size = self.architecture.value, self.size.value
-        self.counts.value = f"<i>building {MODEL_LABELS.get(name, name)} ({size})…</i>"
-        self.model = build_model(name, size, in_channels=self.in_channels, num_classes=self.num_classes,
-                                 seed=self.seed)  # fmt: skip
+        self.counts.value = f"<i>building {LABELS.get(name, name)} ({size})…</i>"
+        self.model = create_model(name, size=size, in_channels=self.in_channels, num_classes=self.num_classes,
+                                  seed=self.seed)  # fmt: skip
         self.summary = describe_architecture(self.model, (self.in_channels, self.input_size, self.input_size))
         self.figure.show(architecture_figure(self.summary, title=False))
         self._show_counts()
@@ -128,28 +121,16 @@ class ModelPicker(widgets.VBox):
             callback(self.model)
 
     def _show_counts(self) -> None:
-        summary: ArchitectureSummary = self.summary
+        summary = self.summary
         _, height, width = summary.input_size
         warning = ""
-        if summary.num_params > 5_000_000:
+        if summary.num_params > PAPER_SIZED_PARAMETERS:
             warning = (" &nbsp;<span style='color:#b35806'>paper-sized: one training step takes seconds on a CPU; "
                        "pick tiny or small to train here</span>")  # fmt: skip
         self.counts.value = (
-            f"<b>{html.escape(MODEL_LABELS.get(self.model_name, summary.name))}</b> ({self.size.value}): "
+            f"<b>{html.escape(LABELS.get(self.model_name, summary.name))}</b> ({self.size.value}): "
             f"<b>{summary.num_params:,}</b> parameters · <b>{format_count(summary.flops)}FLOPs</b> for one "
             f"{height}×{width} image (a training step costs about 3× that per image){warning}"
         )
-        self.table.value = _layer_table_html(summary)
+        self.table.value = summary.layers.compact_html(max_depth=3)
         self.legend.value = legend_html(summary)
-
-
-def _layer_table_html(summary: ArchitectureSummary, max_depth: int = 3) -> str:
-    rows = "".join(
-        f"<tr><td style='text-align:left;padding-left:{0.3 + 1.2 * (row.depth - 1):.1f}em'>{html.escape(row.name)}</td>"
-        f"<td style='text-align:left'>{row.type}</td><td style='text-align:left'>{tuple(row.output_shape)}</td>"
-        f"<td style='text-align:right'>{row.num_params:,}</td></tr>"
-        for row in summary.layers
-        if row.depth <= max_depth
-    )
-    head = "<tr><th>layer</th><th>type</th><th>output shape (N, C, H, W)</th><th>parameters</th></tr>"
-    return f"<table style='font-size:12px;border-collapse:collapse'>{head}{rows}</table>"

@@ -19,13 +19,17 @@ Properties are plotly.js's own, as JSON, and are not validated on update (a miss
 build the figure with ``plotly.graph_objects`` (validated), then update what changes. plotly.js 3+ wants titles
 as ``{"text": ...}``.
 
-Each figure is its own widget model, so any number of figures per page work. Tests assert on
+Each figure is its own widget model, so any number of figures per page work. A figure may be changed from a
+worker thread (a training run's callbacks) while the kernel's thread answers its browser: every change and every
+send holds the figure's own lock. Traces can be addressed by their ``name``. Tests assert on
 ``fig.data``/``fig.layout`` in Python and call :meth:`LiveFigure.click` to play a learner's click.
+
+The JavaScript half lives in ``static/live_figure.js``.
 
 Example:
     >>> fig = LiveFigure(go.Figure(go.Heatmap(z=np.zeros((3, 3)))))
     >>> with fig.batch():
-    ...     fig.update_trace(0, z=np.eye(3))
+    ...     fig.update_trace(0, z=np.eye(3))   # or by name: fig.update_trace("prediction", source=...)
     ...     fig.update_layout(title={"text": "identity"})
     >>> fig.data[0]["z"][1]
     [0.0, 1.0, 0.0]
@@ -37,6 +41,7 @@ import base64
 import functools
 import gzip
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -146,114 +151,6 @@ def _figure_json(figure: go.Figure | dict) -> dict:
     return {"data": plain.get("data", []), "layout": plain.get("layout", {})}
 
 
-_ESM = r"""
-const PLOTLY = Symbol.for("segtutor.plotly");
-
-// Evaluate plotly.js once per page: the first figure to ask starts it, every figure awaits the same promise.
-function loadPlotly(model) {
-  if (!globalThis[PLOTLY]) {
-    globalThis[PLOTLY] = (async () => {
-      performance.mark("segtutor:plotly-requested");  // marks let tests time the page load
-      const id = model.get("library").replace("IPY_MODEL_", "");
-      const library = await model.widget_manager.get_model(id);
-      performance.mark("segtutor:plotly-received");
-      const gzipped = new Blob([library.get("source")]).stream().pipeThrough(new DecompressionStream("gzip"));
-      const code = await new Response(gzipped).text();
-      performance.mark("segtutor:plotly-unzipped");
-      const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
-      await new Promise((resolve, reject) => {
-        const script = document.createElement("script");
-        script.src = url;
-        script.onload = resolve;
-        script.onerror = () => reject(new Error("plotly.js failed to load"));
-        document.head.appendChild(script);
-      });
-      URL.revokeObjectURL(url);
-      performance.mark("segtutor:plotly-ready");
-      return globalThis.Plotly;
-    })();
-    globalThis[PLOTLY].catch(() => delete globalThis[PLOTLY]);  // let a later figure try again
-  }
-  return globalThis[PLOTLY];
-}
-
-function initialize({ model }) {
-  // Messages sent before this model existed in the page can be lost (JupyterLab creates models asynchronously):
-  // tell Python which revision we hold; it sends the whole figure if that is not the latest.
-  model.send({ type: "sync", revision: model.get("figure").revision });
-  // Apply each numbered patch to the model's copy of the figure (once per model, with or without views).
-  model.on("msg:custom", (msg) => {
-    if (msg.type !== "patch") return;
-    const figure = model.get("figure");
-    if (msg.revision <= figure.revision) return;  // already in the state we were given
-    if (msg.revision !== figure.revision + 1) {  // we missed a patch: ask Python for the whole figure
-      model.send({ type: "resync" });
-      return;
-    }
-    for (const op of msg.ops) {
-      const target = op.trace === undefined ? figure.layout : figure.data[op.trace];
-      for (const [path, value] of Object.entries(op.props)) {  // "xaxis.range": walk to xaxis, set its range
-        const keys = path.split(".");
-        const last = keys.pop();
-        let node = target;
-        for (const key of keys) node = node[key] ??= {};
-        node[last] = value;
-      }
-    }
-    figure.revision = msg.revision;
-  });
-}
-
-function render({ model, el }) {
-  const div = document.createElement("div");
-  div.className = "segtutor-figure";
-  el.appendChild(div);
-  let Plotly = null;
-  let queued = false;
-  let alive = true;
-  const draw = () => {
-    if (!Plotly || queued) return;
-    queued = true;
-    requestAnimationFrame(async () => {  // many updates within one frame: one redraw
-      queued = false;
-      if (!alive) return;
-      const figure = model.get("figure");
-      // plotly keeps and mutates what it is given: hand it copies, never the model's state
-      await Plotly.react(div, structuredClone(figure.data), structuredClone(figure.layout), model.get("config"));
-      div.dataset.revision = figure.revision;
-    });
-  };
-  model.on("msg:custom", draw);
-  model.on("change:figure", draw);
-  model.on("change:config", draw);
-  // Evaluating plotly.js holds the page's only thread for most of a second: let the browser paint the widgets
-  // first (the next frame), then load it, so the controls appear before the plots.
-  const afterPaint = new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-  afterPaint.then(() => loadPlotly(model)).then(async (library) => {
-    if (!alive) return;
-    Plotly = library;
-    const figure = model.get("figure");
-    await Plotly.newPlot(div, structuredClone(figure.data), structuredClone(figure.layout), model.get("config"));
-    div.dataset.revision = figure.revision;
-    performance.mark("segtutor:figure-drawn");
-    div.on("plotly_click", (event) => {
-      const point = event.points[0];
-      model.send({ type: "click", trace: point.curveNumber, x: point.x, y: point.y, point_index: point.pointNumber });
-    });
-    draw();  // in case the figure changed while plotly.js loaded
-  }).catch((error) => {
-    div.textContent = `segtutor: the figure could not be drawn (${error})`;
-  });
-  return () => {
-    alive = false;
-    if (Plotly) Plotly.purge(div);
-  };
-}
-
-export default { initialize, render };
-"""
-
-
 class LiveFigure(anywidget.AnyWidget):
     """A plotly figure that updates in place, in JupyterLab and in Voila, with many per page.
 
@@ -266,7 +163,7 @@ class LiveFigure(anywidget.AnyWidget):
     with :meth:`show`. Read it back with :attr:`data` and :attr:`layout`.
     """
 
-    _esm = _ESM
+    _esm = Path(__file__).parent / "static" / "live_figure.js"  # the browser half: applies patches, draws
     figure = traitlets.Dict(help="{'data': [...], 'layout': {...}, 'revision': int}").tag(sync=True)
     config = traitlets.Dict().tag(sync=True)
     library = traitlets.Instance(PlotlyLibrary).tag(sync=True, **widgets.widget_serialization)
@@ -280,6 +177,7 @@ class LiveFigure(anywidget.AnyWidget):
             **kwargs,
         )
         self._pending: list[dict] | None = None  # ops collected inside batch()
+        self._lock = threading.RLock()  # one writer at a time: a training thread's redraws, the kernel's replies
         self._click_callbacks: list[Callable[[Click], None]] = []
         self.on_msg(self._on_browser_msg)
 
@@ -293,15 +191,26 @@ class LiveFigure(anywidget.AnyWidget):
         """The layout as a plain dict; change it with :meth:`update_layout`."""
         return self.figure["layout"]
 
-    def update_trace(self, index: int, props: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        """Replace properties of trace ``index``: ``fig.update_trace(2, z=feature_map, text=labels)``.
+    def update_trace(self, trace: int | str, props: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """Replace properties of a trace, by index or by name: ``fig.update_trace("maps", z=feature_map)``.
 
         Each keyword replaces that property whole (``marker={...}`` replaces the whole marker); to replace one
         nested property pass a dict with a dotted path: ``fig.update_trace(0, {"marker.color": "red"})``.
         """
-        if not isinstance(index, int) or not 0 <= index < len(self.data):
-            raise IndexError(f"trace index must be an int in 0 … {len(self.data) - 1}, got {index!r}")
-        self._apply({"trace": index, "props": to_json({**(props or {}), **kwargs})})
+        self._apply({"trace": self.trace_index(trace), "props": to_json({**(props or {}), **kwargs})})
+
+    def trace_index(self, trace: int | str) -> int:
+        """The index of a trace given by index or by its (unique) ``name``."""
+        if isinstance(trace, str):
+            indices = [i for i, data in enumerate(self.data) if data.get("name") == trace]
+            if len(indices) != 1:
+                names = [data.get("name") for data in self.data]
+                problem = "no trace" if not indices else f"{len(indices)} traces"
+                raise KeyError(f"{problem} named {trace!r}; the traces are {names}")
+            return indices[0]
+        if isinstance(trace, bool) or not isinstance(trace, int) or not 0 <= trace < len(self.data):
+            raise IndexError(f"trace index must be an int in 0 … {len(self.data) - 1}, got {trace!r}")
+        return trace
 
     def update_layout(self, props: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Replace layout properties: ``fig.update_layout(shapes=[...], title={"text": "step 3"})``.
@@ -309,6 +218,13 @@ class LiveFigure(anywidget.AnyWidget):
         Dotted paths replace one nested property and keep its siblings: ``fig.update_layout({"xaxis.range": [0, 9]})``.
         """
         self._apply({"props": to_json({**(props or {}), **kwargs})})
+
+    def set_subplot_title(self, index: int, text: str) -> None:
+        """Change the title of subplot ``index`` (0-based, in the order ``make_subplots`` got the titles)."""
+        annotations = self.layout.get("annotations", [])
+        if not 0 <= index < len(annotations):
+            raise IndexError(f"the figure has {len(annotations)} subplot titles, got index {index}")
+        self.update_layout({f"annotations.{index}.text": text})
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -319,20 +235,23 @@ class LiveFigure(anywidget.AnyWidget):
             ...     fig.update_trace(0, z=image)
             ...     fig.update_layout(shapes=[window])
         """
-        if self._pending is not None:  # nested: the outer batch sends
-            yield
-            return
-        self._pending = []
-        try:
-            yield
-        finally:
-            ops, self._pending = self._pending, None
-            if ops:
-                self._send_patch(ops)
+        with self._lock:  # the batch belongs to the thread that opened it
+            if self._pending is not None:  # nested: the outer batch sends
+                yield
+                return
+            self._pending = []
+            try:
+                yield
+            finally:
+                ops, self._pending = self._pending, None
+                if ops:
+                    self._send_patch(ops)
 
     def show(self, figure: go.Figure | dict) -> None:
         """Replace the whole figure (new traces or a new layout), e.g. when a control changes its structure."""
-        self.figure = {**_figure_json(figure), "revision": self.figure["revision"] + 1}
+        state = _figure_json(figure)
+        with self._lock:
+            self.figure = {**state, "revision": self.figure["revision"] + 1}
 
     def on_click(self, callback: Callable[[Click], None]) -> None:
         """Call ``callback(click)`` when the learner clicks a point (a heatmap cell, a marker)."""
@@ -347,26 +266,33 @@ class LiveFigure(anywidget.AnyWidget):
     def _apply(self, op: dict) -> None:
         # Change the Python copy in place: the trait stays the truth for views that connect later, and
         # traitlets does not re-send the whole figure (the patch carries the change).
-        target = self.layout if "trace" not in op else self.data[op["trace"]]
-        for path, value in op["props"].items():  # "xaxis.range": walk to xaxis, set its range
-            *parents, last = path.split(".")
-            node = target
-            for key in parents:
-                node = node.setdefault(key, {})
-            node[last] = value
-        if self._pending is not None:
-            self._pending.append(op)
-        else:
-            self._send_patch([op])
+        with self._lock:
+            target = self.layout if "trace" not in op else self.data[op["trace"]]
+            for path, value in op["props"].items():  # "xaxis.range": walk to xaxis, set its range
+                *parents, last = path.split(".")
+                node = target
+                for key in parents:  # "annotations.2.text": a list's element by its index
+                    node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+                if isinstance(node, list):
+                    node[int(last)] = value
+                else:
+                    node[last] = value
+            if self._pending is not None:
+                self._pending.append(op)
+            else:
+                self._send_patch([op])
 
     def _send_patch(self, ops: list[dict]) -> None:
-        self.figure["revision"] += 1
-        self.send({"type": "patch", "revision": self.figure["revision"], "ops": ops})
+        with self._lock:
+            self.figure["revision"] += 1
+            self.send({"type": "patch", "revision": self.figure["revision"], "ops": ops})
 
     def _on_browser_msg(self, _widget: LiveFigure, content: dict, _buffers: list) -> None:
         if content.get("type") == "click":
             self.click(content["trace"], content["x"], content["y"], content.get("point_index"))
-        elif content.get("type") == "resync" or (
-            content.get("type") == "sync" and content.get("revision") != self.figure["revision"]
-        ):
-            self.send_state("figure")
+            return
+        with self._lock:  # the figure must not change while its state is serialised
+            if content.get("type") == "resync" or (
+                content.get("type") == "sync" and content.get("revision") != self.figure["revision"]
+            ):
+                self.send_state("figure")

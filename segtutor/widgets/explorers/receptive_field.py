@@ -1,15 +1,13 @@
 """ReceptiveFieldExplorer: click an output pixel of a tissue tile and see which input pixels can influence it.
 
 :class:`ReceptiveFieldState` computes what is shown (no widgets); :class:`ReceptiveFieldExplorer` draws, in one
-:class:`~segtutor.widgets.figures.LiveFigure`, the tile with one box per stage of the network (the region the
+:class:`~segtutor.widgets.LiveFigure`, the tile with one box per stage of the network (the region the
 feature pixel under the click sees, growing with depth; for DeepLabv3 also the taps of each ASPP rate) and the
 effective receptive field: how strongly each input pixel actually moves the clicked output (the gradient).
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from dataclasses import dataclass
 
@@ -18,24 +16,22 @@ import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
 import torch
-from PIL import Image
 from plotly.subplots import make_subplots
 from torch import nn
 
 from segtutor.data import generate_tile
-from segtutor.explain.receptive_field import LayerField, box_at, receptive_field, receptive_spans
-from segtutor.models import create_model, list_models
+from segtutor.explain import EffectiveField, LayerField, box_at, receptive_field, receptive_spans
+from segtutor.figures import HIGHLIGHT, TEMPLATE, png_uri
+from segtutor.models import LABELS, create_model, list_models
 from segtutor.widgets.controls import report_errors
-from segtutor.widgets.figures import Click, LiveFigure
-from segtutor.widgets.grids import HIGHLIGHT, TEMPLATE
+from segtutor.widgets.live_figure import Click, LiveFigure
 
-MODEL_LABELS = {"unet": "UNet", "fcn8s": "FCN-8s", "deeplabv3": "DeepLabv3"}
 STAGE_KINDS = ("encoder", "bottleneck")  # stages drawn as boxes; DeepLabv3's ASPP branches are drawn as taps
 TILE, GRADIENT = range(2)  # trace indices
 
 
 @dataclass(frozen=True)
-class Stage:
+class StageField:
     """A stage of a network, as its ``describe()`` names it, with the receptive field of its output."""
 
     name: str  # e.g. "enc2", "aspp_rate12"
@@ -61,12 +57,10 @@ class ReceptiveFieldState:
             raise ValueError(f"unknown model names {unknown}; use names from {list_models()}")
         for name in list_models():
             if name not in models:
-                with torch.random.fork_rng(devices=[]):  # seeded weights without touching the global generator
-                    torch.manual_seed(seed)
-                    models[name] = create_model(name, size="small")
+                models[name] = create_model(name, size="small", seed=seed)
         self.models = models
         self.tile, _mask = generate_tile(tile_size, seed=seed)  # (H, W, 3) uint8
-        self._stages: dict[str, list[Stage]] = {}
+        self._stages: dict[str, list[StageField]] = {}
         self.select(list_models()[0])
 
     def select(self, name: str) -> None:
@@ -77,13 +71,7 @@ class ReceptiveFieldState:
         model, size = self.model, self.tile.shape[:2]
         self._spans = receptive_spans(model, size, layers=[s.module for s in self.stages()])
         # One forward pass with gradients kept: every click then costs one backward pass (the effective field).
-        training = model.training
-        model.eval()
-        parameter = next(model.parameters())
-        self._images = (torch.from_numpy(self.tile).permute(2, 0, 1)[None] / 255).to(parameter)  # (1, 3, H, W)
-        self._images.requires_grad_(True)
-        self._logits = model(self._images)  # (1, K, H, W)
-        model.train(training)
+        self._field = EffectiveField(model, torch.from_numpy(self.tile).permute(2, 0, 1)[None] / 255)  # (1, 3, H, W)
         self.click((size[0] // 2, size[1] // 2))
 
     @property
@@ -91,13 +79,13 @@ class ReceptiveFieldState:
         """The current model."""
         return self.models[self.name]
 
-    def stages(self) -> list[Stage]:
+    def stages(self) -> list[StageField]:
         """The current model's stages with their receptive fields, from its ``describe()`` (computed once)."""
         if self.name not in self._stages:
             described = [s for s in self.model.describe() if s.module]
             fields = {f.name: f for f in receptive_field(self.model, layers=[s.module for s in described])}
             self._stages[self.name] = [
-                Stage(s.name, s.module, s.kind, fields[s.module]) for s in described if s.module in fields
+                StageField(s.name, s.module, s.kind, fields[s.module]) for s in described if s.module in fields
             ]
         return self._stages[self.name]
 
@@ -107,8 +95,7 @@ class ReceptiveFieldState:
 
     def aspp_rates(self) -> list[int]:
         """The atrous rates of the current model's ASPP (empty for models without one)."""
-        head = getattr(self.model, "head", None)
-        return list(getattr(getattr(head, "aspp", None), "rates", []))
+        return list(getattr(self.model, "aspp_rates", []))
 
     def click(self, pixel: tuple[int, int]) -> None:
         """Pick output pixel ``(row, col)``: computes :attr:`boxes` and :attr:`gradient` for it."""
@@ -118,9 +105,7 @@ class ReceptiveFieldState:
             raise ValueError(f"pixel {pixel} lies outside the {height}×{width} tile")
         self.pixel = (int(row), int(col))
         self.boxes = {name: box_at(spans, (height, width), self.pixel) for name, spans in self._spans.items()}
-        output = self._logits[0, :, row, col].sum()
-        (gradient,) = torch.autograd.grad(output, self._images, retain_graph=True)  # (1, 3, H, W)
-        self.gradient = gradient[0].abs().sum(dim=0).cpu().numpy()  # (H, W): the effective receptive field
+        self.gradient = self._field.at(self.pixel)  # (H, W): the effective receptive field
 
     def aspp_taps(self) -> dict[int, list[tuple[int, int]]]:
         """For each ASPP rate, the input pixels at the centres of its 3×3 taps around the clicked pixel.
@@ -134,13 +119,6 @@ class ReceptiveFieldState:
             rate: [(row + a * rate * jump, col + b * rate * jump) for a in (-1, 0, 1) for b in (-1, 0, 1)]
             for rate in self.aspp_rates()
         }
-
-
-def _png(tile: np.ndarray) -> str:
-    """An RGB tile as a PNG data URI (a few kB, instead of a list of numbers per pixel)."""
-    buffer = io.BytesIO()
-    Image.fromarray(tile).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def _size_text(size: float) -> str:
@@ -158,7 +136,7 @@ class ReceptiveFieldExplorer(widgets.VBox):
 
     def __init__(self, models: dict[str, nn.Module] | None = None, *, tile_size: int = 96, seed: int = 0) -> None:
         self.state = ReceptiveFieldState(models, tile_size=tile_size, seed=seed)
-        self.model_picker = widgets.ToggleButtons(options=[(MODEL_LABELS.get(n, n), n) for n in list_models()],
+        self.model_picker = widgets.ToggleButtons(options=[(LABELS.get(n, n), n) for n in list_models()],
                                                   description="model")  # fmt: skip
         self.summary = widgets.HTML()
         self.table = widgets.HTML()
@@ -185,7 +163,7 @@ class ReceptiveFieldExplorer(widgets.VBox):
         height, width = self.state.tile.shape[:2]
         titles = ["what the clicked pixel can see", "how much each pixel matters"]
         figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=titles)
-        figure.add_trace(go.Image(source=_png(self.state.tile), name="tile", hoverinfo="x+y"), row=1, col=1)
+        figure.add_trace(go.Image(source=png_uri(self.state.tile), name="tile", hoverinfo="x+y"), row=1, col=1)
         figure.add_trace(go.Heatmap(z=np.zeros((height, width)), colorscale="Magma", showscale=False, name="gradient",
                                     hovertemplate="row %{y}, col %{x}<extra></extra>"), row=1, col=2)  # fmt: skip
         plain = dict(constrain="domain", showgrid=False, zeroline=False)
@@ -241,7 +219,7 @@ class ReceptiveFieldExplorer(widgets.VBox):
                                        "yaxis.range": [height - 0.5 + margin, -0.5 - margin]},
                                       shapes=shapes, annotations=annotations)  # fmt: skip
         network = state.network_field()
-        label = MODEL_LABELS.get(state.name, state.name)
+        label = LABELS.get(state.name, state.name)
         self.summary.value = (
             f"<b>{label}</b>, output pixel <b>({row}, {col})</b>: the dashed box is every input pixel that can change "
             f"it; the coloured boxes are what the encoder's stages see. The whole network sees "

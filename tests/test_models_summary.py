@@ -1,4 +1,5 @@
-"""Parameter counts, FLOPs and the per-layer table, checked against sums and shapes worked out by hand."""
+"""Parameter counts, FLOPs, the per-layer table, the stages and feature maps, checked against sums, shapes worked
+out by hand, torch's own FLOP counter and plain forward passes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-from segtutor.models import count_flops, count_parameters, create_model, format_table, layer_table, list_models
+from torch.utils.flop_counter import FlopCounterMode
+
+from segtutor.models import (
+    count_flops,
+    count_parameters,
+    create_model,
+    describe_architecture,
+    evaluating,
+    feature_maps,
+    format_table,
+    layer_table,
+    list_models,
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
@@ -104,3 +117,62 @@ def test_layer_table_prints_as_a_table():
     assert "classifier" in lines[-1] and "(1, 2, 32, 32)" in lines[-1] and lines[-1].endswith("10")
     assert repr(rows) == text
     assert rows._repr_html_().startswith("<table>") and "classifier" in rows._repr_html_()
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("size", [(3, 64, 64), (3, 45, 61)])
+def test_count_flops_equals_torchs_flop_counter(name, size):
+    """The fast hook counter gives FlopCounterMode's number, odd sizes included."""
+    model = create_model(name, size="tiny").eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.rand(1, *size))
+    assert count_flops(model, size) == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_describe_architecture_shapes_and_counts(name):
+    model = create_model(name, size="tiny")
+    summary = describe_architecture(model, (3, 64, 64))
+    # reference: every module's output shape from a forward pass with our own hooks
+    shapes = {}
+    hooks = [module.register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape)))
+             for n, module in model.named_modules() if n]  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.rand(1, 3, 64, 64))
+    for hook in hooks:
+        hook.remove()
+    for item in summary.stages:
+        if item.stage.module:
+            assert item.shape == shapes[item.stage.module], item.stage.name
+    assert summary.stages[0].shape == (1, 3, 64, 64)
+    assert summary.stages[-1].shape == tuple(logits.shape)  # the last stage gives the logits
+    assert summary.num_params == sum(p.numel() for p in model.parameters())
+    assert summary.flops == count_flops(model, (3, 64, 64))
+    assert [row.name for row in summary.layers] == [row.name for row in layer_table(model, (3, 64, 64))]
+
+
+def test_feature_maps_equal_the_module_output(val_data):
+    trained = create_model("unet", size="tiny")
+    image, _ = val_data[0]
+    maps = feature_maps(trained, image, "encoder.1")
+    trained.eval()
+    with torch.no_grad():
+        expected = trained.encoder[1](trained.encoder[0](image[None]))[0]
+    trained.train()
+    torch.testing.assert_close(maps, expected)
+    with pytest.raises(ValueError, match="no module"):
+        feature_maps(trained, image, "encoder.99")
+
+
+def test_evaluating_switches_to_eval_and_back():
+    model = nn.Sequential(nn.BatchNorm2d(3))
+    with evaluating(model) as inside:
+        assert inside is model and not model.training
+    assert model.training
+    model.eval()
+    with pytest.raises(RuntimeError), evaluating(model):
+        model.train()
+        raise RuntimeError("an error inside")
+    assert not model.training  # restored, even after an error

@@ -1,5 +1,7 @@
 """What does a layer see? Its feature maps for one tile, and the first layer's learned kernels.
 
+The maps come from :func:`segtutor.models.feature_maps`, the pictures from :mod:`segtutor.figures.pictures`.
+
 A convolution layer with C output channels turns a tile into C feature maps, one per learned kernel. Early maps
 respond to colours and edges at full resolution; deep ones are small (the encoder has downsampled) and respond to
 larger patterns, such as "a crowded cluster of dark nuclei". The first layer's kernels act on the RGB pixels
@@ -19,106 +21,13 @@ from plotly.subplots import make_subplots
 from torch import nn
 from torch.utils.data import Dataset
 
+from segtutor.figures import image_trace, kernel_mosaic, mosaic, png_uri, style
+from segtutor.models import feature_maps, first_convolution, layer_choices
+from segtutor.predict import image_to_rgb
 from segtutor.widgets.controls import report_errors
-from segtutor.widgets.figures import LiveFigure
-from segtutor.widgets.pictures import as_rgb, image_trace, png_uri
-from segtutor.widgets.theme import style
+from segtutor.widgets.live_figure import LiveFigure
 
 KERNEL_SCALE = 12  # screen pixels per kernel tap in the kernel mosaic
-
-
-@torch.no_grad()
-def feature_maps(model: nn.Module, image: torch.Tensor, module_name: str) -> torch.Tensor:
-    """The output of ``model``'s module ``module_name`` when ``image`` passes through (in eval mode).
-
-    Args:
-        model: the network.
-        image: ``(C, H, W)`` float in [0, 1].
-        module_name: a name from ``model.named_modules()``, e.g. ``"encoder.2"``.
-
-    Returns:
-        ``(channels, h, w)`` float32 on the CPU.
-    """
-    modules = dict(model.named_modules())
-    if module_name not in modules:
-        raise ValueError(f"the model has no module {module_name!r}; e.g. {', '.join(list(modules)[1:6])}, …")
-    captured: list[torch.Tensor] = []
-    handle = modules[module_name].register_forward_hook(lambda _m, _i, output: captured.append(output))
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(model.parameters()).device
-        model(image.unsqueeze(0).to(device))  # (1, C, H, W)
-    finally:
-        handle.remove()
-        model.train(was_training)
-    output = captured[0]
-    output = output[0] if isinstance(output, (tuple, list)) else output
-    return output[0].float().cpu()  # (channels, h, w)
-
-
-def mosaic(maps: torch.Tensor | np.ndarray, columns: int = 8, gap: int = 1) -> np.ndarray:
-    """Feature maps side by side in a grid, each scaled to [0, 1] on its own (a flat map becomes 0).
-
-    Args:
-        maps: ``(n, h, w)``.
-        columns: maps per grid row.
-        gap: NaN pixels between maps (drawn as blank).
-
-    Returns:
-        ``(rows * (h + gap) - gap, columns * (w + gap) - gap)`` float with NaN in the gaps and unused cells.
-    """
-    maps = np.asarray(maps, dtype=np.float64)
-    count, height, width = maps.shape
-    columns = max(1, min(columns, count))
-    rows = math.ceil(count / columns)
-    low = maps.min(axis=(1, 2), keepdims=True)
-    span = maps.max(axis=(1, 2), keepdims=True) - low
-    scaled = np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0.0)
-    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
-    for index in range(count):
-        row, col = divmod(index, columns)
-        top, left = row * (height + gap), col * (width + gap)
-        grid[top : top + height, left : left + width] = scaled[index]
-    return grid
-
-
-def kernel_mosaic(weight: torch.Tensor, columns: int = 8, gap: int = 1) -> np.ndarray:
-    """The kernels of a first convolution layer as small pictures: uint8 ``(rows * (k + gap) - gap, ..., 3)``.
-
-    Each kernel ``weight[o]`` (``(in_channels, k, k)``) is scaled by its largest absolute weight so that 0 is
-    mid-grey: a reddish tap means "more red in the pixel raises this feature". Kernels over 3 input channels
-    are drawn in RGB, others in grey (their mean over the input channels). Gaps are white.
-    """
-    weight = weight.detach().float().cpu()
-    out_channels, in_channels, height, width = weight.shape
-    pictures = weight if in_channels == 3 else weight.mean(1, keepdim=True).expand(-1, 3, -1, -1)  # (O, 3, k, k)
-    scale = pictures.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-12)
-    pictures = (0.5 + 0.5 * pictures / scale).clamp(0, 1)  # 0 -> grey
-    columns = max(1, min(columns, out_channels))
-    rows = math.ceil(out_channels / columns)
-    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap, 3), 255, np.uint8)
-    for index in range(out_channels):
-        row, col = divmod(index, columns)
-        top, left = row * (height + gap), col * (width + gap)
-        grid[top : top + height, left : left + width] = (pictures[index].permute(1, 2, 0) * 255).round().byte().numpy()
-    return grid
-
-
-def first_convolution(model: nn.Module) -> tuple[str, nn.Conv2d]:
-    """Name and module of the first ``Conv2d`` the model defines (the one that sees the pixels)."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            return name, module
-    raise ValueError(f"{type(model).__name__} has no Conv2d layer")
-
-
-def layer_choices(model: nn.Module) -> list[tuple[str, str]]:
-    """``(label, module name)`` of the layers worth looking at: the model's named stages, else every Conv2d."""
-    if hasattr(model, "describe"):
-        return [(f"{stage.name} ({stage.kind}, stride {stage.stride})", stage.module)
-                for stage in model.describe() if stage.module]  # fmt: skip
-    return [(name, name) for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
 
 
 class FeatureMapViewer(widgets.VBox):
@@ -165,7 +74,6 @@ class FeatureMapViewer(widgets.VBox):
         style(figure, width=1120, height=380, margin=dict(l=10, r=10, t=40, b=10))
         self.figure = LiveFigure(figure)
         self.figure.add_class("segtutor-features")
-        self._titles = [dict(annotation) for annotation in self.figure.layout["annotations"]]
 
         guard = report_errors(self.errors)
         self.layer.observe(guard(lambda _: self.show()), names="value")
@@ -192,14 +100,15 @@ class FeatureMapViewer(widgets.VBox):
         self.first_channel.disabled = channels <= self.max_maps  # all maps on screen already
         _, conv = first_convolution(self.model)
         with self.figure.batch():
-            self.figure.update_trace(0, source=png_uri(as_rgb(image)))
+            self.figure.update_trace("tile", source=png_uri(image_to_rgb(image)))
             self._draw_maps()
             # each tap drawn as KERNEL_SCALE x KERNEL_SCALE screen pixels, so 3x3 kernels stay crisp
             offset = -0.5 + 0.5 / KERNEL_SCALE
-            self.figure.update_trace(2, source=png_uri(kernel_mosaic(conv.weight, columns=4), scale=KERNEL_SCALE),
-                                     dx=1 / KERNEL_SCALE, dy=1 / KERNEL_SCALE, x0=offset, y0=offset)  # fmt: skip
-            self._set_title(2, f"first-layer kernels: {conv.out_channels} × "
-                               f"{conv.in_channels}×{conv.kernel_size[0]}×{conv.kernel_size[1]}")  # fmt: skip
+            self.figure.update_trace("kernels", source=png_uri(kernel_mosaic(conv.weight, columns=4),
+                                     scale=KERNEL_SCALE), dx=1 / KERNEL_SCALE, dy=1 / KERNEL_SCALE, x0=offset,
+                                     y0=offset)  # fmt: skip
+            self.figure.set_subplot_title(2, f"first-layer kernels: {conv.out_channels} × "
+                                             f"{conv.in_channels}×{conv.kernel_size[0]}×{conv.kernel_size[1]}")  # fmt: skip
         self.caption.value = (
             f"<span style='font-size:13px'><b>{html.escape(self.layer.label)}</b>: {channels} feature maps of "
             f"{height}×{width} pixels for a {image.shape[-2]}×{image.shape[-1]} tile. Each map is scaled to its own "
@@ -212,9 +121,5 @@ class FeatureMapViewer(widgets.VBox):
         start = self.first_channel.value
         shown = self.maps[start : start + self.max_maps]
         columns = min(8, math.ceil(math.sqrt(2 * len(shown))))  # a grid about twice as wide as tall
-        self.figure.update_trace(1, z=np.round(mosaic(shown, columns=columns), 3))
-        self._set_title(1, f"feature maps {start}–{start + len(shown) - 1} of {len(self.maps)}")
-
-    def _set_title(self, index: int, text: str) -> None:
-        self._titles[index] = {**self._titles[index], "text": text}
-        self.figure.update_layout(annotations=self._titles)
+        self.figure.update_trace("maps", z=np.round(mosaic(shown, columns=columns), 3))
+        self.figure.set_subplot_title(1, f"feature maps {start}–{start + len(shown) - 1} of {len(self.maps)}")

@@ -1,10 +1,9 @@
 """The training dashboard: Start, Pause, Resume, Stop, and watch the loss fall while the page stays responsive.
 
-The run itself lives in a :class:`~segtutor.widgets.session.TrainingSession` (a worker thread, no widgets). The
-dashboard is its view: the buttons only set flags and return, and the dashboard's :class:`RunListener` hooks,
-which run in the worker thread, redraw the curves, the status line and the preview at most every
-``draw_every_s`` seconds (5 times a second by default). So while a run is active every widget write happens in
-that one thread; before the first run and after the last one the kernel's thread draws.
+The run is a :class:`~segtutor.train.TrainingSession`: :meth:`~segtutor.train.Trainer.run`, the loop of ``fit``,
+in a worker thread. The dashboard is its view and one of its callbacks: the buttons only set flags and return,
+and the hooks, which run in the worker thread, redraw the curves, the status line and the preview at most every
+``draw_every_s`` seconds (5 times a second by default).
 
 Curves change in place (:meth:`LiveFigure.update_trace`), one small patch per redraw: no clear-and-redraw.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import html
 import math
-import threading
 import time
 from collections.abc import Sequence
 
@@ -25,42 +23,27 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from segtutor.data import class_colors
-from segtutor.predict import overlay
-from segtutor.train import TrainConfig
-from segtutor.widgets.diagram import format_count
-from segtutor.widgets.figures import LiveFigure
-from segtutor.widgets.pictures import as_rgb, image_trace, png_uri
-from segtutor.widgets.session import RunListener, TrainingSession
-from segtutor.widgets.theme import style
+from segtutor.figures import image_trace, png_uri, style
+from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
+from segtutor.predict import image_to_rgb, overlay
+from segtutor.train import Callback, History, TrainConfig, TrainingSession, TrainState, smooth
+from segtutor.widgets.live_figure import LiveFigure
+from segtutor.widgets.studio.settings import TrainSettings
 
 WARM_UP_DELAY_S = 3.0  # the warm-up waits this long (or for Start), leaving the CPU to drawing the page
-SMOOTHING = 0.9  # weight of the past in the smoothed training loss (an exponential moving average)
 TRAIN_COLOR, SMOOTH_COLOR, VAL_COLOR = "#9ecae1", "#08519c", "#6a3d9a"
 STATE_COLORS = {"running": "#238b45", "paused": "#b35806", "warming up": "#6a51a3", "completed": "#08519c",
                 "stopped": "#525252", "diverged": "#cb181d", "error": "#cb181d", "idle": "#525252"}  # fmt: skip
-
-
-def smooth(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
-    """Exponential moving average with bias correction, as TensorBoard smooths a loss curve.
-
-    ``s[i] = weight * s[i-1] + (1 - weight) * values[i]``, divided by ``1 - weight**(i+1)`` so the first
-    points are not pulled towards 0. NaN values are skipped (they keep the previous average).
-    """
-    smoothed, average, count = [], 0.0, 0
-    for value in values:
-        if math.isfinite(value):
-            average = weight * average + (1 - weight) * value
-            count += 1
-        smoothed.append(average / (1 - weight**count) if count else math.nan)
-    return smoothed
+PREDICTION_TITLE = 3  # the subplot title above the live prediction
+CURVES = ("training loss", "training loss (smoothed)", "validation loss")
 
 
 def curves_figure(class_names: Sequence[str], colors: Sequence[Sequence[int]], image: np.ndarray,
                   truth: np.ndarray) -> go.Figure:  # fmt: skip
     """The dashboard's figure: loss curves, IoU/Dice curves, and the preview tile's truth and prediction.
 
-    Traces: 0 training loss, 1 smoothed training loss, 2 validation loss, then IoU and Dice of each class, then
-    the two pictures (truth, prediction). :data:`TrainingDashboard` updates them in place.
+    Traces, by name: "training loss", "training loss (smoothed)", "validation loss", "IoU <class>" and "Dice <class>"
+    for each class, then the pictures "truth" and "prediction". :class:`TrainingDashboard` updates them in place.
     """
     figure = make_subplots(
         rows=2, cols=3, specs=[[{"rowspan": 2}, {"rowspan": 2}, {}], [None, None, {}]],
@@ -95,28 +78,27 @@ def curves_figure(class_names: Sequence[str], colors: Sequence[Sequence[int]], i
     return figure
 
 
-class TrainingDashboard(widgets.VBox, RunListener):
+class TrainingDashboard(widgets.VBox, Callback):
     """Train a model live: Start, Pause, Resume, Stop; learning rate, optimizer, batch size and budget; live curves.
 
     Args:
         model: the network to train (in place); "from scratch" always restarts from its weights of now.
         train_data: ``Dataset`` of ``(image (C, H, W) float, mask (H, W) int64)``.
         val_data: the same for the validation curves and the live preview (sample ``preview_index``).
+        config: the controls' first values and every setting without a control (``eval_every``, seed, device,
+            the loss, ...); default ``TrainConfig(max_seconds=30, eval_every=20)``.
         class_names: one per class; default ``train_data.class_names``.
-        lr, optimizer, batch_size, budget, budget_unit, schedule: the controls' first values
-            (``budget_unit`` is ``"seconds"`` or ``"iterations"``).
-        eval_every: evaluate on ``val_data`` every this many steps.
+        preview_index: the validation sample the live preview predicts.
         preview_every_s: seconds between two live previews of the prediction.
         draw_every_s: seconds between two redraws of curves and status (0.2: at most 5 per second).
-        device: where to train (None: ``segtutor.default_device()``).
-        seed: seeds the data order.
         warm_up: run one throw-away step in the background now (the first step of a fresh kernel is slow).
 
     Python API (what the buttons call): :meth:`start`, :meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`join`;
-    ``dashboard.lr.value = 1e-4`` changes the learning rate of the running training.
+    ``dashboard.settings.lr.value = 1e-4`` changes the learning rate of the running training.
 
     Example:
-        >>> dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data, budget=20)
+        >>> dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data,
+        ...                               TrainConfig(max_seconds=20, eval_every=20))
         >>> dashboard            # shows it; then press Start (or call dashboard.start())
     """
 
@@ -125,36 +107,23 @@ class TrainingDashboard(widgets.VBox, RunListener):
         model: nn.Module,
         train_data: Dataset,
         val_data: Dataset,
+        config: TrainConfig | None = None,
         *,
         class_names: Sequence[str] | None = None,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        batch_size: int = 8,
-        budget: float = 30,
-        budget_unit: str = "seconds",
-        schedule: str = "cosine",
-        eval_every: int = 20,
         preview_index: int = 0,
         preview_every_s: float = 1.0,
         draw_every_s: float = 0.2,
-        device: str | None = None,
-        seed: int = 0,
         warm_up: bool = True,
     ) -> None:
-        if budget_unit not in ("seconds", "iterations"):
-            raise ValueError(f"budget_unit must be 'seconds' or 'iterations', got {budget_unit!r}")
+        self.settings = TrainSettings(config if config is not None else TrainConfig(max_seconds=30, eval_every=20))
         self.session = TrainingSession(model, train_data, val_data, class_names=class_names,
                                        preview_index=preview_index, warm_up=warm_up,
                                        warm_up_delay=WARM_UP_DELAY_S)  # fmt: skip
-        self.session.listeners.append(self)
-        self.eval_every = eval_every
+        self.session.callbacks.append(self)
         self.preview_every_s = preview_every_s
         self.draw_every_s = draw_every_s
-        self.device = device
-        self.seed = seed
         self.class_names = self.session.class_names
         self.colors = getattr(train_data, "class_colors", None) or class_colors(self.class_names)
-        self._figure_lock = threading.RLock()  # one writer of the figure at a time (worker or kernel thread)
         self._last_draw = self._last_preview = -math.inf
 
         # 1) controls
@@ -164,21 +133,6 @@ class TrainingDashboard(widgets.VBox, RunListener):
         self.pause_button = widgets.Button(description="‖ Pause", disabled=True, **button)
         self.resume_button = widgets.Button(description="▷ Resume", disabled=True, **button)
         self.stop_button = widgets.Button(description="■ Stop", button_style="danger", disabled=True, **button)
-        self.lr = widgets.FloatLogSlider(value=lr, base=10, min=-5, max=0, step=0.1, description="learning rate",
-                                         readout_format=".1e", continuous_update=False,
-                                         style={"description_width": "90px"})  # fmt: skip
-        self.optimizer = widgets.ToggleButtons(options=[("Adam", "adam"), ("SGD", "sgd")], value=optimizer,
-                                               style={"button_width": "60px"})  # fmt: skip
-        self.batch_size = widgets.Dropdown(options=[2, 4, 8, 16, 32], value=batch_size, description="batch size",
-                                           layout=widgets.Layout(width="170px"))  # fmt: skip
-        self.budget = widgets.BoundedFloatText(value=budget, min=1, max=100_000, description="budget",
-                                               layout=widgets.Layout(width="170px"))  # fmt: skip
-        self.budget_unit = widgets.ToggleButtons(options=["seconds", "iterations"], value=budget_unit,
-                                                 style={"button_width": "80px"})  # fmt: skip
-        self.schedule = widgets.ToggleButtons(
-            options=["cosine", "constant"], value=schedule, style={"button_width": "75px"},
-            tooltips=["lr falls to 0 over the budget", "the same lr throughout"],
-        )  # fmt: skip
         self.log_scale = widgets.Checkbox(value=False, description="log-scale loss", indent=False,
                                           layout=widgets.Layout(width="130px"))  # fmt: skip
         self.keep_weights = widgets.Checkbox(value=False, description="continue from the current weights",
@@ -190,27 +144,23 @@ class TrainingDashboard(widgets.VBox, RunListener):
 
         # 2) the figure: curves and preview
         image, mask = self.session.preview_sample()
-        self._preview_rgb = as_rgb(image)
+        self._preview_rgb = image_to_rgb(image)
         self.figure = LiveFigure(curves_figure(self.class_names, self.colors, self._preview_rgb,
                                                overlay(image, mask, self.colors, 0.45)))  # fmt: skip
         self.figure.add_class("segtutor-training-curves")
-        self._titles = [dict(annotation) for annotation in self.figure.layout["annotations"]]
-        self._iou_trace = 3  # first IoU trace; Dice follows each IoU
-        self._prediction_trace = 3 + 2 * len(self.class_names) + 1
 
         # 3) wiring: buttons only call methods that set flags and return
         self.start_button.on_click(lambda _: self.start())
         self.pause_button.on_click(lambda _: self.pause())
         self.resume_button.on_click(lambda _: self.resume())
         self.stop_button.on_click(lambda _: self.stop())
-        self.lr.observe(self._on_lr, names="value")
+        self.settings.lr.observe(self._on_lr, names="value")
         self.log_scale.observe(self._on_log_scale, names="value")
         self._render_status()
         super().__init__([
             widgets.HBox([self.start_button, self.pause_button, self.resume_button, self.stop_button, self.status],
                          layout=widgets.Layout(align_items="center")),
-            widgets.HBox([self.lr, _label("optimizer"), self.optimizer, self.batch_size]),
-            widgets.HBox([self.budget, self.budget_unit, _label("lr schedule"), self.schedule]),
+            *self.settings.rows(),
             widgets.HBox([self.log_scale, self.keep_weights]),
             self.progress, self.figure, self.errors,
         ])  # fmt: skip
@@ -218,36 +168,34 @@ class TrainingDashboard(widgets.VBox, RunListener):
     # ---- the Python API (what the buttons do) --------------------------------------------------------------
     def config(self) -> TrainConfig:
         """The :class:`TrainConfig` the controls describe now."""
-        budget = {"max_seconds": float(self.budget.value)} if self.budget_unit.value == "seconds" else \
-            {"max_iters": int(self.budget.value)}  # fmt: skip
-        return TrainConfig(lr=self.lr.value, optimizer=self.optimizer.value, batch_size=self.batch_size.value,
-                           schedule=self.schedule.value, eval_every=self.eval_every, seed=self.seed,
-                           device=self.device, **budget)  # fmt: skip
+        return self.settings.config()
 
     def start(self) -> None:
-        """Stop the current run (if any) and train with the controls' settings in a worker thread."""
+        """Stop the current run (if any) and train with the controls' settings in a worker thread.
+
+        A bad setting (a batch larger than the data, say) is shown below the figure before anything trains.
+        """
+        self.errors.outputs = ()
+        self._last_draw = self._last_preview = -math.inf
         try:
-            self.session.stop()
-            self.session.join(timeout=30)
-            config = self.config()
-            if len(self.session.train_data) < config.batch_size:
-                raise ValueError(f"batch size {config.batch_size} is larger than the {len(self.session.train_data)} "
-                                 "training tiles: pick a smaller batch size")  # fmt: skip
-            self.session.start(config, from_scratch=not self.keep_weights.value)
-        except (ValueError, RuntimeError) as error:
+            self.session.start(self.config(), from_scratch=not self.keep_weights.value)
+        except (ValueError, TypeError, RuntimeError) as error:
             self.errors.append_stderr(f"{error}\n")
+        else:
+            self._clear_curves("prediction: waiting for the first steps")
+        self._render_status()
 
     def pause(self) -> None:
         """Pause after the step in progress."""
-        self.session.pause()
+        self.session.control.pause()
 
     def resume(self) -> None:
         """Go on after a pause."""
-        self.session.resume()
+        self.session.control.resume()
 
     def stop(self) -> None:
         """End the run after the step in progress (model and history are kept)."""
-        self.session.stop()
+        self.session.control.stop()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the run to end (at most ``timeout`` seconds); True if it has."""
@@ -256,9 +204,8 @@ class TrainingDashboard(widgets.VBox, RunListener):
     def set_model(self, model: nn.Module) -> None:
         """Train ``model`` from now on (stops the current run): what the model picker calls."""
         self.session.set_model(model)
-        with self._figure_lock:
-            self._clear_curves("prediction: press Start")
-            self._render_status()
+        self._clear_curves("prediction: press Start")
+        self._render_status()
 
     @property
     def model(self) -> nn.Module:
@@ -266,19 +213,12 @@ class TrainingDashboard(widgets.VBox, RunListener):
         return self.session.model
 
     @property
-    def history(self):
+    def history(self) -> History | None:
         """The latest run's :class:`~segtutor.train.History` (None before the first run)."""
         return self.session.history
 
-    # ---- RunListener hooks: these run in the worker thread -------------------------------------------------
-    def on_run_start(self, session: TrainingSession) -> None:
-        self._last_draw = self._last_preview = -math.inf
-        with self._figure_lock:
-            self._clear_curves("prediction: waiting for the first steps")
-            self.errors.outputs = ()
-            self._render_status()
-
-    def on_step(self, session: TrainingSession) -> None:
+    # ---- Callback hooks: these run in the worker thread ----------------------------------------------------
+    def on_iteration(self, state: TrainState) -> None:
         now = time.perf_counter()
         if now - self._last_draw < self.draw_every_s:
             return
@@ -288,44 +228,40 @@ class TrainingDashboard(widgets.VBox, RunListener):
             self._last_preview = now
         self._draw(preview=preview)
 
-    def on_wait(self, session: TrainingSession) -> None:
+    def on_wait(self, state: TrainState) -> None:
         self._render_status()
 
-    def on_run_end(self, session: TrainingSession) -> None:
-        self._draw(preview=session.trainer is not None and bool(session.history.losses))
-        if session.error_text:
-            self.errors.append_stderr(session.error_text)
+    def on_train_end(self, state: TrainState) -> None:
+        self._draw(preview=bool(state.history.losses))
+        if state.traceback:
+            self.errors.append_stderr(state.traceback)
 
     # ---- drawing -------------------------------------------------------------------------------------------
     def _draw(self, *, preview: bool) -> None:
         history = self.session.history
         losses = history.losses
-        with self._figure_lock, self.figure.batch():
-            steps = list(range(1, len(losses) + 1))
-            self.figure.update_trace(0, x=steps, y=losses)
-            self.figure.update_trace(1, x=steps, y=smooth(losses))
-            self.figure.update_trace(2, x=history.val_iterations, y=history.val_losses)
-            for c in range(len(self.class_names)):
-                self.figure.update_trace(self._iou_trace + 2 * c, x=history.val_iterations, y=history.val_iou(c))
-                self.figure.update_trace(self._iou_trace + 2 * c + 1, x=history.val_iterations, y=history.val_dice(c))
+        steps = list(range(1, len(losses) + 1))
+        with self.figure.batch():
+            self.figure.update_trace("training loss", x=steps, y=losses)
+            self.figure.update_trace("training loss (smoothed)", x=steps, y=smooth(losses))
+            self.figure.update_trace("validation loss", x=history.val_iterations, y=history.val_losses)
+            for c, name in enumerate(self.class_names):
+                self.figure.update_trace(f"IoU {name}", x=history.val_iterations, y=history.val_iou(c))
+                self.figure.update_trace(f"Dice {name}", x=history.val_iterations, y=history.val_dice(c))
             if preview:
                 probs = self.session.predict_preview()  # (K, H, W)
                 image, _ = self.session.preview_sample()
                 picture = overlay(image, probs.argmax(0), self.colors, 0.45)
-                self.figure.update_trace(self._prediction_trace, source=png_uri(picture))
-                self._set_title(3, f"prediction at step {len(losses)}")
+                self.figure.update_trace("prediction", source=png_uri(picture))
+                self.figure.set_subplot_title(PREDICTION_TITLE, f"prediction at step {len(losses)}")
         self._render_status()
 
     def _clear_curves(self, prediction_title: str) -> None:
         with self.figure.batch():
-            for index in range(self._prediction_trace - 1):
-                self.figure.update_trace(index, x=[], y=[])
-            self.figure.update_trace(self._prediction_trace, source=png_uri(self._preview_rgb))
-            self._set_title(3, prediction_title)
-
-    def _set_title(self, index: int, text: str) -> None:
-        self._titles[index] = {**self._titles[index], "text": text}
-        self.figure.update_layout(annotations=self._titles)
+            for name in [*CURVES, *(f"{kind} {c}" for c in self.class_names for kind in ("IoU", "Dice"))]:
+                self.figure.update_trace(name, x=[], y=[])
+            self.figure.update_trace("prediction", source=png_uri(self._preview_rgb))
+            self.figure.set_subplot_title(PREDICTION_TITLE, prediction_title)
 
     def _render_status(self) -> None:
         """Status line, progress bar and which buttons make sense now."""
@@ -338,7 +274,7 @@ class TrainingDashboard(widgets.VBox, RunListener):
         color = STATE_COLORS.get(state, "#525252")
         parts = [f"<b style='color:{color}'>{state}</b>"]
         if history is not None and history.losses:
-            total = f" / {trainer.total_iters}" if trainer is not None and trainer.total_iters else ""
+            total = f" / {trainer.total_iters}" if trainer.total_iters else ""
             parts += [
                 f"step {len(history.losses)}{total}",
                 f"{history.train_seconds:.1f} s",
@@ -347,12 +283,11 @@ class TrainingDashboard(widgets.VBox, RunListener):
                 f"loss {history.losses[-1]:.3f}",
             ]
             if history.evaluations:
-                last = history.evaluations[-1]
-                parts.append(f"val mean IoU {last.mean_iou:.3f}")
+                parts.append(f"val mean IoU {history.evaluations[-1].mean_iou:.3f}")
         else:
-            num_params = _num_params(session.model)
+            num_params = count_parameters(session.model)
             parts.append(f"{type(session.model).__name__}, {format_count(num_params)} parameters")
-            if num_params > 5_000_000:
+            if num_params > PAPER_SIZED_PARAMETERS:
                 parts.append("<span style='color:#b35806'>paper-sized: a step takes seconds or more on a CPU</span>")
         parts.append(f"on {session.device}")
         text = " · ".join(parts)
@@ -366,19 +301,9 @@ class TrainingDashboard(widgets.VBox, RunListener):
     # ---- controls ------------------------------------------------------------------------------------------
     def _on_lr(self, change: dict) -> None:
         if self.session.running:
-            self.session.set_lr(change["new"])  # a flag the worker reads before its next step
+            self.session.control.set_lr(change["new"])  # a flag the worker reads before its next step
 
     def _on_log_scale(self, change: dict) -> None:
         log = change["new"]
-        with self._figure_lock:  # the worker may be redrawing
-            self.figure.update_layout({"yaxis.type": "log" if log else "linear", "yaxis.autorange": True,
-                                       "yaxis.rangemode": "normal" if log else "tozero"})  # fmt: skip
-
-
-def _label(text: str) -> widgets.Label:
-    """A label in front of a control whose own description would wrap onto a line of its own."""
-    return widgets.Label(text, layout=widgets.Layout(margin="0 4px 0 24px"))
-
-
-def _num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+        self.figure.update_layout({"yaxis.type": "log" if log else "linear", "yaxis.autorange": True,
+                                   "yaxis.rangemode": "normal" if log else "tozero"})  # fmt: skip

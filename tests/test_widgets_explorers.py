@@ -7,6 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import cell_centres
+
 from segtutor.explain import (
     box_at,
     conv2d_steps,
@@ -15,15 +17,15 @@ from segtutor.explain import (
     overlap_count,
     pool2d_steps,
     receptive_spans,
+    upsampling_kernel,
 )
 from segtutor.explain.transposed import add_stamp, conv_transpose2d_steps
 from segtutor.models import create_model
 from segtutor.widgets import ConvolutionExplorer, PoolingExplorer, ReceptiveFieldExplorer, UpsamplingExplorer
-from segtutor.widgets.convolution import OUTPUT, PRODUCTS, ConvolutionState
-from segtutor.widgets.grids import cell_centres
-from segtutor.widgets.pooling import POOLED
-from segtutor.widgets.upsampling import BILINEAR, OVERLAP, UpsamplingState, upsampling_kernel
-from segtutor.widgets.upsampling import OUTPUT as UPSAMPLED
+from segtutor.widgets.explorers.convolution import OUTPUT, PRODUCTS, ConvolutionState
+from segtutor.widgets.explorers.pooling import POOLED
+from segtutor.widgets.explorers.upsampling import BILINEAR, OVERLAP, UpsamplingState
+from segtutor.widgets.explorers.upsampling import OUTPUT as UPSAMPLED
 
 
 def shown(values: list) -> np.ndarray:

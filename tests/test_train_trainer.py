@@ -1,4 +1,4 @@
-"""Training: losses vs hand computation, the loop, control from another thread, divergence, checkpoints."""
+"""The training loop: config checks, fit, the schedule, evaluation, control from another thread, divergence."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import cpu_and_cuda
+from helpers import AtStep, NanAtStep, Recorder, blob_dataset, tiny_net
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
@@ -34,152 +35,6 @@ from segtutor.train import (
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
-
-
-# ---- tiny data and models ------------------------------------------------------------------------------------
-def blob_dataset(count: int = 16, size: int = 32, seed: int = 0) -> TensorDataset:
-    """Images whose red channel is high on a random disc; the mask is the disc (class 1)."""
-    generator = torch.Generator().manual_seed(seed)
-    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    images, masks = [], []
-    for _ in range(count):
-        cy, cx = torch.randint(8, size - 8, (2,), generator=generator)
-        radius = torch.randint(4, 9, (1,), generator=generator)
-        disc = (ys - cy) ** 2 + (xs - cx) ** 2 <= radius**2
-        image = 0.3 * torch.rand(3, size, size, generator=generator) + 0.2
-        image[0] += 0.4 * disc
-        images.append(image)
-        masks.append(disc.long())
-    return TensorDataset(torch.stack(images), torch.stack(masks))
-
-
-def tiny_net(num_classes: int = 2, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, num_classes, 1)
-    )
-
-
-class NanAtStep(nn.Module):
-    """Wraps a model; its output turns NaN on the forward pass number ``step`` (training mode only)."""
-
-    def __init__(self, model: nn.Module, step: int):
-        super().__init__()
-        self.model, self.step, self.calls = model, step, 0
-
-    def forward(self, images):
-        logits = self.model(images)
-        if self.training:
-            self.calls += 1
-            if self.calls == self.step:
-                return logits * math.nan
-        return logits
-
-
-class AtStep(Callback):
-    """Calls ``action(state)`` after step ``step``."""
-
-    def __init__(self, step, action):
-        self.step, self.action = step, action
-
-    def on_iteration(self, state):
-        if state.iteration == self.step:
-            self.action(state)
-
-
-class Recorder(Callback):
-    def __init__(self):
-        self.events, self.progress = [], []
-
-    def on_train_start(self, state):
-        self.events.append(("start", state.iteration))
-
-    def on_iteration(self, state):
-        self.events.append(("iteration", state.iteration))
-        self.progress.append(state.progress)
-
-    def on_evaluate(self, state):
-        self.events.append(("evaluate", state.evaluation.iteration))
-
-    def on_train_end(self, state):
-        self.events.append(("end", state.history.status))
-
-
-# ---- losses --------------------------------------------------------------------------------------------------
-def random_batch(num_classes=3, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    logits = torch.randn(2, num_classes, 4, 5, generator=generator)
-    masks = torch.randint(0, max(num_classes, 2), (2, 4, 5), generator=generator)
-    masks[0, 0, :3] = 255
-    return logits, masks
-
-
-def test_cross_entropy_matches_pixel_loop_with_weights_and_ignore():
-    logits, masks = random_batch()
-    weights = torch.tensor([0.5, 2.0, 1.0])
-    total, weight_sum = 0.0, 0.0
-    for n in range(2):
-        for y in range(4):
-            for x in range(5):
-                true = int(masks[n, y, x])
-                if true == 255:
-                    continue
-                scores = logits[n, :, y, x]
-                nll = -(scores[true] - torch.log(torch.exp(scores).sum()))
-                total += weights[true] * nll
-                weight_sum += weights[true]
-    expected = total / weight_sum
-    torch.testing.assert_close(cross_entropy_loss(logits, masks, class_weights=weights), expected)
-
-
-def test_dice_loss_matches_hand_computation():
-    logits, masks = random_batch()
-    probs = logits.softmax(1)
-    dices = []
-    for c in range(3):
-        overlap = p_sum = m_sum = 0.0
-        for n in range(2):
-            for y in range(4):
-                for x in range(5):
-                    true = int(masks[n, y, x])
-                    if true == 255:
-                        continue
-                    p, m = float(probs[n, c, y, x]), float(true == c)
-                    overlap, p_sum, m_sum = overlap + p * m, p_sum + p, m_sum + m
-        dices.append((2 * overlap + 1) / (p_sum + m_sum + 1))
-    expected = 1 - sum(dices) / 3
-    assert float(dice_loss(logits, masks)) == pytest.approx(expected, rel=1e-5)
-
-
-def test_dice_loss_is_near_zero_for_a_perfect_prediction():
-    masks = torch.randint(0, 3, (2, 8, 8), generator=torch.Generator().manual_seed(1))
-    logits = 50.0 * F.one_hot(masks, 3).permute(0, 3, 1, 2).float()
-    assert float(dice_loss(logits, masks)) == pytest.approx(0.0, abs=1e-6)
-
-
-def test_binary_model_equals_two_class_model_with_logits_zero_and_l():
-    logits, masks = random_batch(num_classes=1)
-    two_class = torch.cat([torch.zeros_like(logits), logits], dim=1)  # softmax([0, l]) = [1 - sigmoid, sigmoid]
-    weights = torch.tensor([1.0, 3.0])
-    torch.testing.assert_close(
-        cross_entropy_loss(logits, masks, class_weights=weights),
-        cross_entropy_loss(two_class, masks, class_weights=weights),
-    )
-    torch.testing.assert_close(dice_loss(logits, masks), dice_loss(two_class, masks))
-
-
-def test_combined_loss_is_the_sum():
-    logits, masks = random_batch()
-    combined = SegmentationLoss("cross_entropy+dice")(logits, masks)
-    torch.testing.assert_close(combined, cross_entropy_loss(logits, masks) + dice_loss(logits, masks))
-
-
-def test_loss_errors():
-    with pytest.raises(ValueError, match="choose one of"):
-        SegmentationLoss("focal")
-    logits, masks = random_batch()
-    with pytest.raises(ValueError, match="one weight per class"):
-        SegmentationLoss(class_weights=[1.0, 2.0])(logits, masks)
 
 
 # ---- config --------------------------------------------------------------------------------------------------
@@ -292,7 +147,7 @@ def test_stop_from_a_callback_keeps_model_and_history():
     history = fit(model, data, data, TrainConfig(batch_size=4, max_iters=100), callbacks=callbacks)
     assert history.status == "stopped" and "5 steps" in history.message
     assert len(history.losses) == 5
-    assert history.val_iterations == [4]  # once per epoch of 4 steps; a stop is quick: no final evaluation
+    assert history.val_iterations == [4, 5]  # once per epoch of 4 steps, and once at the stop: the model kept
     assert all(torch.equal(model.state_dict()[key], snapshot[key]) for key in snapshot)
 
 
@@ -430,57 +285,46 @@ def test_fit_on_augmented_tissue_tiles_is_reproducible_and_names_the_classes():
     assert first.val_iterations == [2, 4, 5]  # each epoch of 8 // 4 steps, and the end
 
 
-# ---- checkpoints ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", list_models())
-def test_infer_create_args_finds_the_factory_call(name):
-    model = create_model(name, in_channels=1, num_classes=3, size="tiny")
-    assert infer_create_args(model) == (name, {"in_channels": 1, "num_classes": 3, "size": "tiny"})
+def test_a_stopped_control_is_refused_with_the_fix():
+    control = TrainingControl()
+    control.stop()
+    with pytest.raises(ValueError, match="new TrainingControl"):
+        Trainer(tiny_net(), blob_dataset(), None, TrainConfig(batch_size=4, max_iters=3), control=control)
 
 
-def test_checkpoint_round_trip(tmp_path):
-    torch.manual_seed(0)
-    model = create_model("unet", size="tiny")
-    data = blob_dataset(count=8, size=32)
-    config = TrainConfig(batch_size=4, max_iters=4, lr=1e-2)
-    history = fit(model, data, data, config, class_names=["background", "disc"])
-    path = tmp_path / "unet.pt"
-    save_checkpoint(path, model, config=config, history=history)
-
-    loaded = load_checkpoint(path)
-    assert (loaded.model_name, loaded.model_kwargs["size"]) == ("unet", "tiny")
-    assert loaded.class_names == ["background", "disc"] and loaded.config == config
-    assert json.dumps(loaded.history.to_dict()) == json.dumps(history.to_dict())
-    for key, value in model.state_dict().items():
-        assert torch.equal(loaded.model.state_dict()[key], value), key
-    model.eval()
-    images = data.tensors[0][:2]
-    with torch.no_grad():
-        assert torch.equal(loaded.model(images), model(images))
-    assert not loaded.model.training
+def test_fit_leaves_the_global_generator_and_thread_count_as_they_were():
+    model, data = tiny_net(), blob_dataset()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    threads = torch.get_num_threads()
+    fit(model, data, None, TrainConfig(batch_size=4, max_iters=2, seed=7, num_threads=1))
+    assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads
 
 
-def test_load_checkpoint_rejects_other_files(tmp_path):
-    path = tmp_path / "weights.pt"
-    torch.save({"weight": torch.zeros(1)}, path)
-    with pytest.raises(ValueError, match="not a segtutor checkpoint"):
-        load_checkpoint(path)
-    with pytest.raises(ValueError, match="model_name"):
-        save_checkpoint(tmp_path / "x.pt", tiny_net())
+def test_paused_run_ticks_on_wait_and_holds_the_step_lock_only_during_steps():
+    control = TrainingControl(tick_seconds=0.02)
+    waits, locked = threading.Event(), []
 
+    class Watch(Callback):
+        def on_iteration(self, state):
+            locked.append(state.control.step_lock.locked())  # the loop holds it while it steps
+            if state.iteration == 2:
+                state.control.pause()
 
-def test_binary_cross_entropy_matches_a_pixel_loop_with_ignore():
-    logits, masks = random_batch(num_classes=1)  # (2, 1, 4, 5); masks 0/1 with three pixels 255
-    total, count = 0.0, 0
-    for n in range(2):
-        for y in range(4):
-            for x in range(5):
-                if int(masks[n, y, x]) == 255:
-                    continue  # not annotated: adds nothing
-                p = 1 / (1 + math.exp(-float(logits[n, 0, y, x])))  # sigmoid: the probability of class 1
-                total += -math.log(p) if int(masks[n, y, x]) == 1 else -math.log(1 - p)
-                count += 1
-    assert count == 2 * 4 * 5 - 3
-    assert float(cross_entropy_loss(logits, masks)) == pytest.approx(total / count, rel=1e-5)
+        def on_wait(self, state):
+            waits.set()
+
+    worker = threading.Thread(target=fit, args=(tiny_net(), blob_dataset(), None, TrainConfig(batch_size=4, max_iters=10**6)),
+                              kwargs={"callbacks": [Watch()], "control": control})  # fmt: skip
+    worker.start()
+    try:
+        assert waits.wait(timeout=30)  # paused: on_wait is called while the loop waits
+        assert not control.step_lock.locked()  # ... and the model can be copied meanwhile
+    finally:
+        control.stop()
+        worker.join(timeout=30)
+    assert locked == [True, True] and not worker.is_alive()
 
 
 def test_a_binary_model_trains():

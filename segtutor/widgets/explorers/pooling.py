@@ -1,7 +1,7 @@
 """PoolingExplorer: the encoder's order, feature map → ReLU → 2×2 max pooling, one window at a time.
 
 :class:`PoolingState` holds what is shown (no widgets); :class:`PoolingExplorer` draws three grids in one
-:class:`~segtutor.widgets.figures.LiveFigure`: the feature map a convolution made (negative values included),
+:class:`~segtutor.widgets.LiveFigure`: the feature map a convolution made (negative values included),
 the same map after ReLU (negatives become 0), and the pooled map filling in, with each window's winner marked.
 """
 
@@ -16,8 +16,8 @@ from segtutor.explain.conv import conv2d
 from segtutor.explain.kernels import KERNEL_PRESETS, kernel_preset
 from segtutor.explain.pool import PoolStep, pool2d_steps
 from segtutor.explain.samples import number_grid, tissue_patch
-from segtutor.widgets.grids import HIGHLIGHT, MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
-from segtutor.widgets.stepping import SteppedExplorer, SteppedState
+from segtutor.figures import HIGHLIGHT, MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 
 FEATURES, RELU, POOLED = range(3)  # trace indices, one heatmap per subplot
 
@@ -40,7 +40,6 @@ class PoolingState(SteppedState):
     def __init__(self, feature_map: np.ndarray, *, kernel_size: int = 2, stride: int = 2, mode: str = "max") -> None:
         self._apply(feature_map, kernel_size, stride, mode)
 
-
     def _apply(self, feature_map, kernel_size, stride, mode) -> None:
         feature_map = as_array(feature_map, "feature_map", {2: "(H, W)"})
         activated = np.maximum(feature_map, 0.0)  # ReLU
@@ -52,11 +51,9 @@ class PoolingState(SteppedState):
         self.pooled = np.array([s.value for s in steps]).reshape(self.output_shape)  # (H_out, W_out)
         self.index = 0
 
-
     def output_so_far(self) -> np.ndarray:
         """The pooled map with only the windows up to the current one filled in (NaN elsewhere)."""
-        done = np.arange(len(self.steps)) <= self.index
-        return np.where(done, self.pooled.ravel(), np.nan).reshape(self.output_shape)
+        return self.values_so_far(self.pooled)
 
 
 class PoolingExplorer(SteppedExplorer):

@@ -12,12 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from segtutor.explain.formula import format_number
+from segtutor.figures.theme import HIGHLIGHT
 
-HIGHLIGHT = "#ff7f0e"  # orange: the cells the current step touches
-# A small plotly template: white, plain axes. plotly's named templates ("plotly_white") are large and slow to
-# validate (a third of a second per figure), and travel to the browser with every figure.
-TEMPLATE = {"layout": {"paper_bgcolor": "white", "plot_bgcolor": "white",
-                       "font": {"family": "Helvetica, Arial, sans-serif", "size": 12, "color": "#2a3f5f"}}}  # fmt: skip
 MAX_NUMBERED = 11  # grids larger than this (in either direction) show colours only: numbers would not fit
 
 
@@ -107,10 +103,3 @@ def square_cells(figure: go.Figure, num_subplots: int) -> None:
                                    "dtick": 1, "showgrid": False, "zeroline": False, "tickfont": {"size": 9}},
             }
         )  # fmt: skip
-
-
-def cell_centres(shapes: list[dict], name: str) -> set[tuple[int, int]]:
-    """``(row, col)`` of every one-cell outline called ``name`` in a figure's shapes (handy in tests)."""
-    return {
-        (round((s["y0"] + s["y1"]) / 2), round((s["x0"] + s["x1"]) / 2)) for s in shapes if s.get("name") == name
-    }

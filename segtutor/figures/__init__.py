@@ -1,0 +1,45 @@
+"""Static plotly figures: the course's pictures, grids of numbers and architecture diagrams (no widgets).
+
+Notebooks call these directly (``fig = image_row(...)`` as a cell's last line shows it); the widgets of
+:mod:`segtutor.widgets` build their live figures from them too.
+
+- :mod:`~segtutor.figures.theme`: the look (``style``, ``TEMPLATE``).
+- :mod:`~segtutor.figures.grids`: heatmaps with the numbers in the cells, cell outlines.
+- :mod:`~segtutor.figures.pictures`: images as PNGs, rows of images with titles, feature-map mosaics.
+- :mod:`~segtutor.figures.diagram`: an architecture drawn from the model's own stages.
+"""
+
+from segtutor.figures.diagram import architecture_figure, legend_html, place_stages
+from segtutor.figures.grids import MAX_NUMBERED, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.figures.pictures import (
+    ERROR_COLORS,
+    error_picture,
+    image_row,
+    image_trace,
+    kernel_mosaic,
+    mosaic,
+    png_uri,
+)
+from segtutor.figures.theme import GRID, HIGHLIGHT, TEMPLATE, style
+
+__all__ = [
+    "ERROR_COLORS",
+    "GRID",
+    "HIGHLIGHT",
+    "MAX_NUMBERED",
+    "TEMPLATE",
+    "architecture_figure",
+    "cell_outline",
+    "cell_text",
+    "error_picture",
+    "grid_heatmap",
+    "image_row",
+    "image_trace",
+    "kernel_mosaic",
+    "legend_html",
+    "mosaic",
+    "place_stages",
+    "png_uri",
+    "square_cells",
+    "style",
+]

@@ -1,0 +1,142 @@
+"""Pictures in plotly figures: RGB arrays as compact PNGs, rows of images with titles, feature-map mosaics.
+
+A ``go.Image`` whose ``source`` is a PNG data URI costs a few kilobytes, where the same picture as a ``z`` array
+of numbers costs hundreds: live previews send PNGs.
+
+Example:
+    >>> image_row([tile, overlay(tile, mask, colors)], ["the tile", "its mask painted on it"])
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+
+from segtutor.predict import FALSE_NEGATIVE, FALSE_POSITIVE, OTHER_ERROR
+
+ERROR_COLORS = {FALSE_POSITIVE: (214, 39, 40), FALSE_NEGATIVE: (31, 119, 180), OTHER_ERROR: (240, 200, 0)}
+
+
+def png_uri(rgb: np.ndarray, *, scale: int = 1) -> str:
+    """``rgb`` uint8 ``(H, W, 3)`` (or ``(H, W)`` grey) as a ``data:image/png;base64,...`` URI.
+
+    Args:
+        rgb: the picture.
+        scale: repeat each pixel ``scale × scale`` times (crisp pixels for tiny pictures such as 3x3 kernels).
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8:
+        raise TypeError(f"png_uri needs uint8 pixels, got {rgb.dtype}")
+    if scale > 1:
+        rgb = rgb.repeat(scale, axis=0).repeat(scale, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)  # fast: sent live, not archived
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def image_trace(rgb: np.ndarray, name: str, *, scale: int = 1) -> go.Image:
+    """A ``go.Image`` of ``rgb`` (uint8 ``(H, W, 3)``), hover showing the pixel's row and column."""
+    return go.Image(source=png_uri(rgb, scale=scale), name=name, dx=1 / scale, dy=1 / scale,
+                    x0=-0.5 + 0.5 / scale, y0=-0.5 + 0.5 / scale,
+                    hovertemplate=f"{name}<br>row %{{y:.0f}}, col %{{x:.0f}}<extra></extra>")  # fmt: skip
+
+
+def image_row(
+    images: Sequence[np.ndarray | torch.Tensor] | np.ndarray | torch.Tensor,
+    titles: Sequence[str] | None = None,
+    *,
+    height: int = 360,
+    title: str | None = None,
+    columns: int | None = None,
+    **imshow: object,
+) -> go.Figure:
+    """Images side by side, each with its title: ``(H, W, 3)`` pictures, or ``(H, W)`` maps on one colour scale.
+
+    Args:
+        images: a list of same-sized images, or one stacked array ``(N, H, W)`` / ``(N, H, W, 3)``.
+        titles: one title per image (default: their index).
+        height: figure height in pixels.
+        title: the figure's title.
+        columns: images per row before wrapping (default: all in one row).
+        **imshow: passed to ``plotly.express.imshow``, e.g. ``color_continuous_scale="RdBu_r"``,
+            ``color_continuous_midpoint=0``.
+
+    Example:
+        >>> image_row(np.stack([red, green, blue]), ["red", "green", "blue"], color_continuous_scale="gray")
+    """
+    stack = np.stack([np.asarray(image) for image in images]) if not hasattr(images, "shape") else np.asarray(images)
+    titles = [str(index) for index in range(len(stack))] if titles is None else list(titles)
+    if len(titles) != len(stack):
+        raise ValueError(f"got {len(titles)} titles for {len(stack)} images")
+    figure = px.imshow(stack, facet_col=0, facet_col_wrap=columns, height=height, title=title, **imshow)
+    for annotation in figure.layout.annotations:  # plotly names the facets "facet_col=0", "facet_col=1", ...
+        annotation.text = titles[int(annotation.text.split("=")[-1])]
+    return figure
+
+
+def mosaic(maps: torch.Tensor | np.ndarray, columns: int = 8, gap: int = 1) -> np.ndarray:
+    """Feature maps side by side in a grid, each scaled to [0, 1] on its own (a flat map becomes 0).
+
+    Args:
+        maps: ``(n, h, w)``.
+        columns: maps per grid row.
+        gap: NaN pixels between maps (drawn as blank).
+
+    Returns:
+        ``(rows * (h + gap) - gap, columns * (w + gap) - gap)`` float with NaN in the gaps and unused cells.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    count, height, width = maps.shape
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    scaled = np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0.0)
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
+    for index in range(count):
+        row, col = divmod(index, columns)
+        top, left = row * (height + gap), col * (width + gap)
+        grid[top : top + height, left : left + width] = scaled[index]
+    return grid
+
+
+def kernel_mosaic(weight: torch.Tensor, columns: int = 8, gap: int = 1) -> np.ndarray:
+    """The kernels of a first convolution layer as small pictures: uint8 ``(rows * (k + gap) - gap, ..., 3)``.
+
+    Each kernel ``weight[o]`` (``(in_channels, k, k)``) is scaled by its largest absolute weight so that 0 is
+    mid-grey: a reddish tap means "more red in the pixel raises this feature". Kernels over 3 input channels
+    are drawn in RGB, others in grey (their mean over the input channels). Gaps are white.
+    """
+    weight = weight.detach().float().cpu()
+    out_channels, in_channels, height, width = weight.shape
+    pictures = weight if in_channels == 3 else weight.mean(1, keepdim=True).expand(-1, 3, -1, -1)  # (O, 3, k, k)
+    scale = pictures.abs().amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-12)
+    pictures = (0.5 + 0.5 * pictures / scale).clamp(0, 1)  # 0 -> grey
+    columns = max(1, min(columns, out_channels))
+    rows = math.ceil(out_channels / columns)
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap, 3), 255, np.uint8)
+    for index in range(out_channels):
+        row, col = divmod(index, columns)
+        top, left = row * (height + gap), col * (width + gap)
+        grid[top : top + height, left : left + width] = (pictures[index].permute(1, 2, 0) * 255).round().byte().numpy()
+    return grid
+
+
+def error_picture(image: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The image in pale grey with the errors of :func:`segtutor.predict.error_map` painted on: uint8 (H, W, 3).
+
+    False positives red, false negatives blue, other errors yellow (:data:`ERROR_COLORS`).
+    """
+    grey = image.astype(np.float32).mean(axis=2, keepdims=True)  # (H, W, 1)
+    picture = np.repeat(150 + 0.4 * grey, 3, axis=2)  # pale, so the colours stand out
+    for code, color in ERROR_COLORS.items():
+        picture[codes == code] = color
+    return picture.clip(0, 255).astype(np.uint8)

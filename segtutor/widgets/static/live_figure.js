@@ -1,0 +1,111 @@
+// The browser half of segtutor's LiveFigure (segtutor/widgets/live_figure.py): an anywidget module.
+//
+// The Python side keeps the figure ({data, layout, revision}) as widget state and sends numbered patches; this
+// file applies them to the model's copy of the figure (initialize) and redraws every view of it with plotly.js
+// (render). plotly.js itself arrives once per page, as the bytes of a shared PlotlyLibrary widget.
+
+const PLOTLY = Symbol.for("segtutor.plotly");
+
+// Evaluate plotly.js once per page: the first figure to ask starts it, every figure awaits the same promise.
+function loadPlotly(model) {
+  if (!globalThis[PLOTLY]) {
+    globalThis[PLOTLY] = (async () => {
+      performance.mark("segtutor:plotly-requested");  // marks let tests time the page load
+      const id = model.get("library").replace("IPY_MODEL_", "");
+      const library = await model.widget_manager.get_model(id);
+      performance.mark("segtutor:plotly-received");
+      const gzipped = new Blob([library.get("source")]).stream().pipeThrough(new DecompressionStream("gzip"));
+      const code = await new Response(gzipped).text();
+      performance.mark("segtutor:plotly-unzipped");
+      const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+      await new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = url;
+        script.onload = resolve;
+        script.onerror = () => reject(new Error("plotly.js failed to load"));
+        document.head.appendChild(script);
+      });
+      URL.revokeObjectURL(url);
+      performance.mark("segtutor:plotly-ready");
+      return globalThis.Plotly;
+    })();
+    globalThis[PLOTLY].catch(() => delete globalThis[PLOTLY]);  // let a later figure try again
+  }
+  return globalThis[PLOTLY];
+}
+
+function initialize({ model }) {
+  // Messages sent before this model existed in the page can be lost (JupyterLab creates models asynchronously):
+  // tell Python which revision we hold; it sends the whole figure if that is not the latest.
+  model.send({ type: "sync", revision: model.get("figure").revision });
+  // Apply each numbered patch to the model's copy of the figure (once per model, with or without views).
+  model.on("msg:custom", (msg) => {
+    if (msg.type !== "patch") return;
+    const figure = model.get("figure");
+    if (msg.revision <= figure.revision) return;  // already in the state we were given
+    if (msg.revision !== figure.revision + 1) {  // we missed a patch: ask Python for the whole figure
+      model.send({ type: "resync" });
+      return;
+    }
+    for (const op of msg.ops) {
+      const target = op.trace === undefined ? figure.layout : figure.data[op.trace];
+      for (const [path, value] of Object.entries(op.props)) {  // "xaxis.range": walk to xaxis, set its range;
+        // "annotations.2.text": an array's element by its index
+        const keys = path.split(".");
+        const last = keys.pop();
+        let node = target;
+        for (const key of keys) node = node[key] ??= {};
+        node[last] = value;
+      }
+    }
+    figure.revision = msg.revision;
+  });
+}
+
+function render({ model, el }) {
+  const div = document.createElement("div");
+  div.className = "segtutor-figure";
+  el.appendChild(div);
+  let Plotly = null;
+  let queued = false;
+  let alive = true;
+  const draw = () => {
+    if (!Plotly || queued) return;
+    queued = true;
+    requestAnimationFrame(async () => {  // many updates within one frame: one redraw
+      queued = false;
+      if (!alive) return;
+      const figure = model.get("figure");
+      // plotly keeps and mutates what it is given: hand it copies, never the model's state
+      await Plotly.react(div, structuredClone(figure.data), structuredClone(figure.layout), model.get("config"));
+      div.dataset.revision = figure.revision;
+    });
+  };
+  model.on("msg:custom", draw);
+  model.on("change:figure", draw);
+  model.on("change:config", draw);
+  // Evaluating plotly.js holds the page's only thread for most of a second: let the browser paint the widgets
+  // first (the next frame), then load it, so the controls appear before the plots.
+  const afterPaint = new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  afterPaint.then(() => loadPlotly(model)).then(async (library) => {
+    if (!alive) return;
+    Plotly = library;
+    const figure = model.get("figure");
+    await Plotly.newPlot(div, structuredClone(figure.data), structuredClone(figure.layout), model.get("config"));
+    div.dataset.revision = figure.revision;
+    performance.mark("segtutor:figure-drawn");
+    div.on("plotly_click", (event) => {
+      const point = event.points[0];
+      model.send({ type: "click", trace: point.curveNumber, x: point.x, y: point.y, point_index: point.pointNumber });
+    });
+    draw();  // in case the figure changed while plotly.js loaded
+  }).catch((error) => {
+    div.textContent = `segtutor: the figure could not be drawn (${error})`;
+  });
+  return () => {
+    alive = false;
+    if (Plotly) Plotly.purge(div);
+  };
+}
+
+export default { initialize, render };

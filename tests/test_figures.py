@@ -1,0 +1,80 @@
+"""Static figures: PNG pictures, image rows, mosaics of feature maps and kernels, the architecture diagram."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from segtutor.figures import architecture_figure, image_row, kernel_mosaic, legend_html, mosaic, place_stages, png_uri
+from segtutor.figures.diagram import SKIP_COLOR
+from segtutor.models import create_model, describe_architecture, list_models
+
+
+def test_png_uri_round_trips():
+    picture = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    uri = png_uri(picture, scale=2)
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    np.testing.assert_array_equal(decoded, picture.repeat(2, 0).repeat(2, 1))
+    with pytest.raises(TypeError, match="uint8"):
+        png_uri(picture.astype(float))
+
+
+def test_image_row_titles_each_picture_and_keeps_the_pixels():
+    pictures = [np.full((4, 5, 3), value, np.uint8) for value in (0, 100, 200)]
+    figure = image_row(pictures, ["dark", "grey", "light"], height=200, title="three tiles")
+    assert [annotation.text for annotation in figure.layout.annotations] == ["dark", "grey", "light"]
+    assert figure.layout.title.text == "three tiles" and figure.layout.height == 200
+    assert len(figure.data) == 3
+    maps = torch.randn(6, 4, 4)  # a stacked tensor of signed maps, two rows of three
+    figure = image_row(maps, [f"channel {c}" for c in range(6)], columns=3, color_continuous_midpoint=0)
+    assert sorted(annotation.text for annotation in figure.layout.annotations) == [f"channel {c}" for c in range(6)]
+    with pytest.raises(ValueError, match="2 titles for 3 images"):
+        image_row(pictures, ["a", "b"])
+
+
+def test_mosaic_and_kernel_mosaic():
+    maps = torch.stack([torch.arange(4.0).reshape(2, 2), torch.full((2, 2), 7.0), -torch.arange(4.0).reshape(2, 2)])
+    grid = mosaic(maps, columns=2, gap=1)
+    assert grid.shape == (5, 5)
+    np.testing.assert_allclose(grid[:2, :2], [[0, 1 / 3], [2 / 3, 1]])  # scaled to [0, 1] on its own
+    np.testing.assert_allclose(grid[:2, 3:], 0.0)  # a flat map
+    np.testing.assert_allclose(grid[3:, :2], [[1, 2 / 3], [1 / 3, 0]])
+    assert np.isnan(grid[2]).all() and np.isnan(grid[3:, 3:]).all()  # gaps and the unused cell
+
+    weight = torch.zeros(2, 3, 3, 3)
+    weight[1, 0, 1, 1] = 2.0  # one red tap
+    pictures = kernel_mosaic(weight, columns=2)
+    assert pictures.shape == (3, 7, 3) and pictures.dtype == np.uint8
+    assert (pictures[:, :3] == 128).all()  # an all-zero kernel is mid-grey
+    assert pictures[1, 5].tolist() == [255, 128, 128] and (pictures[:, 3] == 255).all()  # red tap; white gap
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_architecture_figure_draws_a_box_per_stage_and_an_arrow_per_input(name):
+    summary = describe_architecture(create_model(name, size="tiny"), (3, 64, 64))
+    figure = architecture_figure(summary)
+    arrows = [a for a in figure.layout.annotations if a.showarrow]
+    assert len(figure.layout.shapes) == len(summary.stages)  # one box per stage (and the input)
+    assert len(arrows) == sum(len(item.stage.inputs) for item in summary.stages)
+    skips = [a for a in arrows if a.arrowcolor == SKIP_COLOR]
+    assert len(skips) == {"unet": 4, "fcn8s": 2, "deeplabv3": 0, "deeplabv3plus": 1}[name]  # v3+: from layer1
+    legend = legend_html(summary)
+    assert ("skip connection" in legend) == (name != "deeplabv3")
+    assert ("ASPP" in legend) == name.startswith("deeplabv3")
+
+
+def test_place_stages_draws_the_u_and_the_aspp_fan():
+    unet = place_stages(create_model("unet", size="tiny").describe())
+    for level in range(4):
+        assert unet[f"enc{level}"][1] == unet[f"dec{level}"][1] == -level  # a skip is a horizontal arrow
+        assert unet[f"dec{level}"][0] > unet["enc4"][0] > unet[f"enc{level}"][0]
+    deeplab = place_stages(create_model("deeplabv3", size="tiny").describe())
+    branches = [deeplab[name] for name in ("aspp_1x1", "aspp_rate12", "aspp_rate24", "aspp_rate36", "aspp_pooling")]
+    assert len({x for x, _ in branches}) == 1 and len({y for _, y in branches}) == 5  # parallel, one column
+    fcn = place_stages(create_model("fcn8s", size="tiny").describe())
+    assert fcn["score_pool4"][0] == fcn["fuse_pool4"][0] - 1  # a score layer sits next to the sum it feeds

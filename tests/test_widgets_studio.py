@@ -1,0 +1,221 @@
+"""The training studio's views, headless: drive the controls and buttons, compare what is drawn with the engine.
+
+Tiny models on 32-pixel tiles and budgets of a few steps keep the file fast on 2 cores. Every thread is joined with
+a timeout.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+
+import numpy as np
+import pytest
+import torch
+from helpers import JOIN_S, Broken, png_bytes, wait_until
+
+from segtutor.figures import mosaic, png_uri
+from segtutor.models import LABELS, count_flops, count_parameters, create_model, feature_maps, list_models
+from segtutor.predict import overlay, predict_proba, sliding_window_proba
+from segtutor.train import TrainConfig, TrainingSession, smooth
+from segtutor.widgets import (
+    ArchitectureRace,
+    FeatureMapViewer,
+    ModelPicker,
+    PredictionViewer,
+    TrainingDashboard,
+    TrainingStudio,
+)
+from segtutor.widgets.studio.app import FEATURES_TAB, MODEL_TAB, PREDICTIONS_TAB, RACE_TAB, TRAIN_TAB
+
+TILE = 32
+
+
+def test_model_picker_swaps_model_diagram_and_counts():
+    picker = ModelPicker("unet", "tiny", input_size=64)
+    received = []
+    picker.on_change(received.append)
+    unet_boxes = len(picker.figure.layout["shapes"])
+    unet_counts = picker.counts.value
+
+    picker.architecture.value = "fcn8s"
+    assert type(picker.model).__name__ == "FCN8s" and received == [picker.model]
+    assert picker.summary.num_params == count_parameters(create_model("fcn8s", size="tiny"))
+    assert len(picker.figure.layout["shapes"]) == len(picker.model.describe()) + 1 != unet_boxes
+    labels = " ".join(a["text"] for a in picker.figure.layout["annotations"])
+    assert "score_pool4" in labels and "enc0" not in labels  # the boxes are FCN-8s's stages
+    assert f"{picker.summary.num_params:,}" in picker.counts.value != unet_counts
+    assert "upscore_pool4" in picker.table.value  # the layer table follows
+
+    picker.size.value = "small"
+    assert picker.summary.num_params == count_parameters(create_model("fcn8s", size="small"))
+    reference = create_model("fcn8s", size="small", seed=0)
+    for mine, theirs in zip(picker.model.parameters(), reference.parameters()):
+        torch.testing.assert_close(mine, theirs)  # seeded: the same initial weights every time
+    assert len(received) == 2 and picker.errors.outputs == ()
+
+def test_dashboard_start_pause_lr_resume_stop_and_curves(train_data, val_data):
+    config = TrainConfig(batch_size=2, max_iters=10_000, schedule="constant", eval_every=2)
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data, config,
+                                  preview_every_s=0.0, draw_every_s=0.0, warm_up=False)  # fmt: skip
+    prediction = dashboard.figure.trace_index("prediction")
+    initial_preview = dashboard.figure.data[prediction]["source"]
+    dashboard.start_button.click()
+    wait_until(lambda: dashboard.history is not None and len(dashboard.history.losses) >= 4)
+    dashboard.pause_button.click()
+    wait_until(lambda: dashboard.session.state == "paused" and "paused" in dashboard.status.value)
+    assert not dashboard.resume_button.disabled and dashboard.pause_button.disabled
+    steps = len(dashboard.history.losses)
+    dashboard.settings.lr.value = 2e-4  # while paused: used from the next step on
+    dashboard.resume_button.click()
+    wait_until(lambda: len(dashboard.history.losses) >= steps + 2)
+    dashboard.stop_button.click()
+    assert dashboard.join(JOIN_S)
+
+    history, data = dashboard.history, dashboard.figure.data
+    assert history.status == "stopped" and "stopped" in dashboard.status.value
+    assert history.lrs[steps:] == [pytest.approx(2e-4)] * (len(history.losses) - steps)
+    assert data[0]["y"] == history.losses and data[0]["x"] == list(range(1, len(history.losses) + 1))
+    assert data[1]["y"] == pytest.approx(smooth(history.losses), nan_ok=True)
+    assert data[2]["x"] == history.val_iterations and data[2]["y"] == history.val_losses
+    for c in range(2):
+        assert data[3 + 2 * c]["y"] == pytest.approx(history.val_iou(c), nan_ok=True)
+        assert data[4 + 2 * c]["y"] == pytest.approx(history.val_dice(c), nan_ok=True)
+    assert data[prediction]["source"] != initial_preview  # the live preview was drawn
+    assert dashboard.stop_button.disabled and dashboard.pause_button.disabled
+
+    dashboard.log_scale.value = True
+    assert dashboard.figure.layout["yaxis"]["type"] == "log"
+
+def test_dashboard_runs_again_in_seconds_and_shows_errors(train_data, val_data):
+    dashboard = TrainingDashboard(create_model("fcn8s", size="tiny"), train_data, val_data,
+                                  TrainConfig(batch_size=2, max_seconds=1, eval_every=20), warm_up=False)  # fmt: skip
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    assert dashboard.history.status == "completed" and dashboard.history.train_seconds >= 1
+    assert len(dashboard.figure.data[0]["y"]) == len(dashboard.history.losses)
+    assert dashboard.history.evaluations[-1].iteration == len(dashboard.history.losses)  # final evaluation drawn
+    assert len(dashboard.figure.data[2]["y"]) == len(dashboard.history.evaluations)
+
+    dashboard.set_model(Broken())
+    assert dashboard.figure.data[0]["y"] == []  # a new model: curves cleared
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    assert "error" in dashboard.status.value and "this layer is broken" in dashboard.status.value
+    assert any("this layer is broken" in output.get("text", "") for output in dashboard.errors.outputs)
+
+@pytest.fixture(scope="module")
+def trained(train_data, val_data):
+    session = TrainingSession(create_model("unet", size="tiny"), train_data, val_data, warm_up=False)
+    session.start(TrainConfig(max_iters=4, batch_size=2))
+    assert session.join(JOIN_S)
+    return session.model
+
+def test_prediction_viewer_maps_equal_segtutor_predict(trained, val_data):
+    viewer = PredictionViewer(trained, val_data)
+    viewer.tile.value = 2
+    image, mask = val_data[2]
+    probs = predict_proba(trained, image)
+    torch.testing.assert_close(viewer.analysis.probs, probs)
+    for c in range(2):
+        np.testing.assert_allclose(viewer.figure.data[4 + c]["z"], np.round(probs[c].numpy(), 3))
+    matrix = np.zeros((2, 2), np.int64)
+    for t, p in zip(mask.flatten().tolist(), probs.argmax(0).flatten().tolist()):
+        matrix[t, p] += 1
+    np.testing.assert_array_equal(viewer.analysis.confusion.numpy(), matrix)
+    assert viewer.figure.data[6]["text"] == matrix.astype(str).tolist()
+    tumor_iou = matrix[1, 1] / (matrix[1].sum() + matrix[:, 1].sum() - matrix[1, 1])  # TP / (TP + FN + FP)
+    assert viewer.analysis.scores.iou[1] == pytest.approx(tumor_iou)
+    assert "IoU" in viewer.scores.value
+
+    viewer.opacity.value = 0.8
+    expected = png_uri(overlay(image, probs.argmax(0), val_data.class_colors, 0.8))
+    assert viewer.figure.data[2]["source"] == expected
+    viewer.error_class.value = 0
+    assert "errors of stroma" in [a["text"] for a in viewer.figure.layout["annotations"]]
+
+def test_prediction_viewer_uploads(trained, val_data):
+    viewer = PredictionViewer(trained, val_data, max_upload_side=100, max_upload_bytes=200_000)
+    # bad bytes: a message, no traceback
+    assert viewer.predict_file(b"certainly not a picture", "notes.txt") is False
+    assert "not an image" in viewer.message.value and "notes.txt" in viewer.message.value
+    assert viewer.source == "tile 0" and viewer.errors.outputs == ()
+    # too large, too small, empty
+    rng = np.random.default_rng(0)
+    assert not viewer.predict_file(png_bytes(rng.integers(0, 255, (120, 64, 3), dtype=np.uint8)), "big.png")
+    assert "limit is 100 pixels" in viewer.message.value
+    assert not viewer.predict_file(png_bytes(rng.integers(0, 255, (20, 40, 3), dtype=np.uint8)), "small.png")
+    assert "at least 32" in viewer.message.value
+
+    # through the upload control, as the browser sends it: larger than a tile, so sliding windows
+    picture = rng.integers(0, 255, (40, 70, 3), dtype=np.uint8)
+    content = png_bytes(picture)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    viewer.upload.value = ({"name": "mine.png", "type": "image/png", "size": len(content), "content": memoryview(content),
+                            "last_modified": now},)  # fmt: skip
+    assert viewer.source == "mine.png" and "sliding windows" in viewer.message.value
+    assert viewer.upload.value == ()  # ready for the next file
+    expected = sliding_window_proba(trained, picture, tile_size=TILE, overlap=TILE // 4)
+    torch.testing.assert_close(viewer.analysis.probs, expected)
+    assert viewer.analysis.mask is None and "No ground truth" in viewer.scores.value
+
+def test_feature_map_viewer_switches_layers(trained, val_data):
+    viewer = FeatureMapViewer(trained, val_data, max_maps=4)
+    viewer.layer.value = "encoder.2"
+    expected = feature_maps(trained, val_data[0][0], "encoder.2")
+    torch.testing.assert_close(viewer.maps, expected)
+    drawn = np.array(viewer.figure.data[1]["z"], dtype=float)  # gaps travel as None (JSON has no NaN)
+    np.testing.assert_allclose(drawn, np.round(mosaic(expected[:4], columns=3), 3))  # 4 maps: 3 columns
+    viewer.first_channel.value = 4
+    drawn = np.array(viewer.figure.data[1]["z"], dtype=float)
+    np.testing.assert_allclose(drawn, np.round(mosaic(expected[4:8], columns=3), 3))
+    assert "16 feature maps" in viewer.caption.value and viewer.errors.outputs == ()
+
+def test_race_trains_every_architecture_with_the_same_budget(train_data, val_data):
+    config = TrainConfig(max_iters=2, batch_size=2, eval_every=2)
+    race = ArchitectureRace(train_data, val_data, config, size="tiny", draw_every_s=0.0)
+    race.start()
+    assert race.join(JOIN_S)
+    assert [r.model_name for r in race.results] == list_models(), race.errors.outputs
+    for result in race.results:
+        label = LABELS[result.model_name]
+        assert race.figure.data[race.figure.trace_index(label)]["x"] == pytest.approx(result.history.seconds)
+        iou = race.figure.data[race.figure.trace_index(f"{label} IoU")]["y"]
+        assert iou == pytest.approx([e.mean_iou for e in result.history.evaluations])
+    assert "FCN-8s" in race.table.value and "boundary F" in race.table.value
+    assert "finished" in race.status.value and race.stop_button.disabled
+
+def test_studio_wires_picker_dashboard_and_viewers(train_data, val_data):
+    studio = TrainingStudio(model="unet", size="tiny", train_data=train_data, val_data=val_data,
+                            config=TrainConfig(max_seconds=2, eval_every=20))  # fmt: skip
+    studio.picker.architecture.value = "deeplabv3"
+    assert studio.dashboard.model is studio.picker.model and type(studio.dashboard.model).__name__ == "DeepLabV3"
+    assert type(studio.predictions.model).__name__ == "DeepLabV3"
+
+    studio.dashboard.settings.budget_unit.value = "iterations"
+    studio.dashboard.settings.batch_size.value = 2
+    studio.dashboard.start_button.click()
+    assert studio.dashboard.join(JOIN_S) and studio.dashboard.history.status == "completed"
+    studio.tabs.selected_index = PREDICTIONS_TAB  # opening the tab shows the trained weights
+    trained = studio.dashboard.model.state_dict()["head.classifier.weight"]
+    torch.testing.assert_close(studio.predictions.model.state_dict()["head.classifier.weight"], trained)
+    assert studio.predictions.model is not studio.dashboard.model  # a copy: training may go on
+    studio.tabs.selected_index = FEATURES_TAB
+    assert studio.features.model is studio.predictions.model
+    assert studio.errors.outputs == () and studio.dashboard.errors.outputs == ()
+
+def test_studio_builds_each_tab_when_first_opened(train_data, val_data):
+    studio = TrainingStudio(model="unet", size="tiny", train_data=train_data, val_data=val_data,
+                            config=TrainConfig(max_seconds=2, eval_every=20))  # fmt: skip
+    pages = studio.tabs.children
+    assert pages[MODEL_TAB] is studio.picker
+    assert all("preparing" in page.children[0].value for page in pages[TRAIN_TAB:])  # nothing built yet
+    studio.picker.architecture.value = "fcn8s"  # picked before the dashboard exists: it must get this model
+    for tab in (TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB):
+        studio.tabs.selected_index = tab
+    assert pages[TRAIN_TAB].children == (studio.dashboard,)
+    assert studio.dashboard.model is studio.picker.model and type(studio.dashboard.model).__name__ == "FCN8s"
+    assert pages[PREDICTIONS_TAB].children[-1] is studio.predictions
+    assert pages[FEATURES_TAB].children == (studio.features,)
+    assert pages[RACE_TAB].children == (studio.race,)
+    assert type(studio.features.model).__name__ == "FCN8s" and studio.features.model is not studio.dashboard.model
