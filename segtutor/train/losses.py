@@ -57,7 +57,8 @@ def dice_loss(
 
     Sums run over all labelled pixels of the batch; ``p`` is the softmax probability of the class (sigmoid for
     a binary model), ``m`` is 1 where the mask says that class. ``smooth`` keeps a class absent from both at
-    Dice 1 instead of 0/0.
+    Dice 1 instead of 0/0. This is the variant with plain sums below the fraction; V-Net (Milletari et al. 2016,
+    https://arxiv.org/abs/1606.04797) squares them, ``Σ p² + Σ m²``.
 
     Args:
         logits: ``(N, K, H, W)`` raw scores; ``K = 1`` means binary (sigmoid).
