@@ -29,6 +29,9 @@ def check_conv_parameters(
         answer,
         expected,
         unit="a number of weights",
+        mistakes=[(expected - out_channels, "those are the weights alone; add one bias per output channel.")]
+        if bias
+        else [],
         right=f"{out_channels} kernels of {in_channels}x{kernel_size}x{kernel_size} weights{bias_text} = "
         f"{expected:,}.",
         hint="each output channel has its own kernel, which spans every input channel: "

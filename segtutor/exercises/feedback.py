@@ -87,11 +87,19 @@ def as_whole_number(value: float) -> int | None:
 
 
 def check_count(
-    exercise: str, answer: Any, expected: int, *, right: str, hint: str, unit: str = "a count"
+    exercise: str,
+    answer: Any,
+    expected: int,
+    *,
+    right: str,
+    hint: str,
+    unit: str = "a count",
+    mistakes: Sequence[tuple[int, str]] = (),
 ) -> Feedback:
     """Compare a whole number exactly (a number of weights, pixels, tiles or channels).
 
-    ``unit`` names what is counted in the message for a non-whole answer, e.g. ``"a number of pixels"``.
+    ``unit`` names what is counted in the message for a non-whole answer, e.g. ``"a number of pixels"``;
+    ``mistakes`` lists ``(value, hint)`` for known wrong answers, which get that hint instead of the general one.
     """
     if answer is None:
         return feedback(exercise, "unanswered", NOT_ANSWERED)
@@ -106,6 +114,9 @@ def check_count(
         )
     if whole == expected:
         return feedback(exercise, "correct", right)
+    for mistake, mistake_hint in mistakes:
+        if whole == mistake:
+            return feedback(exercise, "wrong", f"{whole:,} is not it: {mistake_hint}")
     return feedback(exercise, "wrong", f"{whole:,} is not it. Hint: {hint}")
 
 
