@@ -177,6 +177,10 @@ def test_bad_architecture_arguments():
         FCN8s(fc6_kernel_size=4)
     with pytest.raises(ValueError, match="unknown block 'dense'"):
         DeepLabV3(block="dense")
+    with pytest.raises(ValueError, match="output_stride must be 16 or 8, got 4"):
+        DeepLabV3Plus(output_stride=4)
+    with pytest.raises(ValueError, match="four numbers"):
+        DeepLabV3Plus(layers=[2, 2])
 
 
 # --------------------------------------------------------------------------------------------------------------
