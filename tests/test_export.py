@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import cpu_and_cuda
 from PIL import Image
 
 from segtutor.export import Probabilities, to_bioimageio, to_onnx, to_torchscript
@@ -21,7 +22,7 @@ from segtutor.models import create_model, list_models
 
 pytestmark = [
     pytest.mark.usefixtures("one_thread"),  # see tests/conftest.py
-    pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning"),  # here and in bioimageio.core
+    pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning"),  # also in bioimageio.core
 ]
 
 # (N, C, H, W) inputs: none of them the 64x64 the exports are recorded at, one of them odd
@@ -95,6 +96,26 @@ def test_torchscript_matches_torch_at_other_sizes_than_traced(name, tmp_path):
         assert difference <= 1e-4
 
 
+class SizeFromPython(torch.nn.Module):
+    """Resizes to ``int(images.shape)``: Python numbers, which tracing fixes at the traced size."""
+
+    in_channels, num_classes = 3, 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 2, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        size = (int(images.shape[2]), int(images.shape[3]))
+        return torch.nn.functional.interpolate(self.conv(images)[..., ::2, ::2], size=size)
+
+
+def test_a_trace_that_fixed_the_size_is_refused(tmp_path):
+    with pytest.raises(RuntimeError, match="does not reproduce the model on a 65x47 input"):
+        to_torchscript(SizeFromPython(), tmp_path / "model.pt")
+    assert not list(tmp_path.iterdir())
+
+
 def test_exporting_leaves_the_model_as_it_was(tmp_path):
     model = create_model("deeplabv3", size="tiny").train()
     before = {key: value.clone() for key, value in model.state_dict().items()}
@@ -102,6 +123,16 @@ def test_exporting_leaves_the_model_as_it_was(tmp_path):
     assert model.training
     assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
     assert all(parameter.requires_grad for parameter in model.parameters())
+
+
+@pytest.mark.parametrize("device", cpu_and_cuda())
+def test_a_model_on_any_device_exports_a_cpu_program(device, tmp_path):
+    model = tiny("fcn8s").to(device)
+    loaded = torch.jit.load(str(to_torchscript(model, tmp_path / "model.pt")), map_location="cpu")
+    x = images((1, 3, 64, 64))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x.to(device)).cpu(), atol=1e-4, rtol=1e-4)
+    assert next(model.parameters()).device.type == device
 
 
 def test_a_failed_export_leaves_the_existing_file_intact(monkeypatch, tmp_path):
@@ -179,6 +210,7 @@ def test_the_test_output_is_the_models_softmax_of_the_test_input_over_255(packag
     test_input, test_output = np.load(package / "test_input.npy"), np.load(package / "test_output.npy")
     assert test_input.shape == (1, 3, 128, 128) and test_input.dtype == np.float32
     assert test_input.max() > 1 and test_input.min() >= 0 and test_input.max() <= 255  # 0-255, as tools pass it
+    np.testing.assert_array_equal(test_input, test_input.round())  # whole numbers, like an 8-bit image
     with torch.no_grad():
         expected = tiny("unet")(torch.from_numpy(test_input) / 255).softmax(1).numpy()
     np.testing.assert_allclose(test_output, expected, atol=1e-6)
@@ -187,11 +219,14 @@ def test_the_test_output_is_the_models_softmax_of_the_test_input_over_255(packag
 
 
 def test_checks_run_before_anything_is_written(tmp_path):
+    pytest.importorskip("bioimageio.core")
     model = tiny("unet")
     with pytest.raises(ValueError, match="name must be 5 to 128 letters"):
         to_bioimageio(model, tmp_path / "p", name="UNet/2", class_names=["a", "b"])
     with pytest.raises(ValueError, match="2 output classes but 3 class_names"):
         to_bioimageio(model, tmp_path / "p", name="Tiny UNet", class_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"test_image is \(20, 64\) pixels; the models need at least 32x32"):
+        to_bioimageio(model, tmp_path / "p", name="Tiny UNet", class_names=["a", "b"], test_image=np.zeros((20, 64, 3)))
     with pytest.raises(ValueError, match="pixel_size_um must be a positive number"):
         to_bioimageio(model, tmp_path / "p", name="Tiny UNet", class_names=["a", "b"], pixel_size_um=0)
     (tmp_path / "notes").mkdir()

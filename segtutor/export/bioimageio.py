@@ -160,6 +160,7 @@ def to_bioimageio(
         model, probabilities, name=name, class_names=class_names, pixel_size_um=pixel_size_um, halo=halo,
         authors=authors, description=description, license=license, tags=tags,
     )  # fmt: skip
+    pixels = _test_pixels(test_image, card.in_channels)  # (C, H, W) float32 in [0, 1]
 
     with tempfile.TemporaryDirectory(prefix="segtutor-bioimageio-") as folder:
         staging = Path(folder)
@@ -167,14 +168,14 @@ def to_bioimageio(
         to_torchscript(probabilities, staging / "weights_torchscript.pt")
         to_onnx(probabilities, staging / "weights.onnx")
 
-        # 2) the test image as tools pass it in (0-255), and the model's answer after the package's preprocessing
-        pixels = _test_pixels(test_image, card.in_channels)  # (C, H, W) float32 in [0, 1]
-        test_input = (pixels * 255).unsqueeze(0)  # (1, C, H, W) float32, 0-255
+        # 2) the test image as tools pass it in (8-bit values 0-255), and the model's answer after the package's
+        #    preprocessing
+        test_input = (pixels * 255).round().unsqueeze(0)  # (1, C, H, W) float32
         with torch.no_grad():
             test_output = probabilities(test_input * (1 / 255))  # (1, K, H, W): scale_linear, then the model
         np.save(staging / "test_input.npy", test_input.numpy())
         np.save(staging / "test_output.npy", test_output.numpy())
-        sample_input = test_input.round().to(torch.uint8).numpy()  # (1, C, H, W) uint8
+        sample_input = test_input.to(torch.uint8).numpy()  # (1, C, H, W) uint8
         tifffile.imwrite(staging / "sample_input.tif", sample_input, photometric="minisblack")
         tifffile.imwrite(staging / "sample_output.tif", test_output.numpy(), photometric="minisblack")
         _write_cover(staging / "cover.png", pixels, test_output[0].argmax(0), card.class_names)
@@ -438,10 +439,12 @@ def _documentation(card: ModelCard) -> str:
 
         ## Use it
 
+        These tools read bioimage.io spec 0.5 packages in their recent versions (check yours):
+
         - **QuPath** (with its Bioimage Model Zoo and Deep Java Library extensions): *Extensions > Bioimage
           Model Zoo > Create pixel classifier*, choose `rdf.yaml` in the unzipped package folder, and give each
           output channel a QuPath class, in the order of the table above. QuPath runs the TorchScript weights.
-        - **ilastik** (1.4 or later): the Neural Network Classification workflow loads the package.
+        - **ilastik**: the Neural Network Classification workflow loads the package.
         - **deepImageJ** in Fiji: install the model from the package's zip, then run it on an open image.
         - **Python**: `bioimageio.core` runs either weight format (`bioimageio predict`).
 

@@ -31,8 +31,14 @@ class Probabilities(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        num_classes = getattr(model, "num_classes", None)
+        if not isinstance(num_classes, int):
+            raise ValueError(
+                f"cannot tell how many classes this {type(model).__name__} scores: give it a num_classes attribute "
+                "(segtutor's models have one)"
+            )
         self.in_channels = model_in_channels(model)
-        self.num_classes = max(int(getattr(model, "num_classes", 2)), 2)
+        self.num_classes = max(num_classes, 2)  # a binary model's one channel becomes two probabilities
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images (N, C, H, W) -> probs (N, K, H, W)``."""

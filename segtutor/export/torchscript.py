@@ -42,7 +42,7 @@ def to_torchscript(model: nn.Module, path: str | os.PathLike) -> Path:
     frozen = frozen_copy(model)
     images = example_images(frozen, 64, 64)  # (2, C, 64, 64): the sizes are only examples
     with warnings.catch_warnings():
-        # torch 2.10+ calls TorchScript deprecated in favour of torch.export, but it is the PyTorch format that
+        # recent torch calls TorchScript deprecated in favour of torch.export, but it is the PyTorch format that
         # QuPath, deepImageJ and libtorch load; the tracer also warns that the input checks become fixed
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.\w+` is deprecated.*")
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
