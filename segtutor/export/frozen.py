@@ -19,8 +19,8 @@ class Probabilities(nn.Module):
 
     ``images (N, C, H, W) -> probs (N, K, H, W)``, each pixel's ``K`` values in [0, 1] summing to 1 (a binary
     model with one output channel gives ``K = 2``: ``[1 - sigmoid, sigmoid]``, as :func:`segtutor.predict.
-    logits_to_probs`). Pixel classifiers in QuPath and ilastik read a model's output channels as class
-    probabilities, so a model exported for them ends in this softmax.
+    logits_to_probs`). QuPath's pixel classifier reads a model's output channels as class probabilities and
+    applies no softmax itself, so a model exported for it ends in this one.
 
     Example:
         >>> probs = Probabilities(create_model("unet"))(torch.rand(1, 3, 64, 64))
