@@ -108,6 +108,7 @@ def _read_array(path: Path, *, mode: str | None) -> np.ndarray:
                 image = image.convert(mode)
             return np.array(image)
     except Exception as error:  # Pillow and tifffile raise many kinds of error for a bad file
-        raise FileFormatError(
-            path, f"cannot read this file ({type(error).__name__}: {error})", "check that it opens, or export it again"
-        ) from error
+        fix = "check that it opens, or export it again"
+        if "imagecodecs" in str(error):  # LZW, JPEG, ... compressed TIFF: tifffile decodes them through imagecodecs
+            fix = "install imagecodecs (`pip install imagecodecs`), which tifffile needs for this compression"
+        raise FileFormatError(path, f"cannot read this file ({type(error).__name__}: {error})", fix) from error
