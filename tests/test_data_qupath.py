@@ -194,6 +194,16 @@ def test_points_and_lines_are_skipped_with_a_warning(tmp_path):
         load_qupath_annotations(write(tmp_path / "q.geojson", sample_features()), (30, 40))
 
 
+def test_geometry_collections_paint_their_areas_and_skip_their_lines(tmp_path):
+    collection = {"type": "GeometryCollection", "geometries": [
+        {"type": "Polygon", "coordinates": STROMA}, {"type": "LineString", "coordinates": [[0, 0], [5, 5]]},
+    ]}
+    features = [{"type": "Feature", "geometry": collection, "properties": {"classification": {"name": "Stroma"}}}]
+    with pytest.warns(UserWarning, match=r"features\[0\] \(Stroma\): LineString"):
+        mask, _ = load_qupath_annotations(write(tmp_path / "c.geojson", features), (30, 40))
+    assert np.array_equal(mask, reference_mask([([STROMA], 0)], (30, 40)))
+
+
 def test_read_qupath_geojson_keeps_every_feature_in_order(tmp_path):
     path = write(tmp_path / "a.geojson", sample_features() + [feature("MultiPoint", [[1, 2], [3, 4]], "Tumor")])
     annotations = read_qupath_geojson(path)

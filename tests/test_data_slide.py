@@ -294,6 +294,14 @@ def test_preflight_slide_names_each_problem(tmp_path, sample):
 
     unknown = preflight_slide(slide_path, path, magnification=5, class_names=["Stroma", "Tumor"])
     assert any("['Mitosis'] are annotated but not in class_names" in str(e) for e in unknown.errors)
+    features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": speck}, "properties": {}})
+    path.write_text(json.dumps(features))
+    unnamed = preflight_slide(slide_path, path, magnification=5, class_names=["Stroma", "Tumor", "Mitosis"])
+    last = f"features[{len(features) - 1}] (unclassified)"
+    assert any(f"1 annotation(s) have no class: {last}" in str(e) for e in unnamed.errors)
+    skipped = preflight_slide(slide_path, path, magnification=5, class_names=["Stroma", "Tumor", "Mitosis"],
+                              unclassified="skip")
+    assert any("1 annotation(s) without a class are left out" in str(w) for w in skipped.warnings)
     finer = preflight_slide(slide_path, geojson_path, magnification=20)
     assert finer.ok and any("finer than the scan" in str(w) for w in finer.warnings)
     tiny = preflight_slide(slide_path, geojson_path, magnification=0.5)

@@ -392,7 +392,7 @@ def preflight_slide(
     report.class_names, report.num_classes = list(names), len(names)
     for problem, fix in class_problems(annotations, names, unclassified=unclassified):
         report.errors.append(Problem(geojson_path.name, problem, fix))
-    labels, _, skipped = class_labels(annotations, names, unclassified=unclassified)
+    labels, _, _ = class_labels(annotations, names, unclassified=unclassified)
     no_area = [a for a in annotations if a.no_area]
     if no_area:
         listed = ", ".join(f"{a} ({', '.join(a.no_area)})" for a in no_area[:3])
@@ -406,11 +406,11 @@ def preflight_slide(
                 "should learn",
             )
         )
-    if unclassified == "skip" and skipped:
+    unnamed = [a for a in annotations if a.class_name is None and a.polygons]
+    if unclassified != "error" and unnamed:
+        what = "left out" if unclassified == "skip" else "ignored in training"
         report.warnings.append(
-            Problem(
-                geojson_path.name, f"{len(skipped)} unclassified annotation(s) are left out", "classify them in QuPath"
-            )
+            Problem(geojson_path.name, f"{len(unnamed)} annotation(s) without a class are {what}", "classify them")
         )
     if slide is None:
         return report

@@ -5,6 +5,8 @@ QuPath (File > Export objects as GeoJSON) writes each annotation as a feature: a
 at 0, 0), and its class in ``properties.classification`` with a ``name`` and a ``color``. A class whose name ends
 in ``*`` (QuPath's ``Ignore*``, ``Region*``) means "do not train on this": its pixels get ``IGNORE_INDEX``, like
 pixels nobody annotated. Where annotations overlap, the one later in the file wins, as it is drawn on top.
+Every feature with an area is painted, whatever its ``objectType`` (annotation, detection, cell: a cell by its
+outline); export only the annotations from QuPath when that is what the mask should hold.
 
 A mask pixel belongs to an annotation when its centre lies inside it (:mod:`segtutor.data.polygons`): pixel
 (row, col) of a mask at ``downsample`` d covers full-resolution x from ``col * d`` to ``(col + 1) * d``, so its
@@ -61,7 +63,7 @@ class AnnotationMask:
     colors: tuple[tuple[int, int, int], ...]  # one (R, G, B) per class: the annotator's colour from the file
     skipped: tuple[str, ...] = ()  # every feature left out of the mask, and why
 
-    def __iter__(self):
+    def __iter__(self):  # mask, class_names = ...
         return iter((self.mask, self.class_names))
 
     def __repr__(self) -> str:
@@ -99,8 +101,8 @@ def load_qupath_annotations(
         downsample: full-resolution pixels per mask pixel (4 for a mask at a quarter of the scan's resolution).
         origin: full-resolution (x, y) of the mask's top-left corner, for a mask of a region.
         image_size: full-resolution (width, height) of the image the annotations were drawn on; coordinates
-            beyond it are an error. ``None``: the area the mask covers. Pass the slide's size (``Slide.dimensions``)
-            when the mask is a region of it: annotations are then cut at the region's border.
+            beyond it by more than a mask pixel are an error. ``None``: the area the mask covers. Pass the slide's
+            size (``Slide.dimensions``) when the mask is a region of it: annotations are then cut at its border.
         unclassified: what to do with annotations that have no class: "error", "ignore" (paint them with
             ``IGNORE_INDEX``) or "skip" (leave them out, listed in ``.skipped``).
 
