@@ -12,7 +12,10 @@ H&E staining colours a slide with two dyes. Hematoxylin (H, purple-blue) binds D
 5. Colour (:func:`stain_to_rgb`): the Beer–Lambert law turns amounts of dye into RGB. Stain colours and
    strengths change from tile to tile, as they do from lab to lab. Then camera noise.
 
-The scale is roughly 1 µm per pixel (a 10–20× objective): tumor nuclei are 6–10 px across.
+Steps 2 to 5 (:func:`paint_tissue`) paint any layout, e.g. annotations drawn as polygons.
+
+The scale is roughly 1 µm per pixel, what a slide scanner gives at about 10× (0.5 µm at 20×, 0.25 µm at 40×):
+tumor nuclei are 6–10 px across.
 """
 
 from __future__ import annotations
@@ -68,6 +71,35 @@ def generate_tile(
         tumor_fraction = rng.uniform(0.2, 0.6)
     background_fraction = rng.uniform(0.03, 0.2) if "background" in classes else 0.0
     tissue = tissue_layout(shape, rng, tumor_fraction=tumor_fraction, background_fraction=background_fraction)
+
+    # 2) to 5) Stains, nuclei, optics and colour.
+    image = paint_tissue(tissue, rng)
+
+    # Relabel from the generator's fixed codes (stroma 0, tumor 1, background 2) to the order asked for
+    # (-1 marks background when it is not asked for; the layout then has none).
+    codes = np.array([classes.index(name) if name in classes else -1 for name in TISSUE_CLASS_NAMES])
+    return image, codes[tissue].astype(np.int64)
+
+
+def paint_tissue(tissue: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """H&E-like pixels for a given layout: steps 2 to 5 of :func:`generate_tile`.
+
+    Any layout serves, e.g. polygons an annotator drew, filled in (:func:`segtutor.data.write_sample_slide`).
+
+    Args:
+        tissue: int (H, W): 0 stroma, 1 tumor, 2 background (glass, lumen).
+        rng: draws the stains, the nuclei and the noise.
+
+    Returns:
+        uint8 (H, W, 3) RGB.
+
+    Example:
+        >>> tissue = np.zeros((64, 64), dtype=np.int64)
+        >>> tissue[16:48, 16:48] = 1  # a square tumor nest in stroma
+        >>> paint_tissue(tissue, np.random.default_rng(0)).shape
+        (64, 64, 3)
+    """
+    shape = tissue.shape
     tumor, background = tissue == 1, tissue == 2
 
     # 2) Texture: amounts of hematoxylin and eosin in stroma and in tumor cytoplasm.
@@ -98,12 +130,7 @@ def generate_tile(
     # 5) Colour: Beer–Lambert with this tile's stain vectors and strengths, then camera noise.
     image = stain_to_rgb(hematoxylin, eosin, rng)  # (H, W, 3) float in [0, 255]
     image += rng.uniform(1.5, 4.0) * rng.standard_normal(image.shape, dtype=np.float32)
-    image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
-
-    # Relabel from the generator's fixed codes (stroma 0, tumor 1, background 2) to the order asked for
-    # (-1 marks background when it is not asked for; the layout then has none).
-    codes = np.array([classes.index(name) if name in classes else -1 for name in TISSUE_CLASS_NAMES])
-    return image, codes[tissue].astype(np.int64)
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
 
 
 def smooth_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
