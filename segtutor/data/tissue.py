@@ -95,7 +95,7 @@ LABS = {
         "lab B: a paler, pinker stain (short hematoxylin, strong eosin), a different scanner: blurrier",
         hematoxylin_strength=0.6,
         eosin_strength=1.4,
-        blur_sigma=1.0,
+        blur_sigma=0.7,
     ),
     "C": Lab(
         "C",
