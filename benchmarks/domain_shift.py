@@ -12,6 +12,22 @@ Steps, not seconds, set the budget, so that a busy machine changes the time and 
     python benchmarks/domain_shift.py --seeds 0 1 2 --zoom
 
 One seed's numbers move by a few hundredths between seeds; use several for a spread.
+
+Measured (seed 0, torch 2.13 CPU, 2 threads), tumor IoU on 48 validation tiles per lab:
+
+| trained on lab A with | lab A | lab B | lab C |
+|---|---|---|---|
+| standard augmentation | 0.903 | 0.769 | 0.668 |
+| standard augmentation, Macenko→A | 0.904 | 0.818 | 0.850 |
+| standard augmentation, Reinhard→A | 0.847 | 0.546 | 0.596 |
+| + HED jitter 0.2 | 0.879 | 0.751 | 0.765 |
+| + HED jitter 0.2, Macenko→A | 0.877 | 0.848 | 0.824 |
+| + HED jitter 0.2, Reinhard→A | 0.834 | 0.624 | 0.667 |
+
+Macenko wins back most of lab C (its dyes' colours) but less of lab B, whose blur no colour fix can undo.
+Reinhard matches each tile's mean colour, and a tile's mean colour depends on how much tumor it holds: it hurts
+here. Temperature scaling fitted on lab A (T = 0.75: this short run is underconfident) lowers A's ECE from 0.017
+to 0.007 but raises B's (0.029 → 0.051) and C's (0.098 → 0.124): calibration fitted in one lab does not travel.
 """
 
 from __future__ import annotations
@@ -94,9 +110,10 @@ def print_tables(rows: dict[str, list[list[float]]], calibration: list[list[floa
     print("|---|" + "---|" * len(LABS))
     for recipe, scores in rows.items():
         scores = np.array(scores)  # (seeds, labs)
-        cells = [f"{m:.3f}" + (f" ± {s:.3f}" if len(scores) > 1 else "") for m, s in zip(scores.mean(0), scores.std(0))]
+        spread = len(scores) > 1
+        cells = [f"{m:.3f}" + (f" ± {s:.3f}" if spread else "") for m, s in zip(scores.mean(0), scores.std(0))]
         print(f"| {recipe} | " + " | ".join(cells) + " |")
-    print("\nCalibration of the standard model: ECE (15 bins) per lab, before and after temperature scaling fitted on A")
+    print("\nCalibration of the standard model: ECE (15 bins) per lab, before and after temperature scaling (fit on A)")
     print("| lab | T (fitted on A) | ECE | ECE after T |")
     print("|---|---|---|---|")
     values = np.array(calibration).reshape(-1, len(LABS), 3).mean(0)

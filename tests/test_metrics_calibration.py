@@ -62,6 +62,14 @@ def test_reliability_diagram_and_ece_match_a_brute_force_loop():
     assert "10 bins" in repr(diagram)
 
 
+def test_a_confidence_on_a_bin_edge_belongs_to_the_bin_below():
+    """Bins are (lo, hi] as in Guo et al.: a confidence of exactly 0.5 falls in (0.25, 0.5] of 4 bins."""
+    logits = torch.tensor([[0.0, 0.0], [0.0, 100.0]])  # confidences exactly 0.5 and 1.0
+    diagram = reliability_diagram(logits, torch.tensor([0, 1]), num_bins=4)
+    assert diagram.count.tolist() == [0, 1, 0, 1]
+    assert diagram.accuracy[1] == 1.0 and diagram.confidence[1] == 0.5  # argmax of a tie is class 0
+
+
 def test_ignored_pixels_do_not_count_whatever_their_logits():
     logits, masks = torch.randn(2, 2, 8, 8), torch.randint(0, 2, (2, 8, 8))
     masks[:, :3] = IGNORE_INDEX

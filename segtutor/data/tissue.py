@@ -83,7 +83,9 @@ class Lab:
                 raise ValueError(f"{field} must be >= 0 (lab A: {getattr(Lab, field)}), got {getattr(self, field)!r}")
         illuminant = np.asarray(self.illuminant, dtype=float)
         if illuminant.shape != (3,) or not ((illuminant > 0.5) & (illuminant <= 1.05)).all():
-            raise ValueError(f"illuminant must be 3 factors in (0.5, 1.05] (R, G, B; lab A: 1, 1, 1), got {self.illuminant}")
+            raise ValueError(
+                f"illuminant must be 3 factors in (0.5, 1.05] (R, G, B; lab A: 1, 1, 1), got {self.illuminant}"
+            )
 
 
 # Three labs, chosen so that a model trained on lab A alone loses clearly on B and C, while colour augmentation
@@ -99,8 +101,8 @@ LABS = {
     ),
     "C": Lab(
         "C",
-        "lab C: another hematoxylin (bluer) and a purplish eosin, a yellowish lamp, a 40x scanner: "
-        "smaller pixels, more noise",
+        "lab C: another hematoxylin (bluer) and a duller eosin, a yellowish lamp, a scanner with smaller "
+        "pixels (0.8 µm: nuclei 1.25 times wider) and more noise",
         hematoxylin_od=(0.80, 0.55, 0.23),
         eosin_od=(0.20, 0.95, 0.25),
         microns_per_pixel=0.8,
