@@ -77,7 +77,7 @@ def write_sample_slide(
     tissue = np.where(mask == 255, 2, mask).astype(np.int64)  # the generator's codes: 0 stroma, 1 tumor, 2 glass
 
     # 3) H&E into the layout, then green pen ink over the Ignore* stroke (soft-edged, Beer–Lambert again).
-    image = paint_tissue(tissue, rng).astype(np.float32)
+    image = paint_tissue(tissue, rng)[0].astype(np.float32)
     ink = np.zeros((size, size), dtype=np.float32)
     for annotation in annotations:
         if annotation.is_ignored:
