@@ -51,6 +51,7 @@ class Trainer:
             process then trains a DistributedDataParallel copy of the model on its share of every batch
             (``config.batch_size`` is the batch of all processes together) and scores its share of ``val_data``;
             the processes agree on every loss, on the clock and on the scores, so they stop on the same step.
+            Requests to a ``control`` reach one process only: give a run over several processes a budget.
 
     Example:
         >>> trainer = Trainer(model, train_data, val_data, TrainConfig(max_iters=100))
