@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +22,7 @@ from helpers import png_bytes
 from segtutor.data import TissueDataset
 from segtutor.models import UNet, create_model
 from segtutor.train import History, TrainConfig, Trainer, load_checkpoint
-from segtutor.train.__main__ import main
+from segtutor.train.__main__ import build_parser, main
 from segtutor.train.distributed import Distributed, init_distributed
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
@@ -184,6 +187,17 @@ def test_the_command_explains_bad_options(tmp_path, capsys, arguments, message):
         main([*arguments, "--out", str(tmp_path / "run")])
     assert stopped.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_the_readmes_torchrun_commands_parse():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    joined = readme.replace("\\\n", " ")  # a command continued on the next line, in one line
+    commands = re.findall(r"^torchrun (.*-m segtutor\.train .*)$", joined, re.M)
+    assert len(commands) >= 2  # one for GPUs, one for the CPU
+    for command in commands:
+        launcher, arguments = command.split("-m segtutor.train")
+        options = build_parser().parse_args(shlex.split(arguments.split("#")[0]))
+        assert options.max_seconds == 600 and options.data == Path("my_folder") and "--nproc_per_node" in launcher
 
 
 # ---- where a process stands ---------------------------------------------------------------------------------
