@@ -1,18 +1,25 @@
-"""Data for segmentation: generated H&E tissue, a real skin slide, the learner's own folders, and tiling.
+"""Data for segmentation: generated H&E tissue, a real skin slide, the learner's own folders and slides, tiling.
 
 Every dataset yields ``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H, W), and carries
 ``class_names``, ``class_colors`` and ``num_classes``.
 
-- :func:`generate_tile`, :class:`TissueDataset`: procedural tumor/stroma tiles with exact masks (``tissue``).
+- :func:`generate_tile`, :class:`TissueDataset`: procedural tumor/stroma tiles with exact masks (``tissue``);
+  :class:`Lab`, :data:`LABS`: how a lab stains and scans; tiles from labs "B" and "C" show domain shift.
 - :func:`load_skin`, :class:`SkinDataset`: a real H&E skin section with a 4-layer mask (``skin``).
 - :class:`FolderDataset`, :func:`preflight`: your own images and masks, checked before training;
   :func:`read_image`, :func:`read_image_bytes`, :func:`read_mask`: one decoder for files and uploads alike.
+- :func:`load_qupath_annotations`: QuPath GeoJSON annotations as a mask (``qupath``).
+- :class:`Slide`, :func:`preflight_slide`: whole-slide images read at a magnification, checked with their
+  annotations (``slide``); :func:`write_sample_slide` makes one, offline (``sample_slide``).
 - :func:`tile_image`, :func:`stitch`, :func:`tile_positions`, :func:`tile_starts`: large images in overlapping
   tiles (``tiling``).
-- :func:`augment`: flips, quarter turns and colour jitter, applied to image and mask together.
+- :func:`augment`: flips, quarter turns and colour jitter, applied to image and mask together; further
+  :class:`Augmentation` steps such as :class:`RandomZoom` (scale) and :class:`HEDJitter` (stain colour).
+- ``stain``: optical density and colour deconvolution (:func:`rgb_to_hed`), HED augmentation (:func:`hed_jitter`),
+  stain normalisation (:class:`MacenkoNormalizer`, :class:`ReinhardNormalizer`).
 """
 
-from segtutor.data.augment import augment, random_crop
+from segtutor.data.augment import Augmentation, RandomZoom, augment, random_crop, zoom_pair
 from segtutor.data.classes import (
     CLASS_COLORS,
     IGNORE_INDEX,
@@ -24,39 +31,86 @@ from segtutor.data.classes import (
 from segtutor.data.datasets import SegmentationDataset, TissueDataset, tile_seed, to_tensors
 from segtutor.data.files import FileFormatError, read_image, read_image_bytes, read_mask
 from segtutor.data.folder import FolderDataset
-from segtutor.data.preflight import PreflightReport, Problem, preflight
-from segtutor.data.skin import SkinDataset, load_skin, load_skin_outlines, rasterize_polygon
+from segtutor.data.polygons import rasterize_polygon
+from segtutor.data.preflight import PreflightReport, Problem, preflight, preflight_slide
+from segtutor.data.qupath import AnnotationMask, QuPathAnnotation, load_qupath_annotations, read_qupath_geojson
+from segtutor.data.sample_slide import write_sample_slide
+from segtutor.data.skin import SkinDataset, load_skin, load_skin_outlines
+from segtutor.data.slide import MAGNIFICATION_MPP, Slide, SlideLevel, magnification_to_mpp
+from segtutor.data.stain import (
+    HEDJitter,
+    MacenkoNormalizer,
+    ReinhardNormalizer,
+    hed_jitter,
+    hed_to_rgb,
+    lalphabeta_to_rgb,
+    macenko_stains,
+    od_to_rgb,
+    rgb_to_hed,
+    rgb_to_lalphabeta,
+    rgb_to_od,
+    stain_matrix,
+)
 from segtutor.data.tiling import stitch, tile_image, tile_positions, tile_starts
-from segtutor.data.tissue import generate_tile
+from segtutor.data.tissue import LABS, Lab, generate_tile, get_lab, paint_tissue
 
 __all__ = [
+    "AnnotationMask",
+    "Augmentation",
     "CLASS_COLORS",
-    "IGNORE_INDEX",
-    "SKIN_CLASS_NAMES",
-    "TISSUE_CLASS_NAMES",
     "FileFormatError",
     "FolderDataset",
+    "HEDJitter",
+    "IGNORE_INDEX",
+    "LABS",
+    "Lab",
+    "MAGNIFICATION_MPP",
+    "MacenkoNormalizer",
     "PreflightReport",
     "Problem",
+    "QuPathAnnotation",
+    "RandomZoom",
+    "ReinhardNormalizer",
+    "SKIN_CLASS_NAMES",
     "SegmentationDataset",
     "SkinDataset",
+    "Slide",
+    "SlideLevel",
+    "TISSUE_CLASS_NAMES",
     "TissueDataset",
     "augment",
     "class_colors",
     "class_names_of",
     "generate_tile",
+    "get_lab",
+    "hed_jitter",
+    "hed_to_rgb",
+    "lalphabeta_to_rgb",
+    "load_qupath_annotations",
     "load_skin",
     "load_skin_outlines",
+    "macenko_stains",
+    "magnification_to_mpp",
+    "od_to_rgb",
+    "paint_tissue",
     "preflight",
+    "preflight_slide",
     "random_crop",
     "rasterize_polygon",
     "read_image",
     "read_image_bytes",
     "read_mask",
+    "read_qupath_geojson",
+    "rgb_to_hed",
+    "rgb_to_lalphabeta",
+    "rgb_to_od",
+    "stain_matrix",
     "stitch",
     "tile_image",
     "tile_positions",
-    "tile_starts",
     "tile_seed",
+    "tile_starts",
     "to_tensors",
+    "write_sample_slide",
+    "zoom_pair",
 ]

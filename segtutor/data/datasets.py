@@ -2,20 +2,22 @@
 
 Every segtutor dataset yields ``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H, W), and carries
 ``class_names``, ``class_colors`` and ``num_classes``. Augmentation is reproducible: sample ``i`` in epoch ``e``
-always gets the same flip, turn and colour jitter, drawn from ``(seed, i, e)``.
+always gets the same flip, turn and colour jitter (and extra :class:`~segtutor.data.augment.Augmentation` steps),
+drawn from ``(seed, i, e)``. A stain normaliser, if given, recolours every image before that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from segtutor.data.augment import Augmentation
 from segtutor.data.augment import augment as augment_pair
 from segtutor.data.classes import class_colors
-from segtutor.data.tissue import check_tissue_classes, generate_tile
+from segtutor.data.tissue import Lab, check_tissue_classes, generate_tile, get_lab
 
 
 def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,22 +45,48 @@ class SegmentationDataset(Dataset):
     """What every segtutor dataset shares: class names and colours, and reproducible augmentation.
 
     A subclass says how many samples it has (``__len__``) and how to load one (``load_sample``); this class
-    turns them into tensors and augments them.
+    recolours them (``normalize``), turns them into tensors and augments them (``augment``, ``augmentations``).
 
     Epochs: with ``augment=True`` the dataset counts its reads, and read ``r`` belongs to epoch ``r // len(self)``,
     so a training loop that reads every sample once per epoch gets new augmentations each epoch without doing
     anything. ``set_epoch(e)`` sets the epoch by hand (needed with DataLoader worker processes, which count
     reads on copies of the dataset), as ``DistributedSampler.set_epoch`` does.
+
+    Args:
+        class_names: names of the classes, in label order.
+        seed: seeds the augmentation.
+        augment: flips, quarter turns and colour jitter (:func:`~segtutor.data.augment.augment`), new each epoch.
+        augmentations: further random steps run after those, each ``step(image, mask, rng)``, e.g.
+            ``[HEDJitter(0.1), RandomZoom(0.8, 1.25)]``; they need ``augment=True``.
+        normalize: recolours every image, uint8 (H, W, 3) to uint8 (H, W, 3), before anything else, with or
+            without augmentation, e.g. a :class:`~segtutor.data.stain.MacenkoNormalizer`.
     """
 
-    def __init__(self, class_names: Sequence[str], *, seed: int, augment: bool) -> None:
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        *,
+        seed: int,
+        augment: bool,
+        augmentations: Sequence[Augmentation] = (),
+        normalize: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         if seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        augmentations = tuple(augmentations)
+        if augmentations and not augment:
+            raise ValueError(
+                f"augmentations {list(augmentations)} run only in augmented training; pass augment=True as well"
+            )
+        if normalize is not None and not callable(normalize):
+            raise TypeError(f"normalize must be a function of a uint8 (H, W, 3) image, got {type(normalize).__name__}")
         self.class_names = tuple(class_names)
         self.class_colors = class_colors(self.class_names)
         self.num_classes = len(self.class_names)
         self.seed = seed
         self.augment = augment
+        self.augmentations = augmentations
+        self.normalize = normalize
         self._reads = 0  # augmented reads so far; the epoch is reads // len(self)
 
     @property
@@ -84,10 +112,20 @@ class SegmentationDataset(Dataset):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for a dataset of {len(self)} samples")
         index = index % len(self)
-        image, mask = to_tensors(*self.load_sample(index))
+        image, mask = self.load_sample(index)
+        if self.normalize is not None:
+            image = self.normalize(image)
+            if image.dtype != np.uint8 or image.shape[:2] != mask.shape or image.shape[2:] != (3,):
+                raise TypeError(
+                    f"normalize must return a uint8 (H, W, 3) image of the mask's size {mask.shape}, got "
+                    f"{image.dtype} {image.shape}"
+                )
+        image, mask = to_tensors(image, mask)
         if self.augment:
             rng = np.random.default_rng((self.seed, index, self.epoch))
             image, mask = augment_pair(image, mask, rng)
+            for step in self.augmentations:
+                image, mask = step(image, mask, rng)
             self._reads += 1
         return image, mask
 
@@ -95,9 +133,10 @@ class SegmentationDataset(Dataset):
 class TissueDataset(SegmentationDataset):
     """Generated H&E-like tiles (tumor nests in stroma) with exact masks; see :func:`generate_tile`.
 
-    Tile ``i`` is ``generate_tile(tile_size, seed=tile_seed(seed, i), classes=classes)``: random access,
-    the same every time, and different for every ``seed``. For a validation set, use another seed:
-    ``TissueDataset(64, seed=1)`` shares no tile with ``TissueDataset(256, seed=0)``.
+    Tile ``i`` is ``generate_tile(tile_size, seed=tile_seed(seed, i), classes=classes, lab=lab)``: random
+    access, the same every time, and different for every ``seed``. For a validation set, use another seed:
+    ``TissueDataset(64, seed=1)`` shares no tile with ``TissueDataset(256, seed=0)``. With the same seed, another
+    lab gives the same tissue, stained and scanned there: ``TissueDataset(64, seed=1, lab="B")``.
 
     Args:
         num_tiles: number of tiles.
@@ -106,10 +145,15 @@ class TissueDataset(SegmentationDataset):
         classes: class names in label order (see :func:`generate_tile`).
         augment: flips, quarter turns and colour jitter, new each epoch.
         cache: keep generated tiles in memory (about 65 kB per 128x128 tile) instead of regenerating them.
+        lab: which lab stains and scans the tiles: a name from ``LABS`` ("A", "B", "C") or a ``Lab``; None is "A".
+        augmentations: further random steps after the flips, turns and jitter (needs ``augment=True``), e.g.
+            ``[HEDJitter(0.1)]`` or ``[RandomZoom(0.8, 1.25)]``.
+        normalize: recolours every tile before augmentation, e.g. ``MacenkoNormalizer(reference)``.
 
     Example:
-        >>> train = TissueDataset(256, seed=0, augment=True)
+        >>> train = TissueDataset(256, seed=0, augment=True, augmentations=[HEDJitter(0.1)])
         >>> val = TissueDataset(64, seed=1)
+        >>> other_lab = TissueDataset(64, seed=2, lab="B")
         >>> image, mask = train[0]  # (3, 128, 128) float32, (128, 128) int64
     """
 
@@ -122,13 +166,23 @@ class TissueDataset(SegmentationDataset):
         classes: Sequence[str] = ("stroma", "tumor"),
         augment: bool = False,
         cache: bool = True,
+        lab: str | Lab | None = None,
+        augmentations: Sequence[Augmentation] = (),
+        normalize: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
-        super().__init__(check_tissue_classes(classes), seed=seed, augment=augment)
+        super().__init__(
+            check_tissue_classes(classes),
+            seed=seed,
+            augment=augment,
+            augmentations=augmentations,
+            normalize=normalize,
+        )
         if num_tiles < 1:
             raise ValueError(f"num_tiles must be at least 1, got {num_tiles}")
         self.num_tiles = num_tiles
         self.tile_size = tile_size
         self.cache = cache
+        self.lab = get_lab(lab)
         self._tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # index -> (image uint8, mask uint8)
 
     def __len__(self) -> int:
@@ -138,7 +192,9 @@ class TissueDataset(SegmentationDataset):
         """Tile ``index`` before augmentation: image uint8 (H, W, 3) and mask uint8 (H, W)."""
         if index in self._tiles:
             return self._tiles[index]
-        image, mask = generate_tile(self.tile_size, seed=tile_seed(self.seed, index), classes=self.class_names)
+        image, mask = generate_tile(
+            self.tile_size, seed=tile_seed(self.seed, index), classes=self.class_names, lab=self.lab
+        )
         tile = (image, mask.astype(np.uint8))
         if self.cache:
             self._tiles[index] = tile
@@ -147,5 +203,16 @@ class TissueDataset(SegmentationDataset):
     def __repr__(self) -> str:
         return (
             f"TissueDataset(num_tiles={self.num_tiles}, tile_size={self.tile_size}, seed={self.seed}, "
-            f"classes={self.class_names}, augment={self.augment})"
+            f"classes={self.class_names}, augment={self.augment}{self._extras_repr()})"
         )
+
+    def _extras_repr(self) -> str:
+        """The non-default settings: lab, extra augmentations, normaliser."""
+        extras = ""
+        if self.lab != get_lab(None):
+            extras += f", lab={self.lab.name!r}"
+        if self.augmentations:
+            extras += f", augmentations={list(self.augmentations)}"
+        if self.normalize is not None:
+            extras += f", normalize={self.normalize!r}"
+        return extras

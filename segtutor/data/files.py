@@ -179,8 +179,8 @@ def _decode(source: Path | io.BytesIO, name: str | Path, *, mode: str | None, ti
                 image = image.convert(mode)
             return np.array(image)
     except Exception as error:  # Pillow and tifffile raise many kinds of error for a bad file
-        raise FileFormatError(
-            name,
-            f"this file is not an image segtutor can read ({type(error).__name__}: {error})",
-            "check that it opens in an image viewer, or export it again as PNG, JPEG or TIFF",
-        ) from error
+        fix = "check that it opens in an image viewer, or export it again as PNG, JPEG or TIFF"
+        if "imagecodecs" in str(error):  # LZW, JPEG, ... compressed TIFF: tifffile decodes them through imagecodecs
+            fix = "install imagecodecs (`pip install imagecodecs`), which tifffile needs for this compression"
+        problem = f"this file is not an image segtutor can read ({type(error).__name__}: {error})"
+        raise FileFormatError(name, problem, fix) from error

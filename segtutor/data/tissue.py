@@ -10,19 +10,28 @@ H&E staining colours a slide with two dyes. Hematoxylin (H, purple-blue) binds D
    fibroblasts along the fibres and a few small round lymphocytes in stroma.
 4. Optics: the microscope's focus blurs the stains a little.
 5. Colour (:func:`stain_to_rgb`): the Beer–Lambert law turns amounts of dye into RGB. Stain colours and
-   strengths change from tile to tile, as they do from lab to lab. Then camera noise.
+   strengths change a little from tile to tile, as they do between slides of one lab.
+6. Scanner: its pixel size (the tissue is resampled to it), its lens blur and its camera noise.
 
-The scale is roughly 1 µm per pixel, what a whole-slide scan at about 10× gives (20×: about 0.5 µm per pixel,
-40×: about 0.25): tumor nuclei are 6–10 px across.
+Steps 2 to 6 (:func:`paint_tissue`) paint any layout, e.g. annotations drawn as polygons.
+
+Labs differ more than slides do: another hematoxylin, a paler eosin, a blurrier scanner with smaller pixels.
+A :class:`Lab` holds these settings and :data:`LABS` names three: a model trained on lab "A" meets labs "B"
+and "C" as an app trained in one hospital meets slides from another (domain shift).
+
+The scale is roughly 1 µm per pixel in lab A, what a slide scanner gives at about 10× (0.5 µm at 20×, 0.25 µm at
+40×): tumor nuclei are 6–10 px across.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
+from segtutor.data.augment import zoom_pair
 from segtutor.data.classes import TISSUE_CLASS_NAMES
 
 # Optical density of one unit of each stain in (R, G, B), from Ruifrok & Johnston (2001),
@@ -31,14 +40,101 @@ HEMATOXYLIN_OD = (0.650, 0.704, 0.286)
 EOSIN_OD = (0.072, 0.990, 0.105)
 
 
+@dataclass(frozen=True)
+class Lab:
+    """How one lab's slides look: its dyes, its staining protocol, its scanner and camera.
+
+    Every field is relative to lab A, the generator's reference look; the defaults are lab A. Tiles of one lab
+    still vary among themselves (``stain_variation``, and each tile's own stain strength, focus and lamp).
+
+    Example:
+        >>> from dataclasses import replace
+        >>> sharp_b = replace(LABS["B"], name="B, sharp", blur_sigma=0.0)  # lab B's stains, lab A's scanner
+        >>> image, mask = generate_tile(128, seed=0, lab=sharp_b)
+    """
+
+    name: str
+    description: str = ""
+    hematoxylin_od: tuple[float, float, float] = HEMATOXYLIN_OD  # colour of the lab's hematoxylin: OD in R, G, B
+    eosin_od: tuple[float, float, float] = EOSIN_OD  # colour of its eosin
+    hematoxylin_strength: float = 1.0  # how dark the hematoxylin stains (longer staining: > 1)
+    eosin_strength: float = 1.0  # how dark the eosin stains
+    stain_variation: float = 0.05  # slide-to-slide jitter of each stain vector's components
+    blur_sigma: float = 0.0  # the scanner's lens blur in pixels, on top of each tile's focus
+    microns_per_pixel: float = 1.0  # the scanner's pixel size; 0.8 shows every nucleus 1.25 times wider
+    noise: float = 1.0  # the camera's noise, as a multiple of lab A's
+    illuminant: tuple[float, float, float] = (1.0, 1.0, 1.0)  # colour of empty glass (white balance), R G B
+
+    def __post_init__(self):
+        for field in ("hematoxylin_od", "eosin_od"):
+            vector = np.asarray(getattr(self, field), dtype=float)
+            if vector.shape != (3,) or (vector < 0).any() or not vector.sum() > 0:
+                raise ValueError(f"{field} must be 3 non-negative optical densities (R, G, B), got {vector.tolist()}")
+        hematoxylin, eosin = np.asarray(self.hematoxylin_od, float), np.asarray(self.eosin_od, float)
+        if np.linalg.norm(np.cross(hematoxylin, eosin)) < 0.05 * np.linalg.norm(hematoxylin) * np.linalg.norm(eosin):
+            raise ValueError(
+                f"hematoxylin_od {self.hematoxylin_od} and eosin_od {self.eosin_od} point (almost) the same way; "
+                "two dyes need two different colours"
+            )
+        for field in ("hematoxylin_strength", "eosin_strength"):
+            if not getattr(self, field) > 0:
+                raise ValueError(f"{field} must be > 0 (lab A: 1.0), got {getattr(self, field)!r}")
+        if not 0.25 <= self.microns_per_pixel <= 4.0:
+            raise ValueError(f"microns_per_pixel must lie in [0.25, 4] (lab A: 1.0), got {self.microns_per_pixel!r}")
+        for field in ("stain_variation", "blur_sigma", "noise"):
+            if not getattr(self, field) >= 0:
+                raise ValueError(f"{field} must be >= 0 (lab A: {getattr(Lab, field)}), got {getattr(self, field)!r}")
+        illuminant = np.asarray(self.illuminant, dtype=float)
+        if illuminant.shape != (3,) or not ((illuminant > 0.5) & (illuminant <= 1.05)).all():
+            raise ValueError(
+                f"illuminant must be 3 factors in (0.5, 1.05] (R, G, B; lab A: 1, 1, 1), got {self.illuminant}"
+            )
+
+
+# Three labs, chosen so that a model trained on lab A alone loses clearly on B and C, while colour augmentation
+# or stain normalisation (the ``stain`` module) wins much of it back.
+LABS = {
+    "A": Lab("A", "lab A: the reference lab the model is trained on"),
+    "B": Lab(
+        "B",
+        "lab B: a paler, pinker stain (short hematoxylin, strong eosin), a different scanner: blurrier",
+        hematoxylin_strength=0.6,
+        eosin_strength=1.4,
+        blur_sigma=0.7,
+    ),
+    "C": Lab(
+        "C",
+        "lab C: another hematoxylin (bluer) and a duller eosin, a yellowish lamp, a scanner with smaller "
+        "pixels (0.8 µm: nuclei 1.25 times wider) and more noise",
+        hematoxylin_od=(0.80, 0.55, 0.23),
+        eosin_od=(0.20, 0.95, 0.25),
+        microns_per_pixel=0.8,
+        noise=1.8,
+        illuminant=(1.0, 0.97, 0.88),
+    ),
+}
+
+
+def get_lab(lab: str | Lab | None) -> Lab:
+    """The :class:`Lab` named ``lab`` in :data:`LABS` (``None`` is lab "A"); a ``Lab`` is returned as it is."""
+    if lab is None:
+        return LABS["A"]
+    if isinstance(lab, Lab):
+        return lab
+    if lab not in LABS:
+        raise ValueError(f"unknown lab {lab!r}; choose one of {', '.join(map(repr, LABS))}, or pass a Lab(...)")
+    return LABS[lab]
+
+
 def generate_tile(
     tile_size: int = 128,
     *,
     seed: int = 0,
     classes: Sequence[str] = ("stroma", "tumor"),
     tumor_fraction: float | None = None,
+    lab: str | Lab | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One H&E-like tile and its mask.
+    """One H&E-like tile and its mask, as lab ``lab`` stains and scans it.
 
     Args:
         tile_size: height and width in pixels.
@@ -47,6 +143,8 @@ def generate_tile(
             "tumor"; add "background" for white holes (lumen, glass).
         tumor_fraction: share of the tile that is tumor (before background holes are cut out of it); ``None``
             draws it between 0.2 and 0.6.
+        lab: a name from :data:`LABS` ("A", "B", "C") or your own :class:`Lab`; ``None`` is lab "A". The same
+            seed gives the same tissue and mask in every lab that keeps lab A's pixel size.
 
     Returns:
         ``image`` uint8 (H, W, 3) RGB and ``mask`` int64 (H, W) holding the index of each pixel's class in ``classes``.
@@ -55,20 +153,63 @@ def generate_tile(
         >>> image, mask = generate_tile(128, seed=3)
         >>> image.shape, mask.shape
         ((128, 128, 3), (128, 128))
+        >>> image_b, mask_b = generate_tile(128, seed=3, lab="B")  # the same tissue, stained in lab B
     """
     classes = check_tissue_classes(classes)
+    lab = get_lab(lab)
     if tile_size < 8:
         raise ValueError(f"tile_size must be at least 8 pixels, got {tile_size}")
     if tumor_fraction is not None and not 0.0 <= tumor_fraction <= 1.0:
         raise ValueError(f"tumor_fraction must lie in [0, 1], got {tumor_fraction}")
     rng = np.random.default_rng(seed)
-    shape = (tile_size, tile_size)
+    # The tissue is drawn at lab A's 1 µm per pixel, on as many pixels as the scanner's tile covers (step 6).
+    side = tile_size if lab.microns_per_pixel == 1.0 else max(int(np.ceil(tile_size * lab.microns_per_pixel)), 8)
+    shape = (side, side)
 
     # 1) Layout: which pixel is which tissue.
     if tumor_fraction is None:
         tumor_fraction = rng.uniform(0.2, 0.6)
     background_fraction = rng.uniform(0.03, 0.2) if "background" in classes else 0.0
     tissue = tissue_layout(shape, rng, tumor_fraction=tumor_fraction, background_fraction=background_fraction)
+
+    # 2) to 6) Stains, nuclei, optics, colour and the scanner.
+    image, tissue = paint_tissue(tissue, rng, lab=lab, size=(tile_size, tile_size))
+
+    # Relabel from the generator's fixed codes (stroma 0, tumor 1, background 2) to the order asked for
+    # (-1 marks background when it is not asked for; the layout then has none).
+    codes = np.array([classes.index(name) if name in classes else -1 for name in TISSUE_CLASS_NAMES])
+    return image, codes[tissue].astype(np.int64)
+
+
+def paint_tissue(
+    tissue: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    lab: str | Lab | None = None,
+    size: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """H&E-like pixels for a given layout, as lab ``lab`` stains and scans it: steps 2 to 6 of :func:`generate_tile`.
+
+    Any layout serves, e.g. polygons an annotator drew, filled in (:func:`segtutor.data.write_sample_slide`).
+
+    Args:
+        tissue: int (H, W) at 1 µm per pixel: 0 stroma, 1 tumor, 2 background (glass, lumen).
+        rng: draws the stains, the nuclei and the noise.
+        lab: a name from :data:`LABS` or a :class:`Lab`; ``None`` is lab "A".
+        size: ``(height, width)`` of the scanned image when the lab's pixel size is not 1 µm (default: the
+            layout's size scaled by it).
+
+    Returns:
+        ``image`` uint8 (h, w, 3) RGB and the layout at the scanner's pixels (the same array for a 1 µm scanner).
+
+    Example:
+        >>> tissue = np.zeros((64, 64), dtype=np.int64)
+        >>> tissue[16:48, 16:48] = 1  # a square tumor nest in stroma
+        >>> paint_tissue(tissue, np.random.default_rng(0))[0].shape
+        (64, 64, 3)
+    """
+    lab = get_lab(lab)
+    shape = tissue.shape
     tumor, background = tissue == 1, tissue == 2
 
     # 2) Texture: amounts of hematoxylin and eosin in stroma and in tumor cytoplasm.
@@ -92,19 +233,22 @@ def generate_tile(
         hematoxylin[gap] *= 0.2
         eosin[gap] *= 0.15
 
-    # 4) Optics, part one: the microscope's focus blurs the stains.
+    # 4) Optics: the microscope's focus blurs the stains.
     focus = rng.uniform(0.4, 0.9)
     hematoxylin, eosin = ndimage.gaussian_filter(hematoxylin, focus), ndimage.gaussian_filter(eosin, focus)
 
-    # 5) Colour: Beer–Lambert with this tile's stain vectors and strengths, then camera noise.
-    image = stain_to_rgb(hematoxylin, eosin, rng)  # (H, W, 3) float in [0, 255]
-    image += rng.uniform(1.5, 4.0) * rng.standard_normal(image.shape, dtype=np.float32)
-    image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+    # 5) Colour: Beer–Lambert with the lab's stains and this tile's variation of them.
+    image = stain_to_rgb(hematoxylin, eosin, rng, lab=lab)  # (H, W, 3) float in [0, 255]
 
-    # Relabel from the generator's fixed codes (stroma 0, tumor 1, background 2) to the order asked for
-    # (-1 marks background when it is not asked for; the layout then has none).
-    codes = np.array([classes.index(name) if name in classes else -1 for name in TISSUE_CLASS_NAMES])
-    return image, codes[tissue].astype(np.int64)
+    # 6) Scanner: its pixel size (image bilinear, labels nearest), its lens blur, its camera noise.
+    if lab.microns_per_pixel != 1.0:
+        if size is None:
+            size = tuple(max(int(round(n / lab.microns_per_pixel)), 1) for n in shape)
+        image, tissue = zoom_pair(image, tissue, 1.0 / lab.microns_per_pixel, size=size)
+    if lab.blur_sigma > 0:
+        image = ndimage.gaussian_filter(image, (lab.blur_sigma, lab.blur_sigma, 0.0))
+    image += lab.noise * rng.uniform(1.5, 4.0) * rng.standard_normal(image.shape, dtype=np.float32)
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8), tissue
 
 
 def smooth_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -307,25 +451,33 @@ def stamp_ellipses(
     np.maximum(canvas, padded[reach:-reach, reach:-reach], out=canvas)
 
 
-def stain_to_rgb(hematoxylin: np.ndarray, eosin: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def stain_to_rgb(
+    hematoxylin: np.ndarray, eosin: np.ndarray, rng: np.random.Generator, *, lab: str | Lab | None = None
+) -> np.ndarray:
     """Beer–Lambert law: light through two dyes, with this tile's stain colours and strengths.
 
     Each dye absorbs a fixed share of red, green and blue per unit (its optical density vector); optical
-    densities add, and the light that gets through is ``white * exp(-total density)``. Tiles differ by a
-    slightly turned stain vector, a stronger or weaker stain, and the whiteness of the lamp.
+    densities add, and the light that gets through is ``white * exp(-total density)``. The lab sets the dyes'
+    colours and strengths and the lamp's colour; its tiles differ by a slightly turned stain vector, a stronger
+    or weaker stain, and the whiteness of the lamp.
 
     Args:
         hematoxylin, eosin: float32 (H, W) amounts of dye.
+        rng: the tile's random generator.
+        lab: the lab's stains and lamp; ``None`` is lab "A".
 
     Returns:
         float32 (H, W, 3) RGB in [0, 255].
     """
+    lab = get_lab(lab)
     stains = []
-    for vector in (HEMATOXYLIN_OD, EOSIN_OD):
-        jittered = np.abs(np.asarray(vector) + rng.normal(0.0, 0.05, size=3))
-        stains.append((rng.uniform(0.75, 1.3) * jittered / np.linalg.norm(jittered)).astype(np.float32))
+    for vector, strength in ((lab.hematoxylin_od, lab.hematoxylin_strength), (lab.eosin_od, lab.eosin_strength)):
+        jittered = np.abs(np.asarray(vector) + rng.normal(0.0, lab.stain_variation, size=3))
+        stains.append((strength * rng.uniform(0.75, 1.3) * jittered / np.linalg.norm(jittered)).astype(np.float32))
     density = hematoxylin[..., None] * stains[0] + eosin[..., None] * stains[1]  # (H, W, 3)
-    white = (rng.uniform(235.0, 252.0) + rng.uniform(-4.0, 4.0, size=3)).astype(np.float32)
+    white = ((rng.uniform(235.0, 252.0) + rng.uniform(-4.0, 4.0, size=3)) * np.asarray(lab.illuminant)).astype(
+        np.float32
+    )
     return white * np.exp(-density)
 
 
