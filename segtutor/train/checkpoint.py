@@ -1,9 +1,12 @@
-"""Saving a trained model to a file and getting it back, safely.
+"""Saving a trained model to a file and getting it back.
 
 A checkpoint holds the weights, how to rebuild the model (the ``create_model`` name and arguments), the class
 names, the :class:`TrainConfig` and the :class:`History`. Everything but the weights is stored as plain lists,
-dicts, strings and numbers, so loading uses ``torch.load(weights_only=True)``: a checkpoint file cannot run code
-on the machine that opens it.
+dicts, strings and numbers, so loading uses ``torch.load(weights_only=True)``, which refuses to rebuild arbitrary
+Python objects. That is much safer than plain pickle, which runs whatever code a file asks for. It is not a
+guarantee: ``weights_only=True`` could be bypassed to run code in torch up to 2.5.1 (CVE-2025-32434, fixed in 2.6)
+and through memory corruption before 2.10 (CVE-2026-24747), which is why segtutor requires torch >= 2.10. Still
+open only checkpoints from sources you trust, with an up-to-date torch.
 """
 
 from __future__ import annotations
