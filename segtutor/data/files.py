@@ -200,11 +200,11 @@ def read_header(source: str | Path | io.BytesIO, name: str | Path | None = None)
                 compression = getattr(page.compression, "name", str(page.compression))
                 header = ImageHeader("TIFF", int(page.imagelength), int(page.imagewidth), compression,
                                      int(page.bitspersample))  # fmt: skip
-        elif start[:8] == PNG_MAGIC and start[12:16] == b"IHDR":  # PNG: the size is in the first chunk
-            width, height = struct.unpack(">II", start[16:24])
-            header = ImageHeader("PNG", height, width)
         else:
-            with Image.open(source) as image:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+                image = Image.open(source)
+            with image:
                 width, height = image.size
                 orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
                 if orientation in (5, 6, 7, 8):
@@ -212,8 +212,11 @@ def read_header(source: str | Path | io.BytesIO, name: str | Path | None = None)
                 header = ImageHeader(image.format or "", height, width, orientation=orientation)
     except FileFormatError:
         raise
-    except Image.DecompressionBombError as error:  # Pillow refuses to open it at all: the size is in the message
-        raise FileFormatError(name, f"the image is far too large ({error})", _too_large_fix()) from error
+    except Image.DecompressionBombError as error:  # Pillow refuses to open it at all
+        if start[:8] != PNG_MAGIC or start[12:16] != b"IHDR":
+            raise FileFormatError(name, f"the image is far too large ({error})", _too_large_fix()) from error
+        width, height = struct.unpack(">II", start[16:24])  # a PNG says its size in its first chunk
+        header = ImageHeader("PNG", height, width)
     except Exception as error:  # noqa: BLE001 (any unreadable header: the same message as a failed decode)
         raise FileFormatError(
             name,
