@@ -260,8 +260,8 @@ def _run(model: nn.Module, images: torch.Tensor, device: torch.device | str | No
         probs = logits_to_probs(model(images).float())  # (N, K, H, W)
     if not bool(torch.isfinite(probs).all()):  # argmax of NaN is class 0: a "prediction" that is no prediction
         raise ValueError(
-            f"the model predicts NaN for {int(torch.isnan(probs).any(1).sum())} pixel(s) of this image: its weights "
-            "are broken (a training run that diverged?) and its argmax would call every such pixel class 0. Fix: "
+            "the model predicts NaN for this image: its weights are broken (a training run that diverged?), and "
+            "the argmax would call every such pixel class 0. Fix: "
             "train it again with a smaller learning rate, or load a checkpoint saved before it went wrong"
         )
     return probs

@@ -471,13 +471,16 @@ class Trainer:
         step = self.iteration
         limit = loss_limit(self._first_loss if self._first_loss is not None else 1.0)
         kept = f"the weights of step {step}" if step else "its starting weights"
-        outcome = f"so the model keeps {kept}, the last good ones"
+        outcome = f"so the model keeps {kept}"
         if step and not predicts_sanely(self.model, images, masks, self.loss_fn, limit, self._autocast):
             self._good_weights.restore()  # the last update broke the weights: back to those from before it
             before = f"those of step {step - 1}" if step > 1 else "its starting weights"
-            outcome = f"and {kept} already predict nonsense, so the model goes back to {before}, the last good ones"
-        if not predicts_sanely(self.model, images, masks, self.loss_fn, limit, self._autocast):
-            outcome += " (even those predict nonsense on this batch: build the model again and train from new weights)"
+            outcome = f"and {kept} already predict nonsense, so the model goes back to {before}"
+        if predicts_sanely(self.model, images, masks, self.loss_fn, limit, self._autocast):
+            outcome += ", the last good ones"
+        else:
+            outcome += f" (whose step was finite, but in eval mode they too give a loss above {limit:.3g} on this "
+            outcome += "batch: build the model again and train it from new weights)"
         self.end(
             "diverged",
             f"Training diverged: {problem} at step {self.iteration + 1} with lr={lr:.3g}. That update was skipped, "
