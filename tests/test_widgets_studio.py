@@ -260,3 +260,22 @@ def test_an_upload_says_predicting_before_the_work_and_names_a_nan_model(trained
     viewer.model = broken
     assert not viewer.predict_file(png_bytes(picture), "big.png")
     assert "the model predicts NaN" in viewer.message.value and "class 0" in viewer.message.value
+
+
+def test_a_live_preview_that_predicts_nan_says_so_and_the_run_goes_on(train_data, val_data):
+    class NanWhenEvaluated(torch.nn.Module):  # trains normally, predicts NaN in eval mode
+        def __init__(self):
+            super().__init__()
+            self.inner = create_model("unet", size="tiny")
+
+        def forward(self, images):
+            logits = self.inner(images)
+            return logits if self.training else logits * math.nan
+
+    dashboard = TrainingDashboard(NanWhenEvaluated(), train_data, val_data, TrainConfig(batch_size=2, max_iters=3),
+                                  preview_every_s=0, draw_every_s=0, warm_up=False)  # fmt: skip
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    assert dashboard.history.status == "completed" and len(dashboard.history.losses) == 3
+    assert "prediction at step 3: NaN" in [a["text"] for a in dashboard.figure.layout["annotations"]]
+    assert "the validation loss ended at nan" in dashboard.history.message

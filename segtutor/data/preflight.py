@@ -347,7 +347,7 @@ def label_pattern(values: Sequence[int]) -> tuple[str, str] | None:
 
     Example:
         >>> label_pattern([0, 127, 255])[0]
-        'the values 0, 127, 255 look like grey levels of a picture, not class labels 0, 1, 2, ...'
+        'the values 0, 127, 255 look like grey levels of a picture, not class labels (0, 1, 2, ...)'
     """
     values = sorted(set(int(v) for v in values))
     if not values:
@@ -363,7 +363,7 @@ def label_pattern(values: Sequence[int]) -> tuple[str, str] | None:
     gaps = np.diff(values)
     if 2 <= len(values) <= 16 and values[-1] >= 64 and gaps.min() >= 16:
         return (
-            f"the values {listed} look like grey levels of a picture, not class labels 0, 1, 2, ...",
+            f"the values {listed} look like grey levels of a picture, not class labels (0, 1, 2, ...)",
             f"map each grey level to its class, e.g. labels = np.searchsorted({values}, mask) gives "
             f"0..{len(values) - 1}, and save those (or pass num_classes if these really are labels)",
         )
