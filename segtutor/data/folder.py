@@ -55,25 +55,30 @@ class FolderDataset(SegmentationDataset):
             raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")
         if num_classes is None and class_names is not None:
             num_classes = len(class_names)
-        if crop_size is not None and (isinstance(crop_size, bool) or not isinstance(crop_size, (int, np.integer))
-                                      or crop_size < 1):
-            raise ValueError(f"crop_size must be a whole number of pixels, at least 1 (the networks need {MIN_SIZE}), "
-                             f"or None for whole images; got {crop_size!r}")  # fmt: skip
+        whole_number = isinstance(crop_size, (int, np.integer)) and not isinstance(crop_size, bool)
+        if crop_size is not None and not (whole_number and crop_size >= 1):
+            raise ValueError(
+                f"crop_size must be a whole number of pixels, at least 1 (the networks need {MIN_SIZE}), or None "
+                f"for whole images; got {crop_size!r}"
+            )
         if crops_per_image < 1 or (crops_per_image > 1 and crop_size is None):
             raise ValueError(f"crops_per_image must be 1, or at least 1 with a crop_size; got {crops_per_image}")
         if crop_size is not None:
             min_size = max(min_size, crop_size)
         self.report = preflight(image_dir, mask_dir, num_classes=num_classes, min_size=min_size)
         self.report.raise_if_errors()
-        sizes = sorted(set(self.report.image_sizes.values()))
+        sizes = sorted(set(self.report.image_sizes.values()))  # (height, width) of the images
         if crop_size is None and len(sizes) > 1:
-            smallest = min(min(size) for size in sizes)
             listed = ", ".join(f"{h}x{w}" for h, w in sizes[:4]) + (", ..." if len(sizes) > 4 else "")
-            self.report.warnings.append(Problem(
-                str(image_dir), f"the images have {len(sizes)} different sizes ({listed}), so batches of more than one "
-                "image cannot be stacked", f"pass crop_size={min(smallest, 256)} (at most the smallest side), or train "
-                "with batch_size=1",
-            ))  # fmt: skip
+            crop = min(min(min(size) for size in sizes), 256)
+            self.report.warnings.append(
+                Problem(
+                    str(image_dir),
+                    f"the images have {len(sizes)} different sizes ({listed}), so a batch of two or more cannot "
+                    "be stacked into one tensor",
+                    f"pass crop_size={crop} (at most the smallest side), or train with batch_size=1",
+                )
+            )
         names = class_names or [f"class {k}" for k in range(self.report.num_classes)]
         super().__init__(names, seed=seed, augment=augment)
         self.pairs = self.report.pairs

@@ -294,19 +294,16 @@ def preflight(
             )
         out_of_range = sorted(label for label in label_set - {IGNORE_INDEX} if not 0 <= label < report.num_classes)
         if out_of_range:
-            mask_pattern = label_pattern(sorted(label_set))
-            report.errors.append(
-                Problem(
-                    mask_path.name,
-                    f"labels [{_listed(out_of_range)}] lie outside 0..{report.num_classes - 1} "
-                    f"(num_classes={report.num_classes})" + (f"; {mask_pattern[0]}" if mask_pattern else ""),
-                    mask_pattern[1]
-                    if mask_pattern
-                    else f"pass num_classes={max(out_of_range) + 1} if they are real classes, or relabel them"
-                    if max(out_of_range) >= report.num_classes
-                    else "relabel them: labels count 0, 1, 2, ...",
-                )
-            )
+            mask_pattern = label_pattern(sorted(label_set))  # grey levels, instance ids, ...: say so
+            problem = (f"labels [{_listed(out_of_range)}] lie outside 0..{report.num_classes - 1} "
+                       f"(num_classes={report.num_classes})")  # fmt: skip
+            if mask_pattern is not None:
+                problem, fix = f"{problem}; {mask_pattern[0]}", mask_pattern[1]
+            elif max(out_of_range) >= report.num_classes:
+                fix = f"pass num_classes={max(out_of_range) + 1} if they are real classes, or relabel them"
+            else:
+                fix = "relabel them: labels count 0, 1, 2, ..."
+            report.errors.append(Problem(mask_path.name, problem, fix))
         in_range = (labels >= 0) & (labels < report.num_classes)
         np.add.at(class_pixels, labels[in_range], counts[in_range])
     report.class_pixels = class_pixels.tolist()
