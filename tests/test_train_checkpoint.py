@@ -116,7 +116,7 @@ def test_empty_and_text_files_are_named_for_what_they_are(tmp_path):
     with pytest.raises(ValueError, match="empty.pt is empty \\(0 bytes\\): the save that wrote it did not finish"):
         load_checkpoint(tmp_path / "empty.pt")
     (tmp_path / "notes.pt").write_text("trained on 12 slides, lr 1e-3\n")
-    with pytest.raises(ValueError, match="notes.pt is not a checkpoint torch can read: it looks like a text file"):
+    with pytest.raises(ValueError, match="notes.pt is not a file torch wrote: it looks like a text file"):
         load_checkpoint(tmp_path / "notes.pt")
     torch.save({"weight": np.float64(1.0)}, tmp_path / "pickled.pt")  # objects a safe load refuses
     with pytest.raises(ValueError, match="pickled.pt asks to rebuild Python objects that a safe load"):

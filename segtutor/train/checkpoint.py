@@ -260,33 +260,30 @@ def _plain(value: object, where: str) -> object:
 def _read(path: str | os.PathLike) -> object:
     """The file's contents through ``torch.load(weights_only=True)``; a clear error for what is not a checkpoint."""
     name = os.fspath(path)
-    if os.path.exists(name) and os.path.getsize(name) == 0:
+    with open(name, "rb") as file:  # a missing file: FileNotFoundError, which says it all
+        start = file.read(16)
+    if not start:
         raise ValueError(f"{name} is empty (0 bytes): the save that wrote it did not finish, or the copy failed. "
                          "Fix: save the model again, or use another copy")  # fmt: skip
+    if start[:4] != b"PK\x03\x04" and start[:1] != b"\x80":  # torch's zip format, or its older pickle format
+        text = all(32 <= b < 127 or b in (9, 10, 13) for b in start)
+        raise ValueError(
+            f"{name} is not a file torch wrote: it looks {'like a text file' if text else 'like another format'} "
+            f"(it starts with {start[:12]!r}). Fix: check that this is the .pt file save_checkpoint wrote"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except pickle.UnpicklingError as error:
-        if "weights only load failed" in str(error).lower() or "weights_only" in str(error):
+    except Exception as error:  # noqa: BLE001 (torch.load raises many kinds of error for a file it cannot read)
+        if isinstance(error, pickle.UnpicklingError) and "weights only load failed" in str(error).lower():
             raise ValueError(
                 f"{name} asks to rebuild Python objects that a safe load (weights_only=True) refuses, so it was not "
-                f"written by save_checkpoint, or it is damaged ({str(error).splitlines()[0]}). Fix: load only segtutor checkpoints; "
-                "for a file you trust, torch.load it yourself"
+                f"written by save_checkpoint ({str(error).splitlines()[0][:200]}). Fix: load only segtutor "
+                "checkpoints; for a file you trust, torch.load it yourself"
             ) from error
-        raise ValueError(_unreadable(name, error)) from error
-    except Exception as error:  # noqa: BLE001 (torch.load raises many kinds of error for a file it cannot read)
-        raise ValueError(_unreadable(name, error)) from error
-
-
-def _unreadable(name: str, error: Exception) -> str:
-    with open(name, "rb") as file:
-        start = file.read(16)
-    text = start and all(32 <= b < 127 or b in (9, 10, 13) for b in start)
-    kind = "like a text file" if text else "damaged, or like another format"
-    return (f"{name} is not a checkpoint torch can read: it looks {kind} (it starts with {start[:12]!r}; "
-            f"torch says {type(error).__name__}: {error}). Fix: check that this is the .pt file save_checkpoint "
-            "wrote, copied completely")  # fmt: skip
+        raise ValueError(
+            f"{name} is damaged: torch cannot read it ({type(error).__name__}: {error}); a copy or download that "
+            "broke off? Fix: use another copy, or save the model again"
+        ) from error
 
 
 def _known(cls: type, values: dict, what: str, skipped: list[str]) -> dict:

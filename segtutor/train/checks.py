@@ -113,10 +113,10 @@ def check_values(
     where = _where(find_samples(dataset, holds_bad), what)
     listed = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
     fix = f"build the model with num_classes={max(bad) + 1} if they are real classes, or relabel them"
-    marker = next((value for value in (255, -1, -100) if value in bad), None)
+    marker = next((value for value in (255, -1, -100) if value in bad), None)  # the usual "unlabelled" values
     if marker is not None:
-        fix += (f"; if {marker} marks unlabelled pixels, pass TrainConfig(ignore_index={marker}) (it is "
-                f"ignore_index={ignore_index} now)")  # fmt: skip
+        fix = (f"if {marker} marks unlabelled pixels, pass TrainConfig(ignore_index={marker}) (it is "
+               f"ignore_index={ignore_index} now); otherwise {fix}")  # fmt: skip
     raise ValueError(
         f"the {what} masks hold label(s) {listed} ({where}), but the model predicts {classes} classes (labels "
         f"0..{classes - 1}; {ignore_index} marks unlabelled pixels). A label the model cannot predict crashes the "
