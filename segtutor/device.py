@@ -41,8 +41,8 @@ def check_device(device: torch.device | str) -> torch.device:
     if device.type == "cuda":
         if torch.version.cuda is None and torch.version.hip is None:
             raise ValueError(
-                f"device={str(device)!r} asks for a CUDA GPU, but this torch ({torch.__version__}) is a CPU-only build. "
-                f"Fix: {fix}; to train on a GPU, install a CUDA build of torch (see the README)"
+                f"device={str(device)!r} asks for a CUDA GPU, but this torch ({torch.__version__}) is a CPU-only "
+                f"build. Fix: {fix}; to train on a GPU, install a CUDA build of torch (see the README)"
             )
         if not torch.cuda.is_available():
             raise ValueError(f"device={str(device)!r} asks for a CUDA GPU, but torch sees none (is the driver loaded? "

@@ -336,7 +336,8 @@ def test_sparse_annotations_train_to_the_end_instead_of_diverging():
 def test_training_on_masks_without_a_labelled_pixel_says_so():
     data = with_change(blob_dataset(count=8), lambda images, masks: masks.fill_(255))
     history = fit(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=3))
-    assert history.status == "completed" and "Every training loss was 0: no batch held a labelled pixel" in history.message
+    assert history.status == "completed"
+    assert "Every training loss was 0: no batch held a labelled pixel" in history.message
 
 
 @pytest.mark.parametrize("optimizer, lr, name", [("sgd", 1e3, "unet"), ("adam", 1e3, "fcn8s"), ("sgd", 1e8, "tiny")])
@@ -496,7 +497,8 @@ def test_a_callback_raising_keyboard_interrupt_stops_the_run_and_the_others_stil
     recorder = Recorder()
     history = fit(tiny_net(), blob_dataset(), None, TrainConfig(batch_size=4, max_iters=10),
                   callbacks=[Rude(), recorder])  # fmt: skip
-    assert history.status == "stopped" and history.message == "Rude.on_iteration raised (KeyboardInterrupt) after 3 steps"
+    assert history.status == "stopped"
+    assert history.message == "Rude.on_iteration raised (KeyboardInterrupt) after 3 steps"
     assert ("iteration", 3) in recorder.events and recorder.events[-1] == ("end", "stopped")
 
 

@@ -23,6 +23,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from segtutor.train.config import TrainConfig
+from segtutor.train.history import History
+
 # A training loss above this many times its first value (the first value taken as at least 1) counts as
 # diverged although it is finite: cross-entropy 1000 means a probability of e^-1000 for the true class.
 LOSS_LIMIT_FACTOR = 1000.0
@@ -168,6 +171,28 @@ def explain_collate_errors(what: str) -> Iterator[None]:
 def loss_limit(first_loss: float) -> float:
     """The highest training loss that does not yet count as diverged: ``LOSS_LIMIT_FACTOR`` x the first (>= 1)."""
     return LOSS_LIMIT_FACTOR * max(first_loss, 1.0)
+
+
+def loss_problem(loss: float, first_loss: float | None) -> str | None:
+    """Why a step's training loss ends the run as diverged (not finite, or above :func:`loss_limit`), or None."""
+    if not math.isfinite(loss):
+        return f"the loss became {loss}"
+    if first_loss is not None and loss > loss_limit(first_loss):
+        times = loss / max(first_loss, 1e-12)
+        return f"the loss rose to {loss:.3g}, {times:.3g} times its first value {first_loss:.3g}"
+    return None
+
+
+def end_note(history: History, first_loss: float | None, config: TrainConfig, lr: float) -> str:
+    """A warning to add to the message of a run that ended normally but learned nothing or nonsense, or ""."""
+    if history.losses and max(history.losses) == 0.0:
+        return (f". Every training loss was 0: no batch held a labelled pixel (all ignore_index="
+                f"{config.ignore_index}?); label some pixels 0, 1, 2, ...")  # fmt: skip
+    evaluations = history.evaluations
+    if evaluations and first_loss is not None and not evaluations[-1].loss <= loss_limit(first_loss):
+        return (f". But the validation loss ended at {evaluations[-1].loss:.3g}, far above the first training loss "
+                f"{first_loss:.3g}: the model predicts nonsense. {lr_advice(config.optimizer, lr)}")  # fmt: skip
+    return ""
 
 
 def lr_advice(optimizer: str, lr: float) -> str:

@@ -29,8 +29,10 @@ from segtutor.train.checks import (
     WeightSnapshot,
     check_batch,
     check_values,
+    end_note,
     explain_collate_errors,
     loss_limit,
+    loss_problem,
     lr_advice,
     predicts_sanely,
     shared_data,
@@ -229,7 +231,7 @@ class Trainer:
         # 5) the update, only if every number is finite and the loss has not exploded: a diverging step never
         #    touches the weights; the weights it was computed on are kept, to go back to if the next step diverges
         loss_value = loss.item()
-        problem = self._loss_problem(loss_value) or self._non_finite()
+        problem = loss_problem(loss_value, self._first_loss) or self._non_finite()
         if self.distributed is not None:  # one decision for every process: the whole batch's loss, anyone's problem
             loss_value, problem = self.distributed.agree(loss_value, problem)
         if self._first_loss is None and math.isfinite(loss_value):
@@ -389,7 +391,7 @@ class Trainer:
         self.history.status = status
         self.history.message = message or f"{self.iteration} steps in {self.history.train_seconds:.1f} s of training"
         if status in ("completed", "stopped"):
-            self.history.message += self._end_note()
+            self.history.message += end_note(self.history, self._first_loss, self.config, self.base_lr)
         self.notify("on_train_end")
         return self.history
 
@@ -485,14 +487,6 @@ class Trainer:
             self.loss_fn(logits, masks)
             self._class_names(max(logits.shape[1], 2))
 
-    def _loss_problem(self, loss: float) -> str | None:
-        first = self._first_loss
-        if not math.isfinite(loss):
-            return f"the loss became {loss}"
-        if first is not None and loss > loss_limit(first):
-            return f"the loss rose to {loss:.3g}, {loss / max(first, 1e-12):.3g} times its first value {first:.3g}"
-        return None
-
     def _diverge(self, problem: str, lr: float, images: torch.Tensor, masks: torch.Tensor) -> None:
         """End the run as diverged, keeping the last weights that still predict sane numbers on this batch."""
         for saved, buffer in zip(self._saved_buffers, self._buffers):
@@ -516,17 +510,6 @@ class Trainer:
             f"Training diverged: {problem} at step {self.iteration + 1} with lr={lr:.3g}. That update was skipped, "
             f"{outcome}. {lr_advice(self.config.optimizer, self.base_lr)}",
         )
-
-    def _end_note(self) -> str:
-        """A warning for a run that ended normally but learned nothing or nonsense, or "" if it is fine."""
-        if self.history.losses and max(self.history.losses) == 0.0:
-            return (f". Every training loss was 0: no batch held a labelled pixel (all ignore_index="
-                    f"{self.config.ignore_index}?); label some pixels 0, 1, 2, ...")  # fmt: skip
-        evaluations, first = self.history.evaluations, self._first_loss
-        if evaluations and first is not None and not evaluations[-1].loss <= loss_limit(first):
-            return (f". But the validation loss ended at {evaluations[-1].loss:.3g}, far above the first training "
-                    f"loss {first:.3g}: the model predicts nonsense. {lr_advice(self.config.optimizer, self.base_lr)}")
-        return ""
 
     def _class_names(self, num_classes: int) -> list[str]:
         if not self.history.class_names:
