@@ -27,6 +27,7 @@ from PIL import Image
 from torch import nn
 
 from segtutor.data import IGNORE_INDEX, stitch, tile_starts
+from segtutor.device import check_device
 from segtutor.metrics import SegmentationScores, confusion_matrix
 from segtutor.models import MIN_SIZE, evaluating, input_channels, logits_to_probs
 
@@ -82,6 +83,12 @@ def image_to_tensor(image: ImageLike) -> torch.Tensor:
     if not tensor.is_floating_point():
         raise TypeError(f"image must be uint8 (0-255) or float (0-1), got {tensor.dtype}; convert it to uint8 first")
     tensor = tensor.float()
+    if not bool(torch.isfinite(tensor).all()):
+        count = int((~torch.isfinite(tensor)).sum())
+        raise ValueError(
+            f"the image holds {count} NaN or infinite value(s), which no model can predict from (every pixel would "
+            "come out as class 0); repair the image first, e.g. torch.nan_to_num(image)"
+        )
     if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
         raise ValueError(
             f"a float image must have values in [0, 1], got {float(tensor.min()):.3g} to {float(tensor.max()):.3g}; "
@@ -246,11 +253,18 @@ def _image_batch(model: nn.Module, image: ImageLike) -> torch.Tensor:
 def _run(model: nn.Module, images: torch.Tensor, device: torch.device | str | None) -> torch.Tensor:
     """Probabilities of a batch in eval mode, leaving the model's train/eval mode as it was."""
     if device is not None:
-        model.to(device)
+        model.to(check_device(device))
     weights = next(model.parameters(), None)
     images = images.to(weights.device if weights is not None else "cpu")
     with evaluating(model):
-        return logits_to_probs(model(images).float())  # (N, K, H, W)
+        probs = logits_to_probs(model(images).float())  # (N, K, H, W)
+    if not bool(torch.isfinite(probs).all()):  # argmax of NaN is class 0: a "prediction" that is no prediction
+        raise ValueError(
+            "the model predicts NaN for this image: its weights are broken (a training run that diverged?), and "
+            "the argmax would call every such pixel class 0. Fix: "
+            "train it again with a smaller learning rate, or load a checkpoint saved before it went wrong"
+        )
+    return probs
 
 
 # ---- looking at one prediction ---------------------------------------------------------------------------------

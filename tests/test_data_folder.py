@@ -270,3 +270,105 @@ def test_negative_labels_are_errors_with_a_relabel_fix(folders):
     save(masks / "b.tif", labels)
     text = messages(preflight(images, masks, num_classes=3).errors)
     assert "b.tif: labels [-1] lie outside 0..2" in text and "relabel them" in text
+
+
+# ---- messy masks and folders: each gets an error (or warning) that names its cause ------------------------------
+def write_masks(masks: Path, values: list[np.ndarray]) -> None:
+    for stem, mask in zip("abc", values):
+        for old in masks.glob(f"{stem}.*"):
+            old.unlink()
+        save(masks / (f"{stem}.tif" if mask.dtype == np.uint16 else f"{stem}.png"), mask)
+
+
+def test_grey_level_masks_with_num_classes_left_to_infer_are_named_grey_levels(folders):
+    images, masks = folders
+    rng = np.random.default_rng(5)
+    write_masks(masks, [rng.choice(np.array([0, 127, 255], np.uint8), (40, 48)) for _ in range(3)])
+    report = preflight(images, masks, num_classes=None)
+    text = messages(report.errors)
+    assert "num_classes was left to infer, and the largest mask value would make it 128" in text
+    assert "the values 0, 127, 255 look like grey levels of a picture" in text
+    assert "np.searchsorted([0, 127, 255], mask)" in text
+    given = messages(preflight(images, masks, num_classes=2).errors)  # num_classes given: the same diagnosis
+    assert "a.png: labels [127] lie outside 0..1" in given and "look like grey levels" in given
+
+
+def test_instance_id_masks_are_named_instance_ids(folders):
+    images, masks = folders
+    nuclei = np.arange(40 * 48).reshape(40, 48) % 301  # ids 0 (background) and 1 ... 300
+    write_masks(masks, [nuclei.astype(np.uint16)] * 3)
+    text = messages(preflight(images, masks, num_classes=None).errors)
+    assert "would make it 301" in text and "look like instance ids (one number per object" in text
+    assert "(mask > 0).astype(np.uint8)" in text
+
+
+def test_16_bit_binary_masks_are_named_16_bit(folders):
+    images, masks = folders
+    binary = (np.random.default_rng(6).random((40, 48)) > 0.5).astype(np.uint16) * 65535
+    write_masks(masks, [binary] * 3)
+    text = messages(preflight(images, masks, num_classes=None).errors)
+    assert "would make it 65,536" in text and "binary mask saved as 16-bit black and white" in text
+    assert "mask // 65535" in text
+
+
+def test_masks_with_no_labelled_pixel_fail_the_preflight(folders):
+    images, masks = folders
+    write_masks(masks, [np.full((40, 48), IGNORE_INDEX, np.uint8)] * 3)
+    report = preflight(images, masks, num_classes=2)
+    assert not report.ok
+    assert "no mask holds a labelled pixel: every pixel is 255 (the 'ignore' label)" in messages(report.errors)
+    assert "a.png: every pixel holds 255, the 'ignore' label: this mask teaches nothing" in messages(report.warnings)
+
+
+def test_sub_folders_are_a_warning_naming_them(folders):
+    images, masks = folders
+    save(images / "slide2" / "d.png", random_image(np.random.default_rng(7)))
+    save(masks / "slide2" / "d.png", np.zeros((40, 48), np.uint8))
+    report = preflight(images, masks, num_classes=3)
+    text = messages(report.warnings)
+    assert "images/slide2: sub-folders are not read: only the image files directly in images/ are" in text
+    assert "masks/slide2: sub-folders are not read" in text and "move the files of slide2/" in text
+
+
+def test_crop_size_must_be_a_positive_whole_number(folders):
+    images, masks = folders
+    for bad in (0, -8, 2.5):
+        with pytest.raises(ValueError, match=f"crop_size must be a whole number of pixels, at least 1.*got {bad}"):
+            FolderDataset(images, masks, crop_size=bad)
+
+
+def test_images_of_different_sizes_without_crop_size_get_a_warning_with_the_fix(folders):
+    images, masks = folders
+    rng = np.random.default_rng(8)
+    save(images / "d.png", random_image(rng, 64, 64))
+    save(masks / "d.png", np.zeros((64, 64), np.uint8))
+    data = FolderDataset(images, masks, num_classes=3)
+    text = messages(data.report.warnings)
+    assert "the images have 2 different sizes (40x48, 64x64)" in text and "pass crop_size=40" in text
+    assert "different sizes" not in messages(FolderDataset(images, masks, num_classes=3, crop_size=32).report.warnings)
+
+
+def test_16_bit_images_scaled_by_the_bits_they_hold_are_a_report_warning(folders):
+    images, masks = folders
+    (images / "c.tiff").unlink()
+    save(images / "c.tif", np.random.default_rng(9).integers(0, 4096, (40, 48, 3)).astype(np.uint16))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported in the report, not printed twice
+        report = preflight(images, masks, num_classes=3)
+        data = FolderDataset(images, masks, num_classes=3)
+        data[2]
+    assert report.ok and "c.tif: 16-bit pixels that hold 12-bit values" in messages(report.warnings)
+    assert data.pairs[2][0].name == "c.tif"
+
+
+def test_a_mask_turned_by_90_degrees_names_the_exif_rotation(folders):
+    images, masks = folders
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a phone photo stored on its side: viewers (and segtutor) turn it upright
+    Image.fromarray(random_image(np.random.default_rng(10), 40, 48)).save(images / "a.png", exif=exif)
+    save(masks / "a.png", np.zeros((40, 48), np.uint8))  # drawn on the stored pixels, not the upright photo
+    text = messages(preflight(images, masks, num_classes=3).errors)
+    assert "a.png: mask is 40x48 but its image a.png is 48x40 (height x width): the image's EXIF orientation" in text
+    assert "upright" in text

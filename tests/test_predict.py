@@ -212,3 +212,20 @@ def test_analyse_prediction_scores_against_the_mask_and_tiles_large_images():
     large = analyse_prediction(model, image, None, ["a", "b"], tile_size=32)
     assert large.tiled and large.mask is None and large.confusion is None and large.scores is None
     torch.testing.assert_close(large.probs, sliding_window_proba(model, image, tile_size=32, overlap=8))
+
+
+def test_nan_images_and_models_that_predict_nan_are_refused_not_shown_as_class_0():
+    model = create_model("unet", size="tiny")
+    image = torch.rand(3, 40, 48)
+    image[1, 5, 5] = float("nan")
+    for run in (predict_proba, predict, sliding_window_proba):
+        with pytest.raises(ValueError, match="the image holds 1 NaN or infinite value\\(s\\).*class 0"):
+            run(model, image)
+    broken = create_model("unet", size="tiny")
+    with torch.no_grad():
+        next(broken.parameters()).fill_(float("nan"))
+    for run in (predict_proba, lambda m, i: sliding_window_proba(m, i, tile_size=32, overlap=8)):
+        with pytest.raises(ValueError, match="the model predicts NaN for this image: its weights are broken"):
+            run(broken, random_image())
+    with pytest.raises(ValueError, match="model predicts NaN"):  # no IoU of an all-class-0 "prediction"
+        analyse_prediction(broken, random_image(), np.zeros((40, 48), np.int64), ["a", "b"], tile_size=32)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from helpers import JOIN_S, Broken, wait_until
 
+from segtutor.data import TissueDataset
 from segtutor.models import create_model
 from segtutor.train import Callback, TrainConfig, TrainingSession, stop_all
 
@@ -112,3 +113,27 @@ def test_stop_all_stops_every_run_and_a_snapshot_waits_for_the_step(train_data, 
     stop_all()
     assert not session.running and session.state == "stopped"
     assert session.history.evaluations[-1].iteration == len(session.history.losses)  # scored at the stop
+
+
+@pytest.mark.parametrize("hook", ["on_wait", "on_iteration", "on_train_end"])
+def test_a_callback_raising_keyboard_interrupt_ends_the_run_and_every_view_hears_it(val_data, hook):
+    class Rude(Callback):
+        pass
+
+    class SlowTiles(TissueDataset):  # the warm-up reads every tile once: slowly, so the run waits for it
+        def load_sample(self, index):
+            time.sleep(0.05)
+            return super().load_sample(index)
+
+    setattr(Rude, hook, lambda self, state: (_ for _ in ()).throw(KeyboardInterrupt))  # raises in that hook
+    slow = SlowTiles(8, 32, seed=0)
+    session = TrainingSession(create_model("unet", size="tiny"), slow, val_data, warm_up=hook == "on_wait",
+                              warm_up_delay=10.0, tick_seconds=0.02)  # fmt: skip
+    recorder = Recorder()
+    session.callbacks += [Rude(), recorder]  # the view comes after the callback that raises
+    session.start(TrainConfig(max_iters=4, batch_size=2))
+    assert session.join(JOIN_S)
+    assert recorder.events[-1] in ("end stopped", "end completed") and session.state != "running"
+    if hook != "on_train_end":  # the run stops there; a KeyboardInterrupt in on_train_end comes after the end
+        assert session.state == "stopped"
+        assert session.history.message.startswith(f"Rude.{hook} raised (KeyboardInterrupt) after")

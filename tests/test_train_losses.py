@@ -104,3 +104,29 @@ def test_binary_cross_entropy_matches_a_pixel_loop_with_ignore():
                 count += 1
     assert count == 2 * 4 * 5 - 3
     assert float(cross_entropy_loss(logits, masks)) == pytest.approx(total / count, rel=1e-5)
+
+
+@pytest.mark.parametrize("name, num_classes, weights", [
+    ("cross_entropy", 3, None), ("cross_entropy", 3, [1.0, 2.0, 0.5]), ("cross_entropy", 1, [1.0, 3.0]),
+    ("dice", 3, None), ("cross_entropy+dice", 3, [1.0, 2.0, 0.5]),
+])  # fmt: skip
+def test_a_batch_without_a_labelled_pixel_has_loss_zero_and_zero_gradients(name, num_classes, weights):
+    logits, masks = random_batch(num_classes=num_classes)
+    logits.requires_grad_(True)
+    unlabelled = torch.full_like(masks, 255)  # sparse annotations: nothing drawn on these tiles
+    loss = SegmentationLoss(name, class_weights=weights)(logits, unlabelled)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(logits.grad, torch.zeros_like(logits))  # not 0/0 = NaN
+    # one labelled pixel: the mean over that one pixel, as torch computes it
+    masks = unlabelled.clone()
+    masks[1, 2, 3] = 1
+    if name == "cross_entropy" and num_classes > 1:
+        expected = F.cross_entropy(logits, masks, ignore_index=255)
+        torch.testing.assert_close(SegmentationLoss(name, class_weights=weights)(logits, masks), expected)
+
+
+def test_dice_loss_refuses_class_weights_it_would_ignore():
+    with pytest.raises(ValueError, match="weigh the cross-entropy only, and loss='dice' has none: they would be "
+                       "ignored.*loss='cross_entropy\\+dice'"):  # fmt: skip
+        SegmentationLoss("dice", class_weights=[1.0, 5.0])
+    SegmentationLoss("cross_entropy+dice", class_weights=[1.0, 5.0])  # the cross-entropy term uses them

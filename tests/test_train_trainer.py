@@ -5,17 +5,20 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import threading
+import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import cpu_and_cuda
 from helpers import AtStep, NanAtStep, Recorder, blob_dataset, tiny_net
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, TensorDataset
 
 from segtutor.metrics import ConfusionMatrix
 from segtutor.models import create_model, list_models
+from segtutor.predict import predict_proba
 from segtutor.train import Callback, History, PrintProgress, Trainer, TrainConfig, TrainingControl, fit
 
 
@@ -318,3 +321,199 @@ def test_a_binary_model_trains():
     history = fit(model, data, data, TrainConfig(max_iters=3, batch_size=2, eval_every=3))
     assert history.status == "completed" and len(history.losses) == 3
     assert len(history.evaluations[-1].iou) == 2  # one channel, two classes scored
+
+
+# ---- messy data and absurd settings: an error (or a warning) that names the cause, before the loss -------------
+def with_change(data: TensorDataset, change) -> TensorDataset:
+    """A copy of ``data`` with ``change(images, masks)`` applied in place."""
+    images, masks = (tensor.clone() for tensor in data.tensors)
+    change(images, masks)
+    return TensorDataset(images, masks)
+
+
+def test_sparse_annotations_train_to_the_end_instead_of_diverging():
+    def sparse(images, masks):
+        masks[masks == 0] = 255  # only the discs are drawn; most of each tile is unlabelled
+        masks[::2] = 255  # and half the tiles carry no annotation at all
+    data = with_change(blob_dataset(), sparse)
+    history = fit(tiny_net(), data, None, TrainConfig(batch_size=2, max_iters=24, lr=1e-2, seed=1))
+    assert history.status == "completed", history.message
+    assert all(math.isfinite(loss) for loss in history.losses) and 0.0 in history.losses  # unlabelled batches: 0
+
+
+def test_training_on_masks_without_a_labelled_pixel_says_so():
+    data = with_change(blob_dataset(count=8), lambda images, masks: masks.fill_(255))
+    history = fit(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=3))
+    assert history.status == "completed"
+    assert "Every training loss was 0: no batch held a labelled pixel" in history.message
+
+
+@pytest.mark.parametrize("optimizer, lr, name", [("sgd", 1e3, "unet"), ("adam", 1e3, "fcn8s"), ("sgd", 1e8, "tiny")])
+def test_after_a_divergence_the_kept_model_predicts_finite_numbers(optimizer, lr, name):
+    torch.manual_seed(0)
+    model = tiny_net() if name == "tiny" else create_model(name, size="tiny")
+    snapshots = []
+
+    class Keep(Callback):
+        def on_iteration(self, state):
+            snapshots.append(copy.deepcopy(state.model.state_dict()))
+
+    data = blob_dataset()
+    config = TrainConfig(batch_size=4, max_iters=200, lr=lr, optimizer=optimizer, schedule="constant")
+    history = fit(model, data, None, config, callbacks=[Keep()])
+    assert history.status == "diverged"
+    assert "the last good ones" in history.message or "build the model again" in history.message
+    with torch.no_grad():
+        probs = torch.stack([predict_proba(model, image) for image, _ in data])  # (N, K, H, W)
+    assert torch.isfinite(probs).all()  # the message says "good weights": they predict numbers, not NaN
+    kept = re.search(r"(?:keeps the weights of step|goes back to those of step) (\d+)", history.message)
+    if kept is not None:  # the weights are those of the step the message names
+        step = int(kept.group(1))
+        for key, value in model.state_dict().items():
+            if value.is_floating_point() and "running" not in key:
+                assert torch.equal(value, snapshots[step - 1][key]), key
+
+
+def test_an_absurd_learning_rate_ends_as_diverged_and_names_the_usual_range():
+    data = blob_dataset()
+    history = fit(create_model("unet", size="tiny"), data, blob_dataset(seed=1),
+                  TrainConfig(batch_size=4, max_iters=30, lr=1e3, eval_every=5))  # fmt: skip
+    assert history.status == "diverged"
+    assert "the loss rose to" in history.message and "times its first value" in history.message
+    assert "lr=1e+03 is far above the usual 0.0001 to 0.01 for adam; start at lr=0.001" in history.message
+
+
+def test_images_given_as_0_to_255_floats_are_refused_before_the_loss():
+    data = with_change(blob_dataset(), lambda images, masks: images.mul_(255))
+    recorder = Recorder()
+    with pytest.raises(ValueError, match="the training images hold values up to 2[0-9.]+: they look like 0-255 "
+                       "pixel values.*divide them by 255"):  # fmt: skip
+        fit(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=3), callbacks=[recorder])
+    assert recorder.events[-1] == ("end", "error")
+
+
+def test_a_nan_pixel_is_blamed_on_the_data_and_names_the_sample():
+    def one_nan(images, masks):
+        images[5, 0, 3, 3] = math.nan
+    data = with_change(blob_dataset(), one_nan)
+    with pytest.raises(ValueError) as error:
+        fit(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=20))
+    message = str(error.value)
+    assert "the training data is broken, not the learning rate" in message and "training sample 5)" in message
+    assert "1 pixel value(s) of this batch are NaN or infinite" in message and "nan_to_num" in message
+
+
+def test_labels_beyond_the_model_name_the_labels_the_samples_and_the_fix():
+    def label_two(images, masks):
+        masks[3, :2, :2] = 2
+    data = with_change(blob_dataset(), label_two)
+    with pytest.raises(ValueError) as error:
+        fit(tiny_net(num_classes=2), data, None, TrainConfig(batch_size=4, max_iters=20))
+    message = str(error.value)
+    assert "the training masks hold label(s) 2 (training sample 3), but the model predicts 2 classes" in message
+    assert "device-side assert" in message and "num_classes=3" in message
+
+
+def test_an_ignore_index_that_does_not_match_the_masks_says_which_to_pass():
+    def unlabelled_255(images, masks):
+        masks[:, :4] = 255
+    data = with_change(blob_dataset(), unlabelled_255)
+    with pytest.raises(ValueError, match="label\\(s\\) 255 .*if 255 marks unlabelled pixels, pass "
+                       "TrainConfig\\(ignore_index=255\\) \\(it is ignore_index=-100 now\\)"):  # fmt: skip
+        fit(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=3, ignore_index=-100))
+
+
+def test_images_given_as_height_width_channels_are_named_so():
+    images, masks = blob_dataset().tensors
+    data = TensorDataset(images.permute(0, 2, 3, 1).contiguous(), masks)  # (N, H, W, 3)
+    with pytest.raises(ValueError, match="channels first, but the batch \\(4, 32, 32, 3\\) holds \\(H, W, C\\) "
+                       "images.*image.permute\\(2, 0, 1\\)"):  # fmt: skip
+        fit(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=3))
+
+
+class MixedSizes(Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        size = 32 if index % 2 else 48
+        return torch.rand(3, size, size), torch.zeros(size, size, dtype=torch.long)
+
+
+def test_images_of_different_sizes_name_the_fix_not_torch_stack():
+    with pytest.raises(ValueError, match="the training samples of one batch have different sizes .*crop_size=128"):
+        fit(tiny_net(), MixedSizes(), None, TrainConfig(batch_size=2, max_iters=3, seed=0))
+    with pytest.raises(ValueError, match="the validation samples of one batch have different sizes"):
+        fit(tiny_net(), blob_dataset(), MixedSizes(), TrainConfig(batch_size=1, max_iters=3))
+
+
+class FailsFrom(Dataset):
+    """blob_dataset whose samples from ``index`` on cannot be read."""
+
+    def __init__(self, index):
+        self.data, self.index = blob_dataset(count=16, seed=2), index
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        if index >= self.index:
+            raise OSError(f"sample {index} is on a disk that went away")
+        return self.data[index]
+
+
+def test_bad_validation_data_fails_before_the_first_step_and_later_errors_keep_the_history():
+    recorder = Recorder()
+    bad_labels = with_change(blob_dataset(seed=2), lambda images, masks: masks.add_(4))
+    with pytest.raises(ValueError, match="the validation masks hold label\\(s\\) 4, 5"):
+        fit(tiny_net(), blob_dataset(), bad_labels, TrainConfig(batch_size=4, max_iters=8), callbacks=[recorder])
+    assert ("iteration", 1) not in recorder.events  # refused before any training
+    # an error only the evaluation meets (the first validation batch is fine): the steps done stay reachable
+    with pytest.raises(OSError, match="went away") as error:
+        fit(tiny_net(), blob_dataset(), FailsFrom(8), TrainConfig(batch_size=4, max_iters=8, eval_every=4))
+    assert error.value.history.status == "error" and len(error.value.history.losses) == 4
+
+
+def test_device_cuda_on_a_cpu_only_torch_names_the_cause_and_the_fix():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="device='cuda' asks for a CUDA GPU, but this torch .* is a CPU-only "
+                       "build.*device=None"):  # fmt: skip
+        Trainer(tiny_net(), blob_dataset(), None, TrainConfig(max_iters=1, device="cuda"))
+    with pytest.raises(ValueError, match="device='gpu' is not a device torch knows"):
+        Trainer(tiny_net(), blob_dataset(), None, TrainConfig(max_iters=1, device="gpu"))
+
+
+def test_validation_data_equal_to_the_training_data_is_a_warning():
+    data = blob_dataset(count=8)
+    with pytest.warns(UserWarning, match="val_data is the training data itself: validation scores then measure how "
+                      "well the model remembers"):  # fmt: skip
+        Trainer(tiny_net(), data, data, TrainConfig(batch_size=4, max_iters=1))
+    with pytest.warns(UserWarning, match="the first validation sample is also the first training sample"):
+        Trainer(tiny_net(), blob_dataset(count=8), blob_dataset(count=4), TrainConfig(batch_size=4, max_iters=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer(tiny_net(), data, blob_dataset(count=4, seed=1), TrainConfig(batch_size=4, max_iters=1))
+
+
+def test_a_callback_raising_keyboard_interrupt_stops_the_run_and_the_others_still_hear():
+    class Rude(Callback):
+        def on_iteration(self, state):
+            if state.iteration == 3:
+                raise KeyboardInterrupt
+
+    recorder = Recorder()
+    history = fit(tiny_net(), blob_dataset(), None, TrainConfig(batch_size=4, max_iters=10),
+                  callbacks=[Rude(), recorder])  # fmt: skip
+    assert history.status == "stopped"
+    assert history.message == "Rude.on_iteration raised (KeyboardInterrupt) after 3 steps"
+    assert ("iteration", 3) in recorder.events and recorder.events[-1] == ("end", "stopped")
+
+
+def test_a_reused_stopped_control_says_why_it_would_do_nothing():
+    control = TrainingControl()
+    fit(tiny_net(), blob_dataset(count=8), None, TrainConfig(batch_size=4, max_iters=2), control=control)
+    control.stop()
+    with pytest.raises(ValueError, match="this TrainingControl was stopped already \\(the run it steered has ended\\): "
+                       "give each run a new TrainingControl\\(\\)"):  # fmt: skip
+        fit(tiny_net(), blob_dataset(count=8), None, TrainConfig(batch_size=4, max_iters=2), control=control)

@@ -7,6 +7,7 @@ a timeout.
 from __future__ import annotations
 
 import datetime
+import math
 import numpy as np
 import pytest
 import torch
@@ -230,3 +231,63 @@ def test_starting_the_race_stops_the_dashboards_run(train_data, val_data):
     assert dashboard.join(JOIN_S) and dashboard.history.status == "stopped"
     assert race.join(JOIN_S) and [r.model_name for r in race.results] == ["unet"]
     wait_until(lambda: "stopped" in dashboard.status.value)  # the dashboard says so
+
+
+def test_dashboard_is_not_left_on_running_by_a_callback_that_raises_keyboard_interrupt(train_data, val_data):
+    from segtutor.train import Callback
+
+    class Rude(Callback):
+        def on_train_end(self, state):
+            raise KeyboardInterrupt
+
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data,
+                                  TrainConfig(batch_size=2, max_iters=3), warm_up=False)  # fmt: skip
+    dashboard.session.callbacks.insert(0, Rude())  # before the dashboard: it used to hear nothing
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    assert "completed" in dashboard.status.value and ">running<" not in dashboard.status.value
+    assert dashboard.stop_button.disabled  # nothing left to stop
+
+
+def test_an_upload_says_predicting_before_the_work_and_names_a_nan_model(trained, val_data, monkeypatch):
+    import segtutor.widgets.studio.prediction as prediction
+
+    viewer = PredictionViewer(trained, val_data)
+    seen = []
+    original = prediction.analyse_prediction
+
+    def watched(*args, **kwargs):
+        seen.append(viewer.message.value)  # what the page shows while the prediction runs
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(prediction, "analyse_prediction", watched)
+    picture = np.random.default_rng(1).integers(0, 255, (40, 70, 3), dtype=np.uint8)
+    assert viewer.predict_file(png_bytes(picture), "big.png")
+    assert seen == ["<b>big.png</b>: 70×40 pixels, predicting with sliding windows of 32 pixels…"]
+    assert "predicted with sliding windows" in viewer.message.value
+
+    broken = create_model("unet", size="tiny")
+    with torch.no_grad():
+        next(broken.parameters()).fill_(math.nan)
+    viewer.model = broken
+    assert not viewer.predict_file(png_bytes(picture), "big.png")
+    assert "the model predicts NaN" in viewer.message.value and "class 0" in viewer.message.value
+
+
+def test_a_live_preview_that_predicts_nan_says_so_and_the_run_goes_on(train_data, val_data):
+    class NanWhenEvaluated(torch.nn.Module):  # trains normally, predicts NaN in eval mode
+        def __init__(self):
+            super().__init__()
+            self.inner = create_model("unet", size="tiny")
+
+        def forward(self, images):
+            logits = self.inner(images)
+            return logits if self.training else logits * math.nan
+
+    dashboard = TrainingDashboard(NanWhenEvaluated(), train_data, val_data, TrainConfig(batch_size=2, max_iters=3),
+                                  preview_every_s=0, draw_every_s=0, warm_up=False)  # fmt: skip
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    assert dashboard.history.status == "completed" and len(dashboard.history.losses) == 3
+    assert "prediction at step 3: NaN" in [a["text"] for a in dashboard.figure.layout["annotations"]]
+    assert "the validation loss ended at nan" in dashboard.history.message

@@ -7,7 +7,8 @@ Every dataset yields ``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H
   :class:`Lab`, :data:`LABS`: how a lab stains and scans; tiles from labs "B" and "C" show domain shift.
 - :func:`load_skin`, :class:`SkinDataset`: a real H&E skin section with a 4-layer mask (``skin``).
 - :class:`FolderDataset`, :func:`preflight`: your own images and masks, checked before training;
-  :func:`read_image`, :func:`read_image_bytes`, :func:`read_mask`: one decoder for files and uploads alike.
+  :func:`read_image`, :func:`read_image_bytes`, :func:`read_mask`: one decoder for files and uploads alike,
+  which checks sizes (``MAX_IMAGE_PIXELS``) before decoding and warns when it rescales pixels.
 - :func:`load_qupath_annotations`: QuPath GeoJSON annotations as a mask (``qupath``).
 - :class:`Slide`, :func:`preflight_slide`: whole-slide images read at a magnification, checked with their
   annotations (``slide``); :func:`write_sample_slide` makes one, offline (``sample_slide``).
@@ -29,7 +30,14 @@ from segtutor.data.classes import (
     class_names_of,
 )
 from segtutor.data.datasets import SegmentationDataset, TissueDataset, tile_seed, to_tensors
-from segtutor.data.files import FileFormatError, read_image, read_image_bytes, read_mask
+from segtutor.data.files import (
+    MAX_IMAGE_PIXELS,
+    FileFormatError,
+    ImageConversionWarning,
+    read_image,
+    read_image_bytes,
+    read_mask,
+)
 from segtutor.data.folder import FolderDataset
 from segtutor.data.polygons import rasterize_polygon
 from segtutor.data.preflight import PreflightReport, Problem, preflight, preflight_slide
@@ -62,9 +70,11 @@ __all__ = [
     "FolderDataset",
     "HEDJitter",
     "IGNORE_INDEX",
+    "ImageConversionWarning",
     "LABS",
     "Lab",
     "MAGNIFICATION_MPP",
+    "MAX_IMAGE_PIXELS",
     "MacenkoNormalizer",
     "PreflightReport",
     "Problem",

@@ -1,7 +1,8 @@
 """Pre-flight check of a folder of images and a folder of masks, or of a slide and its annotations, before training.
 
-Most failed trainings on one's own data are data problems: masks saved as 0/255, labels beyond the number
-of classes, masks that do not match their image, a class that never occurs. :func:`preflight` finds them
+Most failed trainings on one's own data are data problems: masks saved as 0/255 or as grey levels, instance ids
+or 16-bit values where class labels belong, labels beyond the number of classes, masks with no labelled pixel,
+masks that do not match their image, a class that never occurs. :func:`preflight` finds them
 all at once, names each file and says how to fix it; :func:`preflight_slide` does the same for a whole slide
 and its QuPath annotations at the magnification the network will see.
 """
@@ -9,6 +10,7 @@ and its QuPath annotations at the magnification the network will see.
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from segtutor.data.classes import IGNORE_INDEX
-from segtutor.data.files import IMAGE_SUFFIXES, MASK_SUFFIXES, FileFormatError, read_image, read_mask
+from segtutor.data.files import (
+    IMAGE_SUFFIXES,
+    MASK_SUFFIXES,
+    FileFormatError,
+    ImageConversionWarning,
+    read_header,
+    read_image,
+    read_mask,
+)
 from segtutor.data.qupath import (
     annotations_outside,
     class_labels,
@@ -30,6 +40,9 @@ from segtutor.models.contract import MIN_SIZE
 
 # A class with less than this share of all labelled pixels gets a warning.
 RARE_CLASS_FRACTION = 0.01
+
+# More classes than this, inferred from the largest label, are taken for a mistake (grey levels, instance ids).
+MAX_INFERRED_CLASSES = 32
 
 # preflight_slide paints a slide's annotations in bands of rows of at most this many pixels (64 M: 64 MB).
 PREFLIGHT_BAND_PIXELS = 1 << 26
@@ -59,6 +72,7 @@ class PreflightReport:
     warnings: list[Problem] = field(default_factory=list)
     class_pixels: list[int] = field(default_factory=list)  # labelled pixels per class, over all masks
     class_names: list[str] = field(default_factory=list)  # names of the classes, where known
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # (height, width) by image file name
     description: str = ""  # what was checked, for the first line; empty: the two folders
 
     @property
@@ -207,23 +221,25 @@ def preflight(
     labels_per_mask: list[tuple[Path, np.ndarray, np.ndarray]] = []  # (mask path, labels, pixel counts)
     for image_path, mask_path in report.pairs:
         image = mask = None
-        try:
-            image = read_image(image_path)
-        except FileFormatError as error:
-            report.errors.append(Problem(error.file, error.problem, error.fix))
-        try:
-            mask = read_mask(mask_path)
-        except FileFormatError as error:
-            report.errors.append(Problem(error.file, error.problem, error.fix))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ImageConversionWarning)
+            try:
+                image = read_image(image_path)
+            except FileFormatError as error:
+                report.errors.append(Problem(error.file, error.problem, error.fix))
+            try:
+                mask = read_mask(mask_path)
+            except FileFormatError as error:
+                report.errors.append(Problem(error.file, error.problem, error.fix))
+        for warning in caught:
+            if isinstance(warning.message, ImageConversionWarning):
+                report.warnings.append(Problem(warning.message.file, warning.message.problem, warning.message.fix))
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        if image is not None:
+            report.image_sizes[image_path.name] = image.shape[:2]
         if image is not None and mask is not None and image.shape[:2] != mask.shape:
-            report.errors.append(
-                Problem(
-                    mask_path.name,
-                    f"mask is {mask.shape[0]}x{mask.shape[1]} but its image {image_path.name} is "
-                    f"{image.shape[0]}x{image.shape[1]} (height x width)",
-                    "export the mask at the image's full resolution, without cropping or scaling",
-                )
-            )
+            report.errors.append(Problem(mask_path.name, *_size_mismatch(image_path, image.shape[:2], mask.shape)))
         if image is not None and min(image.shape[:2]) < min_size:
             report.errors.append(
                 Problem(
@@ -237,9 +253,15 @@ def preflight(
             labels, counts = np.unique(mask, return_counts=True)
             labels_per_mask.append((mask_path, labels, counts))
 
-    # 3) Labels: 0/255 masks, the ignore value, labels out of range; then the class balance.
+    # 3) Labels: values that are not class labels (grey levels, instance ids, 16-bit), 0/255 masks, the ignore
+    #    value, labels out of range, no labelled pixel at all; then the class balance.
     found = [label for _, labels, _ in labels_per_mask for label in labels.tolist() if label != IGNORE_INDEX]
     report.num_classes = num_classes if num_classes is not None else max(found, default=0) + 1
+    every_value = sorted({label for _, labels, _ in labels_per_mask for label in labels.tolist()})
+    pattern = label_pattern(every_value)
+    if num_classes is None and (report.num_classes > MAX_INFERRED_CLASSES or pattern is not None):
+        report.errors.append(Problem(str(mask_dir), *_not_class_labels(every_value, report.num_classes, pattern)))
+        return report
     class_pixels = np.zeros(report.num_classes, dtype=np.int64)
     for mask_path, labels, counts in labels_per_mask:
         label_set = set(labels.tolist())
@@ -252,7 +274,15 @@ def preflight(
                 )
             )
             continue
-        if IGNORE_INDEX in label_set:
+        if label_set == {IGNORE_INDEX}:
+            report.warnings.append(
+                Problem(
+                    mask_path.name,
+                    f"every pixel holds {IGNORE_INDEX}, the 'ignore' label: this mask teaches nothing",
+                    "label the pixels you know (0, 1, 2, ...), or leave the pair out",
+                )
+            )
+        elif IGNORE_INDEX in label_set:
             ignored = int(counts[labels == IGNORE_INDEX][0])
             report.warnings.append(
                 Problem(
@@ -264,19 +294,29 @@ def preflight(
             )
         out_of_range = sorted(label for label in label_set - {IGNORE_INDEX} if not 0 <= label < report.num_classes)
         if out_of_range:
-            report.errors.append(
-                Problem(
-                    mask_path.name,
-                    f"labels {out_of_range} lie outside 0..{report.num_classes - 1} (num_classes={report.num_classes})",
-                    f"pass num_classes={max(out_of_range) + 1} if they are real classes, or relabel them"
-                    if max(out_of_range) >= report.num_classes
-                    else "relabel them: labels count 0, 1, 2, ...",
-                )
-            )
+            mask_pattern = label_pattern(sorted(label_set))  # grey levels, instance ids, ...: say so
+            problem = (f"labels [{_listed(out_of_range)}] lie outside 0..{report.num_classes - 1} "
+                       f"(num_classes={report.num_classes})")  # fmt: skip
+            if mask_pattern is not None:
+                problem, fix = f"{problem}; {mask_pattern[0]}", mask_pattern[1]
+            elif max(out_of_range) >= report.num_classes:
+                fix = f"pass num_classes={max(out_of_range) + 1} if they are real classes, or relabel them"
+            else:
+                fix = "relabel them: labels count 0, 1, 2, ..."
+            report.errors.append(Problem(mask_path.name, problem, fix))
         in_range = (labels >= 0) & (labels < report.num_classes)
         np.add.at(class_pixels, labels[in_range], counts[in_range])
     report.class_pixels = class_pixels.tolist()
     total = class_pixels.sum()
+    if total == 0 and labels_per_mask:
+        report.errors.append(
+            Problem(
+                str(mask_dir),
+                f"no mask holds a labelled pixel: every pixel is {IGNORE_INDEX} (the 'ignore' label) or out of range, "
+                "so there is nothing to learn from",
+                f"label the pixels you know with their class (0, 1, 2, ...); {IGNORE_INDEX} means 'not annotated'",
+            )
+        )
     for k, count in enumerate(class_pixels.tolist()):
         if total and count == 0:
             report.warnings.append(
@@ -293,11 +333,99 @@ def preflight(
     return report
 
 
+def label_pattern(values: Sequence[int]) -> tuple[str, str] | None:
+    """What mask values look like when they are not class labels 0, 1, 2, ..., and how to convert them.
+
+    Recognises a binary mask saved as 16-bit 0/65535, grey levels of an exported picture (a few values far
+    apart, such as 0, 127, 255) and instance ids (one number per object, such as nuclei 1 ... 300).
+
+    Returns:
+        ``(what they look like, how to fix it)``, or None for values that may well be class labels.
+
+    Example:
+        >>> label_pattern([0, 127, 255])[0]
+        'the values 0, 127, 255 look like grey levels of a picture, not class labels (0, 1, 2, ...)'
+    """
+    values = sorted(set(int(v) for v in values))
+    if not values:
+        return None
+    listed = _listed(values)
+    if set(values) == {0, 255}:
+        return "the values 0 and 255 are a binary mask saved as black and white", "divide by 255 or save labels 0/1"
+    if values[-1] > 255 and set(values) <= {0, 65535}:
+        return (
+            "the values 0 and 65535 are a binary mask saved as 16-bit black and white",
+            "divide by 65535 (labels = mask // 65535) or save labels 0/1",
+        )
+    gaps = np.diff(values)
+    if 2 <= len(values) <= 16 and values[-1] >= 64 and gaps.min() >= 16:
+        return (
+            f"the values {listed} look like grey levels of a picture, not class labels (0, 1, 2, ...)",
+            f"map each grey level to its class, e.g. labels = np.searchsorted({values}, mask) gives "
+            f"0..{len(values) - 1}, and save those (or pass num_classes if these really are labels)",
+        )
+    if len(values) > MAX_INFERRED_CLASSES:
+        return (
+            f"the {len(values)} values {listed} look like instance ids (one number per object, e.g. per nucleus), "
+            "not classes",
+            "for object vs background save labels = (mask > 0).astype(np.uint8); for classes of objects, map each "
+            "id to its class",
+        )
+    return None
+
+
+def _listed(values: Sequence[int], most: int = 6) -> str:
+    """``0, 1, 2`` or ``1, 2, 3, …, 299, 300`` for long lists."""
+    values = [int(v) for v in values]
+    if len(values) <= most:
+        return ", ".join(map(str, values))
+    return ", ".join(map(str, values[: most - 2])) + ", …, " + ", ".join(map(str, values[-2:]))
+
+
+def _not_class_labels(values: list[int], inferred: int, pattern: tuple[str, str] | None) -> tuple[str, str]:
+    """The problem and fix of masks whose largest value would make ``inferred`` classes."""
+    problem = f"num_classes was left to infer, and the largest mask value would make it {inferred:,}"
+    if pattern is not None:
+        return f"{problem}: {pattern[0]}", pattern[1]
+    return (
+        f"{problem} ({_listed(values)})",
+        f"relabel the classes 0..K-1, or pass num_classes if you really have {inferred:,} classes",
+    )
+
+
+def _size_mismatch(image_path: Path, image_shape: tuple[int, int], mask_shape: tuple[int, int]) -> tuple[str, str]:
+    """The problem and fix of a mask whose size differs from its image's (turned by 90°: an EXIF rotation?)."""
+    problem = (
+        f"mask is {mask_shape[0]}x{mask_shape[1]} but its image {image_path.name} is "
+        f"{image_shape[0]}x{image_shape[1]} (height x width)"
+    )
+    if tuple(mask_shape) == tuple(image_shape)[::-1]:
+        try:
+            turned = read_header(image_path).orientation != 1
+        except FileFormatError:
+            turned = False
+        why = ("the image's EXIF orientation (a phone photo) turns it, and segtutor applies it as image viewers do"
+               if turned else "one of the two is turned by 90°")  # fmt: skip
+        return (f"{problem}: {why}", "draw the mask on the image as viewers show it (upright), or save the image "
+                "again without its orientation tag")  # fmt: skip
+    return problem, "export the mask at the image's full resolution, without cropping or scaling"
+
+
 def _files_by_stem(folder: Path, suffixes: tuple[str, ...], what: str, report: PreflightReport) -> dict[str, Path]:
     """The files of ``folder`` with one of ``suffixes``, by stem; warns about other files, errs on clashes."""
     by_stem: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.is_dir():
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            report.warnings.append(
+                Problem(
+                    f"{folder.name}/{path.name}",
+                    f"sub-folders are not read: only the {what} files directly in {folder.name}/ are",
+                    f"move the files of {path.name}/ into {folder.name}/, or give the sub-folder itself as the "
+                    f"{what} folder",
+                )
+            )
             continue
         if path.suffix.lower() not in suffixes:
             report.warnings.append(

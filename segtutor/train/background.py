@@ -22,6 +22,7 @@ A :class:`TrainingSession` is one model, its data, and at most one such run at a
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from collections.abc import Callable, Sequence
@@ -242,16 +243,25 @@ class TrainingSession:
         self._worker = run_in_background(self._train, control, name="segtutor-training")
 
     def _train(self) -> None:
-        """What the worker runs: wait for the warm-up, then the trainer's loop; errors stay in the history."""
+        """What the worker runs: wait for the warm-up, then the trainer's loop; however it ends, the history says so.
+
+        Nothing can interrupt a worker thread from outside, so a KeyboardInterrupt here was raised by a callback:
+        the run ends as "stopped" (and every callback hears it), instead of leaving the views on "running".
+        """
         trainer = self.trainer
         self._warm_up_now.set()
-        while self._warm_up is not None and self._warm_up.is_alive():
-            self._warm_up.join(self.tick_seconds)
-            trainer.notify("on_wait")
         try:
+            while self._warm_up is not None and self._warm_up.is_alive():
+                self._warm_up.join(self.tick_seconds)
+                trainer.notify("on_wait")
             trainer.run()
-        except Exception:  # noqa: BLE001 (recorded by the trainer: history.status "error", state.traceback)
-            pass
+        except BaseException as error:  # noqa: BLE001 (a worker thread has no one to raise to: record it)
+            with contextlib.suppress(BaseException):  # a callback that raises again in on_train_end
+                if isinstance(error, KeyboardInterrupt):
+                    trainer.end("stopped", f"{trainer.interrupted_by or 'a callback'} raised (KeyboardInterrupt) "
+                                f"after {trainer.iteration} steps", final_evaluation=False)  # fmt: skip
+                else:
+                    trainer.fail(error)  # a no-op if the trainer recorded it already
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the worker (at most ``timeout`` seconds); True if no run is active any more."""

@@ -3,7 +3,8 @@
 Cross-entropy scores every pixel on its own: ``-log p(true class)``, averaged over pixels. The soft Dice loss
 scores each class's overlap as a whole, ``1 - 2|P ∩ M| / (|P| + |M|)`` with probabilities in place of 0/1
 pixels, so a class that covers few pixels counts as much as a large one. Pixels whose mask is ``ignore_index``
-add nothing to either.
+add nothing to either, and a batch with no labelled pixel at all (sparse annotations: only a few regions
+drawn, the rest ignored) has a loss of 0 with zero gradients, not 0/0 = NaN.
 
 A model with one output channel (``num_classes=1``) is read as binary: ``sigmoid(logit)`` is the probability of
 class 1, and cross-entropy becomes binary cross-entropy.
@@ -38,16 +39,18 @@ def cross_entropy_loss(
     Returns:
         Scalar tensor.
     """
-    if logits.shape[1] > 1:
-        return F.cross_entropy(logits, masks, weight=class_weights, ignore_index=ignore_index)
-    # binary: one logit per pixel, the probability of class 1 is sigmoid(logit)
     labelled = masks != ignore_index  # (N, H, W)
     targets = torch.where(labelled, masks, 0)
-    weights = labelled.to(logits.dtype)
+    weights = labelled.to(logits.dtype)  # (N, H, W): each labelled pixel's weight, 0 where ignored
     if class_weights is not None:
         weights = weights * class_weights[targets]
-    per_pixel = F.binary_cross_entropy_with_logits(logits[:, 0], targets.to(logits.dtype), reduction="none")
-    return (per_pixel * weights).sum() / weights.sum()
+    if logits.shape[1] > 1:
+        total = F.cross_entropy(logits, masks, weight=class_weights, ignore_index=ignore_index, reduction="sum")
+    else:  # binary: one logit per pixel, the probability of class 1 is sigmoid(logit)
+        per_pixel = F.binary_cross_entropy_with_logits(logits[:, 0], targets.to(logits.dtype), reduction="none")
+        total = (per_pixel * weights).sum()
+    # the weighted mean over labelled pixels; no labelled pixel: 0 / tiny = 0, with zero gradients (not 0/0 = NaN)
+    return total / weights.sum().clamp(min=torch.finfo(weights.dtype).tiny)
 
 
 def dice_loss(
@@ -87,7 +90,8 @@ class SegmentationLoss(nn.Module):
 
     Args:
         name: ``"cross_entropy"``, ``"dice"`` or ``"cross_entropy+dice"``.
-        class_weights: cross-entropy weight per class (the Dice term weighs classes equally already).
+        class_weights: cross-entropy weight per class (the Dice term weighs classes equally already, so
+            ``loss="dice"`` with class weights is refused: they would change nothing).
         ignore_index: mask value that adds nothing to the loss.
     """
 
@@ -96,6 +100,12 @@ class SegmentationLoss(nn.Module):
         super().__init__()
         if name not in LOSSES:
             raise ValueError(f"loss={name!r} is unknown; choose one of {', '.join(LOSSES)}")
+        if name == "dice" and class_weights is not None:
+            raise ValueError(
+                f"class_weights={list(class_weights)} weigh the cross-entropy only, and loss='dice' has none: they "
+                "would be ignored. The Dice loss weighs every class equally already; for both, use "
+                "loss='cross_entropy+dice', or drop class_weights"
+            )
         self.name = name
         self.ignore_index = ignore_index
         weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)

@@ -14,16 +14,29 @@ import contextlib
 import math
 import time
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from segtutor.device import default_device
+from segtutor.device import check_device, default_device
 from segtutor.metrics import ConfusionMatrix
 from segtutor.models import evaluating
 from segtutor.train.callbacks import Callback, TrainState
+from segtutor.train.checks import (
+    WeightSnapshot,
+    check_batch,
+    check_values,
+    end_note,
+    explain_collate_errors,
+    loss_limit,
+    loss_problem,
+    lr_advice,
+    predicts_sanely,
+    shared_data,
+)
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
 from segtutor.train.distributed import Distributed
@@ -88,7 +101,7 @@ class Trainer:
                 "TrainingControl()"
             )
         self.config = config
-        self.device = torch.device(config.device) if config.device is not None else default_device()
+        self.device = check_device(config.device) if config.device is not None else default_device()
 
         # 1) the model, laid out for the device: channels_last and bfloat16 autocast pay off on GPUs
         self.channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
@@ -104,6 +117,7 @@ class Trainer:
         self.optimizer = _make_optimizer(self.model, config)
         self._buffers = list(self.model.buffers())  # batch-norm running statistics and step counts
         self._saved_buffers = [b.clone() for b in self._buffers]
+        self._good_weights = WeightSnapshot(self.model)  # the weights before the last update: see _diverge
 
         # 2) the data: each epoch in an order drawn from seed + epoch, full batches only (batch norm and DeepLabV3's
         #    pooling need N >= 2); over several processes each takes every world_size-th sample of that order, so
@@ -129,6 +143,9 @@ class Trainer:
             self.val_loader = DataLoader(  # no gradients to keep: twice the batch fits in the same memory
                 val_data, batch_size=2 * batch_size, num_workers=config.num_workers, pin_memory=pin_memory
             )
+        shared = shared_data(train_data, val_data)
+        if shared is not None:
+            warnings.warn(shared, stacklevel=3)
         self.iters_per_epoch = len(self.train_loader)
         self.total_iters = _total_iters(config, self.iters_per_epoch)  # None: only a time budget
         self.eval_every = config.eval_every or self.iters_per_epoch
@@ -144,6 +161,8 @@ class Trainer:
         )
         self._batches: Iterator | None = None
         self._started = False
+        self._first_loss: float | None = None  # the first step's loss: the scale a diverging loss is measured on
+        self.interrupted_by = ""  # "Callback.hook" whose KeyboardInterrupt stopped the run, if one did
 
     # ---- the run's progress ------------------------------------------------------------------------------
     @property
@@ -176,8 +195,10 @@ class Trainer:
     def step(self) -> float:
         """One optimizer step on the next training batch.
 
-        A non-finite loss or gradient ends the run as ``"diverged"`` before the weights are touched: the model
-        keeps the previous step's weights (and batch-norm statistics), and ``history.message`` says what to try.
+        A non-finite loss or gradient, or a loss that explodes (:func:`~segtutor.train.checks.loss_limit`), ends the
+        run as ``"diverged"`` before the weights are touched: the model keeps the previous step's weights (or, if
+        those already predict nonsense, the ones before), and ``history.message`` says what to try. Bad data (NaN
+        pixels, 0-255 values, labels the model cannot predict) is an error that names the samples, before the loss.
 
         Returns:
             The step's training loss (NaN or inf when it diverged).
@@ -194,24 +215,31 @@ class Trainer:
         started = time.perf_counter()
 
         # 1) the next batch, on the device
-        images, masks = self._to_device(*self._next_batch())
+        batch = self._next_batch()  # on the CPU
+        images, masks = self._to_device(*batch)
         # 2) forward, remembering the batch-norm statistics in case this step goes wrong
         for saved, buffer in zip(self._saved_buffers, self._buffers):
             saved.copy_(buffer)
         with self._autocast():
             logits = self._training_model(images)  # (N, K, H, W)
-        # 3) the loss, 4) its gradients
-        loss = self.loss_fn(_check_logits(logits, masks), masks)
+        # 3) the loss (the batch's values checked first: a label the model cannot predict crashes it), 4) gradients
+        check_values(*batch, num_classes=_check_logits(logits, masks).shape[1], ignore_index=self.config.ignore_index,
+                     dataset=self.train_loader.dataset, what="training")  # fmt: skip
+        loss = self.loss_fn(logits, masks)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        # 5) the update, only if every number is finite: a diverging step never touches the weights
+        # 5) the update, only if every number is finite and the loss has not exploded: a diverging step never
+        #    touches the weights; the weights it was computed on are kept, to go back to if the next step diverges
         loss_value = loss.item()
-        problem = f"the loss became {loss_value}" if not math.isfinite(loss_value) else self._non_finite()
+        problem = loss_problem(loss_value, self._first_loss) or self._non_finite()
         if self.distributed is not None:  # one decision for every process: the whole batch's loss, anyone's problem
             loss_value, problem = self.distributed.agree(loss_value, problem)
+        if self._first_loss is None and math.isfinite(loss_value):
+            self._first_loss = loss_value
         if problem is not None:
-            self._diverge(problem, lr)
+            self._diverge(problem, lr, images, masks)
             return loss_value
+        self._good_weights.save()
         self.optimizer.step()
 
         seconds = time.perf_counter() - started
@@ -223,8 +251,7 @@ class Trainer:
         self.history.images_seen += self.config.batch_size  # a full batch (of all processes together)
         self.state.iteration += 1
         self.state.loss, self.state.lr, self.state.progress = loss_value, lr, self.progress
-        for callback in self.callbacks:
-            callback.on_iteration(self.state)
+        self.notify("on_iteration")
         return loss_value
 
     def should_evaluate(self) -> bool:
@@ -244,12 +271,15 @@ class Trainer:
         if self.distributed is not None:  # every process scores the same model: process 0's batch-norm statistics
             self.distributed.broadcast_buffers(self.model)
         scores, total_loss, count = None, 0.0, 0
-        with evaluating(self.model):
-            for images, masks in self.val_loader:
-                images, masks = self._to_device(images, masks)
+        with evaluating(self.model), explain_collate_errors("validation"):
+            for batch in self.val_loader:
+                images, masks = self._to_device(*batch)
                 with self._autocast():
                     logits = self.model(images)  # (N, K, H, W)
-                total_loss += self.loss_fn(_check_logits(logits, masks), masks).item() * len(images)
+                check_values(*batch, num_classes=_check_logits(logits, masks).shape[1],
+                             ignore_index=self.config.ignore_index, dataset=self.val_loader.dataset,
+                             what="validation")  # fmt: skip
+                total_loss += self.loss_fn(logits, masks).item() * len(images)
                 count += len(images)
                 if scores is None:
                     num_classes = max(logits.shape[1], 2)  # one channel: binary, two classes
@@ -275,8 +305,7 @@ class Trainer:
         )
         self.history.evaluations.append(evaluation)
         self.state.evaluation = evaluation
-        for callback in self.callbacks:
-            callback.on_evaluate(self.state)
+        self.notify("on_evaluate")
         return evaluation
 
     # ---- start and end -------------------------------------------------------------------------------------
@@ -290,8 +319,8 @@ class Trainer:
             torch.manual_seed(self.config.seed)  # dropout and any other randomness inside the model
             if self.config.num_threads is not None:
                 torch.set_num_threads(self.config.num_threads)
-            for callback in self.callbacks:
-                callback.on_train_start(self.state)
+            self._check_val_data()
+            self.notify("on_train_start")
 
     def run(self) -> History:
         """Train until the budget is used up, a stop is requested or the loss diverges: the loop of :func:`fit`.
@@ -330,7 +359,8 @@ class Trainer:
                 with control.step_lock:
                     return self.end("completed")  # a no-op if the run ended already (diverged)
         except KeyboardInterrupt:
-            return self.end("stopped", f"interrupted (KeyboardInterrupt) after {self.iteration} steps",
+            how = f"{self.interrupted_by} raised" if self.interrupted_by else "interrupted"  # a callback, or the kernel
+            return self.end("stopped", f"{how} (KeyboardInterrupt) after {self.iteration} steps",
                             final_evaluation=False)  # fmt: skip
         except Exception as error:
             self.fail(error)
@@ -360,18 +390,37 @@ class Trainer:
                 self.evaluate()
         self.history.status = status
         self.history.message = message or f"{self.iteration} steps in {self.history.train_seconds:.1f} s of training"
-        for callback in self.callbacks:
-            callback.on_train_end(self.state)
+        if status in ("completed", "stopped"):
+            self.history.message += end_note(self.history, self._first_loss, self.config, self.base_lr)
+        self.notify("on_train_end")
         return self.history
 
     def notify(self, hook: str) -> None:
-        """Call hook ``hook`` (e.g. ``"on_wait"``) of every callback with the run's state."""
+        """Call hook ``hook`` (e.g. ``"on_wait"``) of every callback with the run's state.
+
+        Every callback hears it even if one raises (a dashboard listed after a broken callback still learns
+        that the run ended); the first exception is raised afterwards.
+        """
+        first = None
         for callback in self.callbacks:
-            getattr(callback, hook)(self.state)
+            try:
+                getattr(callback, hook)(self.state)
+            except BaseException as error:  # noqa: BLE001 (re-raised below, after the other callbacks)
+                if first is None:
+                    first = error
+                    if isinstance(error, KeyboardInterrupt):
+                        self.interrupted_by = f"{type(callback).__name__}.{hook}"
+        if first is not None:
+            raise first
 
     def fail(self, error: BaseException) -> None:
-        """Record an exception as the run's end (status ``"error"``, its traceback in ``state.traceback``)."""
+        """Record an exception as the run's end (status ``"error"``, its traceback in ``state.traceback``).
+
+        The exception gets the run's history as ``error.history``, so the steps done are not lost with it.
+        """
         self.state.traceback = "".join(traceback.format_exception(error))
+        with contextlib.suppress(AttributeError):  # a few built-in exceptions take no attributes
+            error.history = self.history
         self.end("error", f"{type(error).__name__}: {error}", final_evaluation=False)
 
     # ---- internals ---------------------------------------------------------------------------------------
@@ -387,14 +436,15 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._batches is None:
-            self._batches = self._epoch_batches()
-        try:
-            return next(self._batches)
-        except StopIteration:
-            self.state.epoch += 1
-            self._batches = self._epoch_batches()
-            return next(self._batches)
+        with explain_collate_errors("training"):
+            if self._batches is None:
+                self._batches = self._epoch_batches()
+            try:
+                return next(self._batches)
+            except StopIteration:
+                self.state.epoch += 1
+                self._batches = self._epoch_batches()
+                return next(self._batches)
 
     def _epoch_batches(self) -> Iterator:
         self.train_loader.sampler.set_epoch(self.state.epoch)  # this epoch's order of the samples
@@ -404,7 +454,7 @@ class Trainer:
         return iter(self.train_loader)
 
     def _to_device(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_batch(images, masks)
+        check_batch(images, masks)
         images = images.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
         masks = masks.to(self.device, dtype=torch.int64, non_blocking=True)
         return images, masks
@@ -419,16 +469,46 @@ class Trainer:
             return "the batch-norm statistics became inf or nan"
         return None
 
-    def _diverge(self, problem: str, lr: float) -> None:
+    @torch.no_grad()
+    def _check_val_data(self) -> None:
+        """Run the first validation batch through every check and the model, so that bad validation data is an
+        error before the first step, not at the first evaluation."""
+        if self.val_loader is None:
+            return
+        with evaluating(self.model), explain_collate_errors("validation"):
+            batch = next(iter(self.val_loader), None)
+            if batch is None:
+                raise ValueError("val_data is empty: give at least one (image, mask) pair, or val_data=None")
+            images, masks = self._to_device(*batch)
+            with self._autocast():
+                logits = _check_logits(self.model(images), masks)  # (N, K, H, W)
+            check_values(*batch, num_classes=logits.shape[1], ignore_index=self.config.ignore_index,
+                         dataset=self.val_loader.dataset, what="validation")  # fmt: skip
+            self.loss_fn(logits, masks)
+            self._class_names(max(logits.shape[1], 2))
+
+    def _diverge(self, problem: str, lr: float, images: torch.Tensor, masks: torch.Tensor) -> None:
+        """End the run as diverged, keeping the last weights that still predict sane numbers on this batch."""
         for saved, buffer in zip(self._saved_buffers, self._buffers):
             buffer.copy_(saved)
         self.optimizer.zero_grad(set_to_none=True)
-        kept = f"the weights of step {self.iteration}" if self.iteration else "its starting weights"
+        step = self.iteration
+        limit = loss_limit(self._first_loss if self._first_loss is not None else 1.0)
+        kept = f"the weights of step {step}" if step else "its starting weights"
+        outcome = f"so the model keeps {kept}"
+        if step and not predicts_sanely(self.model, images, masks, self.loss_fn, limit, self._autocast):
+            self._good_weights.restore()  # the last update broke the weights: back to those from before it
+            before = f"those of step {step - 1}" if step > 1 else "its starting weights"
+            outcome = f"and {kept} already predict nonsense, so the model goes back to {before}"
+        if predicts_sanely(self.model, images, masks, self.loss_fn, limit, self._autocast):
+            outcome += ", the last good ones"
+        else:
+            outcome += f" (whose step was finite, but in eval mode they too give a loss above {limit:.3g} on this "
+            outcome += "batch: build the model again and train it from new weights)"
         self.end(
             "diverged",
-            f"Training diverged: {problem} at step {self.iteration + 1} with lr={lr:.3g}. That update was "
-            f"skipped, so the model keeps {kept}, the last good ones. Try a smaller learning rate, "
-            f"e.g. lr={self.base_lr / 10:.3g} (10x lower).",
+            f"Training diverged: {problem} at step {self.iteration + 1} with lr={lr:.3g}. That update was skipped, "
+            f"{outcome}. {lr_advice(self.config.optimizer, self.base_lr)}",
         )
 
     def _class_names(self, num_classes: int) -> list[str]:
@@ -526,24 +606,6 @@ def _total_iters(config: TrainConfig, iters_per_epoch: int) -> int | None:
     if config.num_epochs is not None:
         budgets.append(config.num_epochs * iters_per_epoch)
     return min(budgets) if budgets else None
-
-
-def _check_batch(images: torch.Tensor, masks: torch.Tensor) -> None:
-    if not isinstance(images, torch.Tensor) or not isinstance(masks, torch.Tensor):
-        raise TypeError(
-            "the dataset must yield (image, mask) tensor pairs, got "
-            f"({type(images).__name__}, {type(masks).__name__})"
-        )
-    if images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(
-            f"images must be float (C, H, W) per sample, got a batch {tuple(images.shape)} of {images.dtype}; "
-            "convert uint8 images with image.float() / 255"
-        )
-    if masks.ndim != 3 or masks.is_floating_point() or masks.shape != images.shape[:1] + images.shape[2:]:
-        raise ValueError(
-            f"masks must be integer (H, W) class indices matching the images, got a batch {tuple(masks.shape)} "
-            f"of {masks.dtype} for images {tuple(images.shape)}; convert with mask.long()"
-        )
 
 
 def _check_logits(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

@@ -174,10 +174,17 @@ class PredictionViewer(widgets.VBox):
         except FileFormatError as error:
             self.message.value = f"<span style='color:#cb181d'>{html.escape(str(error))}</span>"
             return False
-        analysis = analyse_prediction(self.model, rgb, None, self.class_names, tile_size=self.tile_size)
-        self.source = name
         height, width = rgb.shape[:2]
-        how = "with sliding windows" if analysis.tiled else "in one pass"
+        tiled = max(height, width) > self.tile_size
+        how = f"with sliding windows of {self.tile_size} pixels" if tiled else "in one pass"
+        # the line is sent to the page now, before the work: a large image takes seconds
+        self.message.value = f"<b>{html.escape(name)}</b>: {width}×{height} pixels, predicting {how}…"
+        try:
+            analysis = analyse_prediction(self.model, rgb, None, self.class_names, tile_size=self.tile_size)
+        except ValueError as error:  # a model that predicts NaN, say
+            self.message.value = f"<span style='color:#cb181d'>{html.escape(name)}: {html.escape(str(error))}</span>"
+            return False
+        self.source = name
         self.message.value = (f"<b>{html.escape(name)}</b>: {width}×{height} pixels, predicted {how}. "
                               "Move the tile slider to go back to the validation tiles.")  # fmt: skip
         self._show(analysis)

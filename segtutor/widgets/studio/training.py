@@ -249,12 +249,19 @@ class TrainingDashboard(widgets.VBox, Callback):
                 self.figure.update_trace(f"IoU {name}", x=history.val_iterations, y=history.val_iou(c))
                 self.figure.update_trace(f"Dice {name}", x=history.val_iterations, y=history.val_dice(c))
             if preview:
-                probs = self.session.predict_preview()  # (K, H, W)
-                image, _ = self.session.preview_sample()
-                picture = overlay(image, probs.argmax(0), self.colors, 0.45)
-                self.figure.update_trace("prediction", source=png_uri(picture))
-                self.figure.set_subplot_title(PREDICTION_TITLE, f"prediction at step {len(losses)}")
+                self._draw_preview(len(losses))
         self._render_status()
+
+    def _draw_preview(self, step: int) -> None:
+        try:
+            probs = self.session.predict_preview()  # (K, H, W)
+        except ValueError:  # the weights predict NaN just now: say so, and let the run (and its checks) go on
+            self.figure.set_subplot_title(PREDICTION_TITLE, f"prediction at step {step}: NaN")
+            return
+        image, _ = self.session.preview_sample()
+        picture = overlay(image, probs.argmax(0), self.colors, 0.45)
+        self.figure.update_trace("prediction", source=png_uri(picture))
+        self.figure.set_subplot_title(PREDICTION_TITLE, f"prediction at step {step}")
 
     def _clear_curves(self, prediction_title: str) -> None:
         with self.figure.batch():
