@@ -25,7 +25,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segtutor.models.contract import MIN_SIZE, Stage, logits_to_preds, logits_to_probs
+from segtutor.models.contract import (
+    GENERIC_DEFAULTS,
+    MIN_SIZE,
+    Stage,
+    TrainingDefaults,
+    logits_to_preds,
+    logits_to_probs,
+    training_defaults,
+)
 from segtutor.models.deeplabv3 import ASPP, DeepLabV3
 from segtutor.models.fcn import FCN8s
 from segtutor.models.summary import (
@@ -116,6 +124,7 @@ def create_model(
 
 __all__ = [
     "ASPP",
+    "GENERIC_DEFAULTS",
     "LABELS",
     "MIN_SIZE",
     "MODELS",
@@ -127,6 +136,7 @@ __all__ = [
     "LayerTable",
     "Stage",
     "StageShape",
+    "TrainingDefaults",
     "UNet",
     "count_flops",
     "count_parameters",
@@ -144,4 +154,5 @@ __all__ = [
     "list_sizes",
     "logits_to_preds",
     "logits_to_probs",
+    "training_defaults",
 ]

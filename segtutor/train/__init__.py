@@ -14,7 +14,7 @@ Step by step (the loop :func:`fit` runs):
     >>> trainer.end()
 
 In a worker thread, so a page stays live (what the training dashboard does): :class:`TrainingSession`. Every
-architecture in turn, with the same budget: :func:`race`.
+architecture in turn, with the same budget: :func:`race`. Which learning rate: :func:`lr_find`.
 """
 
 from segtutor.train.background import TrainingSession, run_in_background, stop_all
@@ -23,6 +23,7 @@ from segtutor.train.checkpoint import Checkpoint, infer_create_args, load_checkp
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
 from segtutor.train.history import Evaluation, History, smooth
+from segtutor.train.lr_finder import LRFinderResult, LRRangeTest, lr_find
 from segtutor.train.losses import SegmentationLoss, cross_entropy_loss, dice_loss
 from segtutor.train.race import RaceCallback, RaceResult, evaluate_boundaries, race
 from segtutor.train.trainer import Trainer, fit, warm_up_step
@@ -32,6 +33,8 @@ __all__ = [
     "Checkpoint",
     "Evaluation",
     "History",
+    "LRFinderResult",
+    "LRRangeTest",
     "PrintProgress",
     "RaceCallback",
     "RaceResult",
@@ -47,6 +50,7 @@ __all__ = [
     "fit",
     "infer_create_args",
     "load_checkpoint",
+    "lr_find",
     "race",
     "run_in_background",
     "save_checkpoint",
