@@ -7,8 +7,10 @@ Notebooks call these directly (``fig = image_row(...)`` as a cell's last line sh
 - :mod:`~segtutor.figures.grids`: heatmaps with the numbers in the cells, cell outlines.
 - :mod:`~segtutor.figures.pictures`: images as PNGs, rows of images with titles, feature-map mosaics.
 - :mod:`~segtutor.figures.diagram`: an architecture drawn from the model's own stages.
+- :mod:`~segtutor.figures.curves`: training curves: the learning-rate finder's loss against the learning rate.
 """
 
+from segtutor.figures.curves import lr_finder_figure
 from segtutor.figures.diagram import architecture_figure, legend_html, place_stages
 from segtutor.figures.grids import MAX_NUMBERED, cell_outline, cell_text, grid_heatmap, square_cells
 from segtutor.figures.pictures import (
@@ -37,6 +39,7 @@ __all__ = [
     "image_trace",
     "kernel_mosaic",
     "legend_html",
+    "lr_finder_figure",
     "mosaic",
     "place_stages",
     "png_uri",

@@ -26,7 +26,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segtutor.models.contract import MIN_SIZE, Stage, logits_to_preds, logits_to_probs
+from segtutor.models.contract import (
+    GENERIC_DEFAULTS,
+    MIN_SIZE,
+    Stage,
+    TrainingDefaults,
+    logits_to_preds,
+    logits_to_probs,
+    training_defaults,
+)
 from segtutor.models.deeplabv3 import ASPP, DeepLabV3
 from segtutor.models.deeplabv3plus import DeepLabV3Plus
 from segtutor.models.fcn import FCN8s
@@ -134,6 +142,7 @@ def create_model(
 
 __all__ = [
     "ASPP",
+    "GENERIC_DEFAULTS",
     "LABELS",
     "MIN_SIZE",
     "MODELS",
@@ -146,6 +155,7 @@ __all__ = [
     "LayerTable",
     "Stage",
     "StageShape",
+    "TrainingDefaults",
     "UNet",
     "count_flops",
     "count_parameters",
@@ -163,4 +173,5 @@ __all__ = [
     "list_sizes",
     "logits_to_preds",
     "logits_to_probs",
+    "training_defaults",
 ]

@@ -5,7 +5,10 @@ The contract itself is written in :mod:`segtutor.models`. Here are the pieces of
 - :func:`check_images`, which every model's ``forward`` runs first, so a wrong tensor fails with a message that
   says how to fix it (and :func:`check_channels` for the constructor's arguments);
 - :class:`Stage`, what ``model.describe()`` returns: the named stages an architecture diagram draws;
-- :func:`logits_to_probs` and :func:`logits_to_preds`, the one rule for reading logits, binary models included.
+- :func:`logits_to_probs` and :func:`logits_to_preds`, the one rule for reading logits, binary models included;
+- :class:`TrainingDefaults`, the training settings a model recommends (``model.training_defaults``), which
+  :class:`~segtutor.train.TrainConfig` uses for every setting left at ``None``; :func:`training_defaults` reads
+  them from any model (a model from elsewhere gets :data:`GENERIC_DEFAULTS`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,31 @@ class Stage:
     stride: int  # output stride: input pixels per feature pixel along each axis
     inputs: tuple[str, ...] = ()  # names of the stages that feed this one, skip connections included
     note: str = ""  # one line for a tooltip
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """The training settings a model recommends: what a :class:`~segtutor.train.TrainConfig` field left at None
+    becomes when that model trains. Each segtutor model class sets its own, measured (see the class's comments).
+
+    Example:
+        >>> training_defaults(create_model("unet")).lr
+        0.003
+    """
+
+    lr: float = 1e-3  # Adam's peak learning rate (cosine schedule over the budget)
+    sgd_lr: float = 1e-2  # the peak learning rate with optimizer="sgd" (momentum 0.9): SGD needs larger steps
+    batch_size: int = 8  # images per step
+    channels_last_on_cpu: bool = False  # NHWC memory layout when training on a CPU (GPUs always use it)
+
+
+GENERIC_DEFAULTS = TrainingDefaults()  # for a model that recommends nothing: Adam's usual 1e-3 (SGD 1e-2), batch 8, NCHW
+
+
+def training_defaults(model: object) -> TrainingDefaults:
+    """The :class:`TrainingDefaults` of ``model`` (its ``training_defaults`` attribute), else :data:`GENERIC_DEFAULTS`."""
+    defaults = getattr(model, "training_defaults", None)
+    return defaults if isinstance(defaults, TrainingDefaults) else GENERIC_DEFAULTS
 
 
 def logits_to_probs(logits: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from segtutor.models.contract import Stage, check_channels, check_images
+from segtutor.models.contract import Stage, TrainingDefaults, check_channels, check_images
 
 # ---------------------------------------------------------------------------------------------------------------
 # Backbone: ResNet (He et al. 2016, https://arxiv.org/abs/1512.03385) without its classifier
@@ -263,6 +263,9 @@ class DeepLabV3(nn.Module):
         >>> model(torch.rand(2, 3, 64, 64)).shape
         torch.Size([2, 2, 64, 64])
     """
+
+    # Recommended training settings (TrainConfig fields left at None), measured on the small size: see below.
+    training_defaults = TrainingDefaults(lr=3e-3, batch_size=4, channels_last_on_cpu=True)
 
     def __init__(
         self,

@@ -14,8 +14,8 @@ Step by step (the loop :func:`fit` runs):
     >>> trainer.end()
 
 In a worker thread, so a page stays live (what the training dashboard does): :class:`TrainingSession`. Every
-architecture in turn, with the same budget: :func:`race`. From the command line, in one process or, under
-torchrun, in one per GPU (:func:`init_distributed`): ``python -m segtutor.train --help``.
+architecture in turn, with the same budget: :func:`race`. Which learning rate: :func:`lr_find`. From the command
+line, in one process or, under torchrun, in one per GPU (:func:`init_distributed`): ``python -m segtutor.train --help``.
 """
 
 from segtutor.train.background import TrainingSession, run_in_background, stop_all
@@ -25,6 +25,7 @@ from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
 from segtutor.train.distributed import Distributed, init_distributed
 from segtutor.train.history import Evaluation, History, smooth
+from segtutor.train.lr_finder import LRFinderResult, LRRangeTest, lr_find
 from segtutor.train.losses import SegmentationLoss, cross_entropy_loss, dice_loss
 from segtutor.train.race import RaceCallback, RaceResult, evaluate_boundaries, race
 from segtutor.train.trainer import Trainer, fit, warm_up_step
@@ -35,6 +36,8 @@ __all__ = [
     "Distributed",
     "Evaluation",
     "History",
+    "LRFinderResult",
+    "LRRangeTest",
     "PrintProgress",
     "RaceCallback",
     "RaceResult",
@@ -51,6 +54,7 @@ __all__ = [
     "infer_create_args",
     "init_distributed",
     "load_checkpoint",
+    "lr_find",
     "race",
     "run_in_background",
     "save_checkpoint",

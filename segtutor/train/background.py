@@ -39,9 +39,10 @@ from segtutor.train.callbacks import Callback
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
 from segtutor.train.history import History
+from segtutor.train.lr_finder import LRFinderResult, lr_find
 from segtutor.train.trainer import Trainer, warm_up_step
 
-STATES = ("idle", "warming up", "running", "paused", "completed", "stopped", "diverged", "error")
+STATES = ("idle", "warming up", "running", "paused", "completed", "stopped", "diverged", "error", "finding lr")
 STOP_TIMEOUT_S = 30.0  # how long stop_all waits for a run to finish its step (a paper-sized model on a CPU: seconds)
 
 _runs: dict[threading.Thread, TrainingControl] = {}  # this kernel's background runs still alive
@@ -135,6 +136,7 @@ class TrainingSession:
         self.trainer: Trainer | None = None  # the latest run's trainer (its config, history, progress, device)
         self.control = TrainingControl(tick_seconds)  # the latest run's pause / resume / stop / lr: steer it here
         self.runs_started = 0  # how many runs this session has started (views use it to notice a new model)
+        self.finding_lr = False  # True while find_lr's worker runs
         self._worker: threading.Thread | None = None
         self._warm_up: threading.Thread | None = None
         self._warm_up_now = threading.Event()  # set: the warm-up stops waiting out its delay
@@ -206,6 +208,8 @@ class TrainingSession:
     @property
     def state(self) -> str:
         """One of ``STATES``: "idle" before the first run, then the latest run's state."""
+        if self.finding_lr and self.running:
+            return "finding lr"
         history = self.history
         if history is not None and history.status != "running":
             return history.status
@@ -233,6 +237,7 @@ class TrainingSession:
             RuntimeError: if the previous run did not finish its step within 30 s (a huge model on a CPU).
         """
         stop_all()
+        self.finding_lr = False
         if from_scratch:
             self.model.load_state_dict(self._initial_state)
         control = TrainingControl(self.tick_seconds)
@@ -262,6 +267,40 @@ class TrainingSession:
                                 f"after {trainer.iteration} steps", final_evaluation=False)  # fmt: skip
                 else:
                     trainer.fail(error)  # a no-op if the trainer recorded it already
+
+    def find_lr(self, config: TrainConfig, on_done: Callable[[LRFinderResult | None, str], None], *,
+                num_steps: int = 100) -> None:  # fmt: skip
+        """Run :func:`~segtutor.train.lr_find` on a copy of the model in a worker thread (stopping any run first).
+
+        The model and the last run's history are left as they are. When the test ends, ``on_done(result, error)``
+        is called in the worker thread: the :class:`~segtutor.train.LRFinderResult` and ``""``, or None and the
+        error's text. :attr:`control` stops it.
+
+        Args:
+            config: the settings to test with (its lr, schedule and budget are replaced), e.g. the dashboard's.
+            on_done: told the result (a view draws the curve).
+            num_steps: planned steps of the mock training.
+        """
+        stop_all()
+        control = TrainingControl(self.tick_seconds)
+        model = self.model
+
+        def find() -> None:
+            self._warm_up_now.set()
+            if self._warm_up is not None:
+                self._warm_up.join()
+            try:
+                result = lr_find(model, self.train_data, config, num_steps=num_steps, control=control)
+            except Exception as error:  # noqa: BLE001 (told to the view, never lost in the thread)
+                result, message = None, f"{type(error).__name__}: {error}"
+            else:
+                message = ""
+            self.finding_lr = False
+            on_done(result, message)
+
+        self.control = control
+        self.finding_lr = True
+        self._worker = run_in_background(find, control, name="segtutor-lr-finder")
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the worker (at most ``timeout`` seconds); True if no run is active any more."""

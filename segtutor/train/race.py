@@ -2,13 +2,14 @@
 
 Each model is built from the same seed, takes one throw-away step (so no model pays for torch's first-use kernel
 building inside its budget), then trains with :func:`~segtutor.train.fit` and the same
-:class:`~segtutor.train.TrainConfig`: the same data order, the same validation tiles. The result of each is a
+:class:`~segtutor.train.TrainConfig`: the same data order, the same validation tiles; a learning rate or batch size
+left at None is each model's own recommendation, so each trains the way it trains best. The result of each is a
 :class:`RaceResult`: what a learner weighs when choosing: size (parameters), cost (FLOPs per image, time per
 training step), and quality (IoU and Dice, and the boundary F-score, which looks only at the outlines; see
 :mod:`segtutor.metrics.boundary`). On a 2-core laptop the models train in turn: side by side they would only make
 each other slower.
 
-A race is one comparison, at one budget, one learning rate and one seed: not a ranking of the architectures.
+A race is one comparison, at one budget and one seed: not a ranking of the architectures.
 
 Example:
     >>> results = race(["unet", "fcn8s"], train_data, val_data, TrainConfig(max_seconds=20))
@@ -84,7 +85,8 @@ def race(
     Args:
         model_names: registry names, e.g. ``list_models()``.
         train_data, val_data: ``(image (C, H, W), mask (H, W))`` datasets shared by every model.
-        config: the one budget and set of settings every model trains with.
+        config: the one budget and set of settings every model trains with; a setting left at None (the learning
+            rate, the batch size) is each model's own recommendation (:meth:`TrainConfig.resolve`).
         size: the size of every model (``"tiny"``, ``"small"``, ...).
         seed: the initial weights of every model are drawn from this seed.
         class_names: one per class; default ``train_data.class_names``.
@@ -102,7 +104,6 @@ def race(
     names = class_names_of(train_data, class_names)
     control = control if control is not None else TrainingControl()
     tile = tuple(val_data[0][0].shape)  # (C, H, W)
-    batch = [val_data[i % len(val_data)] for i in range(max(config.batch_size, 2))]
     race_callbacks = [callback for callback in callbacks if isinstance(callback, RaceCallback)]
     results: list[RaceResult] = []
     for index, name in enumerate(model_names):
@@ -111,6 +112,8 @@ def race(
         model = create_model(name, size=size, in_channels=tile[0], num_classes=len(names), seed=seed)
         for callback in race_callbacks:
             callback.on_model_start(name, index)
+        batch_size = max(config.resolve(model).batch_size, 2)  # the batch size it trains with (its own if None)
+        batch = [val_data[i % len(val_data)] for i in range(batch_size)]
         warm_up_step(copy.deepcopy(model).to(_device(config)), batch)  # the same start for everyone
         history = fit(model, train_data, val_data, config, callbacks, control, class_names=names)
         result = _result(name, size, model, history, val_data, len(names), tile, tolerance)

@@ -54,7 +54,8 @@ class Trainer:
         model: any module mapping ``images (N, C, H, W)`` to ``logits (N, K, H, W)``.
         train_data: a ``Dataset`` of ``(image (C, H, W) float, mask (H, W) int64)`` pairs.
         val_data: the same kind of ``Dataset`` for evaluation, or None.
-        config: the run's settings.
+        config: the run's settings; those left at None are the model's recommendation (:meth:`TrainConfig.resolve`),
+            and :attr:`config` holds the resolved ones.
         callbacks: hooks told about progress (see :class:`~segtutor.train.Callback`).
         control: pause / resume / stop / learning-rate requests from another thread; a fresh one if None.
         class_names: names of the classes; default: ``train_data.class_names`` if present, else
@@ -90,6 +91,7 @@ class Trainer:
     ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        config = config.resolve(model)  # settings left at None: the model's recommendation (its training_defaults)
         if len(train_data) < config.batch_size:
             raise ValueError(
                 f"train_data has {len(train_data)} samples, fewer than batch_size={config.batch_size}: "
@@ -103,8 +105,9 @@ class Trainer:
         self.config = config
         self.device = check_device(config.device) if config.device is not None else default_device()
 
-        # 1) the model, laid out for the device: channels_last and bfloat16 autocast pay off on GPUs
-        self.channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
+        # 1) the model, laid out for the device: channels_last on GPUs and where the model gains on a CPU, bfloat16
+        #    autocast on GPUs
+        self.channels_last = config.channels_last
         self.amp = config.amp and self.device.type == "cuda"
         self.model = model.to(self.device, memory_format=self._memory_format)
         self.model.train()

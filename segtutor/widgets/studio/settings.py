@@ -6,7 +6,9 @@ import dataclasses
 from collections.abc import Sequence
 
 import ipywidgets as widgets
+from torch import nn
 
+from segtutor.models import GENERIC_DEFAULTS
 from segtutor.train import TrainConfig
 
 
@@ -17,10 +19,15 @@ class TrainSettings:
     so ``settings.config()`` is that config with the controls' values put in. The training dashboard shows all of
     the controls, the architecture race the batch size and the budget.
 
+    A learning rate or batch size the config leaves at None (the model's recommendation) is shown resolved for
+    ``model`` (:meth:`~segtutor.train.TrainConfig.resolve`), and :meth:`use_model` shows another model's. Without
+    a model, the batch-size control offers "each model's own" (what the race trains with).
+
     Args:
         config: the first values; its budget must be ``max_seconds`` or ``max_iters`` (the budget control offers
             seconds or iterations).
         fields: the controls to build, from :data:`FIELDS`.
+        model: the model the settings are for: its recommendations fill in what the config leaves at None.
 
     Example:
         >>> settings = TrainSettings(TrainConfig(max_seconds=30, eval_every=20))
@@ -31,8 +38,9 @@ class TrainSettings:
 
     FIELDS = ("lr", "optimizer", "batch_size", "budget", "schedule")
     BATCH_SIZES = (2, 4, 8, 16, 32)
+    EACH_MODELS_OWN = 0  # the batch-size control's value for "each model's own" (None in the config)
 
-    def __init__(self, config: TrainConfig, fields: Sequence[str] = FIELDS) -> None:
+    def __init__(self, config: TrainConfig, fields: Sequence[str] = FIELDS, *, model: nn.Module | None = None) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         unknown = sorted(set(fields) - set(self.FIELDS))
@@ -45,14 +53,15 @@ class TrainSettings:
         self.initial = config
         self.fields = tuple(fields)
         seconds = config.max_seconds is not None
-        self.lr = widgets.FloatLogSlider(value=config.lr, base=10, min=-5, max=0, step=0.1, description="learning rate",
+        shown = config.resolve(model) if model is not None else config  # None: the model's recommendation
+        self.lr = widgets.FloatLogSlider(value=shown.lr if shown.lr is not None else GENERIC_DEFAULTS.lr, base=10,
+                                         min=-5, max=0, step=0.1, description="learning rate",
                                          readout_format=".1e", continuous_update=False,
                                          style={"description_width": "90px"})  # fmt: skip
         self.optimizer = widgets.ToggleButtons(options=[("Adam", "adam"), ("SGD", "sgd")], value=config.optimizer,
                                                style={"button_width": "60px"})  # fmt: skip
-        sizes = sorted({*self.BATCH_SIZES, config.batch_size})
-        self.batch_size = widgets.Dropdown(options=sizes, value=config.batch_size, description="batch size",
-                                           layout=widgets.Layout(width="170px"))  # fmt: skip
+        self.batch_size = widgets.Dropdown(description="batch size", layout=widgets.Layout(width="200px"))
+        self._show_batch_size(shown.batch_size)
         self.budget = widgets.BoundedFloatText(value=config.max_seconds if seconds else config.max_iters, min=1,
                                                max=100_000, description="budget",
                                                layout=widgets.Layout(width="170px"))  # fmt: skip
@@ -64,6 +73,14 @@ class TrainSettings:
             tooltips=["lr falls to 0 over the budget", "the same lr throughout"],
         )  # fmt: skip
 
+    def use_model(self, model: nn.Module) -> None:
+        """Show ``model``'s recommendations in the controls of the settings the initial config leaves at None."""
+        shown = self.initial.resolve(model)
+        if self.initial.lr is None:
+            self.lr.value = shown.lr
+        if self.initial.batch_size is None:
+            self._show_batch_size(shown.batch_size)
+
     def config(self) -> TrainConfig:
         """The initial config with the values of the controls in :attr:`fields` put in."""
         values = {}
@@ -72,7 +89,8 @@ class TrainSettings:
         if "optimizer" in self.fields:
             values["optimizer"] = self.optimizer.value
         if "batch_size" in self.fields:
-            values["batch_size"] = int(self.batch_size.value)
+            size = int(self.batch_size.value)
+            values["batch_size"] = None if size == self.EACH_MODELS_OWN else size
         if "schedule" in self.fields:
             values["schedule"] = self.schedule.value
         if "budget" in self.fields:
@@ -80,6 +98,14 @@ class TrainSettings:
             values["max_seconds"] = float(self.budget.value) if seconds else None
             values["max_iters"] = None if seconds else int(self.budget.value)
         return dataclasses.replace(self.initial, **values)
+
+    def _show_batch_size(self, size: int | None) -> None:
+        """Offer the usual batch sizes (and ``size``), showing ``size``; None shows "each model's own"."""
+        options = [(str(b), b) for b in sorted({*self.BATCH_SIZES, size or self.BATCH_SIZES[0]})]
+        if size is None:
+            options.insert(0, ("each model's own", self.EACH_MODELS_OWN))
+        self.batch_size.options = options
+        self.batch_size.value = size if size is not None else self.EACH_MODELS_OWN
 
     def rows(self) -> list[widgets.HBox]:
         """The controls of :attr:`fields`, laid out in rows with their labels."""

@@ -23,17 +23,18 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from segtutor.data import class_colors
-from segtutor.figures import image_trace, png_uri, style
+from segtutor.figures import image_trace, lr_finder_figure, png_uri, style
 from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
 from segtutor.predict import image_to_rgb, overlay
-from segtutor.train import Callback, History, TrainConfig, TrainingSession, TrainState, smooth
+from segtutor.train import Callback, History, LRFinderResult, TrainConfig, TrainingSession, TrainState, smooth
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings
 
 WARM_UP_DELAY_S = 3.0  # the warm-up waits this long (or for Start), leaving the CPU to drawing the page
 TRAIN_COLOR, SMOOTH_COLOR, VAL_COLOR = "#9ecae1", "#08519c", "#6a3d9a"
 STATE_COLORS = {"running": "#238b45", "paused": "#b35806", "warming up": "#6a51a3", "completed": "#08519c",
-                "stopped": "#525252", "diverged": "#cb181d", "error": "#cb181d", "idle": "#525252"}  # fmt: skip
+                "stopped": "#525252", "diverged": "#cb181d", "error": "#cb181d", "idle": "#525252",
+                "finding lr": "#6a51a3"}  # fmt: skip
 PREDICTION_TITLE = 3  # the subplot title above the live prediction
 CURVES = ("training loss", "training loss (smoothed)", "validation loss")
 
@@ -93,8 +94,9 @@ class TrainingDashboard(widgets.VBox, Callback):
         draw_every_s: seconds between two redraws of curves and status (0.2: at most 5 per second).
         warm_up: run one throw-away step in the background now (the first step of a fresh kernel is slow).
 
-    Python API (what the buttons call): :meth:`start`, :meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`join`;
-    ``dashboard.settings.lr.value = 1e-4`` changes the learning rate of the running training.
+    Python API (what the buttons call): :meth:`start`, :meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`join`,
+    :meth:`find_lr`; ``dashboard.settings.lr.value = 1e-4`` changes the learning rate of the running training.
+    The controls show the model's recommended learning rate and batch size where ``config`` leaves them at None.
 
     Example:
         >>> dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data,
@@ -115,7 +117,8 @@ class TrainingDashboard(widgets.VBox, Callback):
         draw_every_s: float = 0.2,
         warm_up: bool = True,
     ) -> None:
-        self.settings = TrainSettings(config if config is not None else TrainConfig(max_seconds=30, eval_every=20))
+        self.settings = TrainSettings(config if config is not None else TrainConfig(max_seconds=30, eval_every=20),
+                                      model=model)  # fmt: skip
         self.session = TrainingSession(model, train_data, val_data, class_names=class_names,
                                        preview_index=preview_index, warm_up=warm_up,
                                        warm_up_delay=WARM_UP_DELAY_S)  # fmt: skip
@@ -141,6 +144,12 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.status.add_class("segtutor-training-status")
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="100%"))
         self.errors = widgets.Output()
+        self.lr_finder_button = widgets.Button(description="find lr", icon="search", **button,
+                                               tooltip="a short mock training with a rising learning rate, on a copy "
+                                                       "of the model: where does the loss fall fastest?")  # fmt: skip
+        self.lr_finder = None  # the latest LRFinderResult
+        self.lr_figure = LiveFigure()
+        self.lr_panel = widgets.Box([self.lr_figure], layout=widgets.Layout(display="none"))  # shown once it has run
 
         # 2) the figure: curves and preview
         image, mask = self.session.preview_sample()
@@ -154,15 +163,16 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.pause_button.on_click(lambda _: self.pause())
         self.resume_button.on_click(lambda _: self.resume())
         self.stop_button.on_click(lambda _: self.stop())
+        self.lr_finder_button.on_click(lambda _: self.find_lr())
         self.settings.lr.observe(self._on_lr, names="value")
         self.log_scale.observe(self._on_log_scale, names="value")
         self._render_status()
         super().__init__([
-            widgets.HBox([self.start_button, self.pause_button, self.resume_button, self.stop_button, self.status],
-                         layout=widgets.Layout(align_items="center")),
+            widgets.HBox([self.start_button, self.pause_button, self.resume_button, self.stop_button,
+                          self.lr_finder_button, self.status], layout=widgets.Layout(align_items="center")),
             *self.settings.rows(),
             widgets.HBox([self.log_scale, self.keep_weights]),
-            self.progress, self.figure, self.errors,
+            self.lr_panel, self.progress, self.figure, self.errors,
         ])  # fmt: skip
 
     # ---- the Python API (what the buttons do) --------------------------------------------------------------
@@ -185,6 +195,19 @@ class TrainingDashboard(widgets.VBox, Callback):
             self._clear_curves("prediction: waiting for the first steps")
         self._render_status()
 
+    def find_lr(self, num_steps: int = 100) -> None:
+        """Stop the current run (if any) and run the learning-rate finder on a copy of the model, in the background.
+
+        When it ends, its curve is drawn above the training curves and the learning-rate control is set to its
+        suggestion (change it if the curve says otherwise). The model's weights are not touched.
+        """
+        self.errors.outputs = ()
+        try:
+            self.session.find_lr(self.config(), self._show_lr_finder, num_steps=num_steps)
+        except (ValueError, TypeError, RuntimeError) as error:
+            self.errors.append_stderr(f"{error}\n")
+        self._render_status()
+
     def pause(self) -> None:
         """Pause after the step in progress."""
         self.session.control.pause()
@@ -204,6 +227,7 @@ class TrainingDashboard(widgets.VBox, Callback):
     def set_model(self, model: nn.Module) -> None:
         """Train ``model`` from now on (stops the current run): what the model picker calls."""
         self.session.set_model(model)
+        self.settings.use_model(model)  # its recommended learning rate and batch size, unless given
         self._clear_curves("prediction: press Start")
         self._render_status()
 
@@ -235,6 +259,17 @@ class TrainingDashboard(widgets.VBox, Callback):
         self._draw(preview=bool(state.history.losses))
         if state.traceback:
             self.errors.append_stderr(state.traceback)
+
+    def _show_lr_finder(self, result: LRFinderResult | None, error: str) -> None:
+        """The finder's end (in the worker thread): draw its curve, take its suggestion, or show its error."""
+        if result is None:
+            self.errors.append_stderr(f"the learning-rate finder stopped: {error}\n")
+        else:
+            self.lr_finder = result
+            self.lr_figure.show(lr_finder_figure(result))
+            self.lr_panel.layout.display = None
+            self.settings.lr.value = float(f"{result.suggestion:.1g}")  # a round number: 3e-3, not 2.87e-3
+        self._render_status()
 
     # ---- drawing -------------------------------------------------------------------------------------------
     def _draw(self, *, preview: bool) -> None:
@@ -274,13 +309,15 @@ class TrainingDashboard(widgets.VBox, Callback):
         """Status line, progress bar and which buttons make sense now."""
         session = self.session
         state, history, trainer = session.state, session.history, session.trainer
-        active = state in ("running", "paused", "warming up")
+        active = state in ("running", "paused", "warming up", "finding lr")
         self.pause_button.disabled = state != "running"
         self.resume_button.disabled = state != "paused"
         self.stop_button.disabled = not active
         color = STATE_COLORS.get(state, "#525252")
         parts = [f"<b style='color:{color}'>{state}</b>"]
-        if history is not None and history.losses:
+        if state == "finding lr":
+            parts.append("a short mock training on a copy of the model, the learning rate rising each step")
+        elif history is not None and history.losses:
             total = f" / {trainer.total_iters}" if trainer.total_iters else ""
             parts += [
                 f"step {len(history.losses)}{total}",
@@ -301,6 +338,9 @@ class TrainingDashboard(widgets.VBox, Callback):
         if history is not None and history.status != "running" and history.message:
             message_color = "#cb181d" if history.status in ("diverged", "error") else "#333333"
             text += f"<br><span style='color:{message_color}'>{html.escape(history.message)}</span>"
+        if self.lr_finder is not None and state != "finding lr":
+            text += (f"<br>learning-rate finder: lowest loss at lr {self.lr_finder.min_loss_lr:.1e}, suggestion "
+                     f"{self.lr_finder.suggestion:.1e} (ten times lower), now in the learning-rate control")
         self.status.value = f"<div style='font-size:13px;line-height:1.4'>{text}</div>"
         self.progress.value = trainer.progress if trainer is not None else 0.0
         self.progress.bar_style = {"completed": "success", "diverged": "danger", "error": "danger"}.get(state, "")
