@@ -51,6 +51,17 @@ def test_crops_stay_inside_the_region_and_are_reproducible(sample):
     assert len({tuple(o) for o in data.origins.tolist()}) > 30  # spread out, not one place repeated
 
 
+def test_crops_of_a_fractional_size_in_level_0_pixels_stay_inside_the_slide(sample):
+    slide_path, geojson_path = sample
+    slide = Slide(slide_path, mpp=0.3)  # a scan at 0.3 µm/px: a 40-pixel crop at 10× is 133.3 level-0 pixels
+    data = SlideDataset(slide, geojson_path, magnification=10, tile_size=40, num_tiles=60, seed=2)
+    assert data.scale == pytest.approx(1 / 0.3)
+    right, bottom = data.origins[:, 0] + 40 * data.scale, data.origins[:, 1] + 40 * data.scale
+    assert (right <= 512).all() and (bottom <= 512).all() and right.max() > 500  # some crops reach the border
+    for index in range(len(data)):
+        assert data[index][0].shape == (3, 40, 40)
+
+
 def test_crops_cover_the_annotated_tissue_of_both_classes(sample):
     slide_path, geojson_path = sample
     data = SlideDataset(slide_path, geojson_path, magnification=10, tile_size=64, num_tiles=48)

@@ -137,7 +137,7 @@ class SlideDataset(SegmentationDataset):
         centres = np.array([x, y]) + picks[:, ::-1] * cell  # level-0 (x, y)
         span = self.tile_size * self.scale  # a crop's side in level-0 pixels
         corner = np.clip(centres - span / 2, [x, y], [x + width - span, y + height - span])
-        self.origins = np.round(corner).astype(np.int64)  # whole level-0 pixels: crops line up with the scan's
+        self.origins = np.floor(corner).astype(np.int64)  # whole level-0 pixels, still inside the region
         self._annotations = read_qupath_geojson(geojson_path)  # parsed once; painted for each crop
         self._labels, _, _ = class_labels(self._annotations, self.class_names, unclassified=unclassified)
         self._tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
