@@ -160,6 +160,24 @@ def test_tile_count_and_most_parameters():
     assert not exercises.check_most_parameters(min(counts, key=counts.get)).correct
 
 
+def test_downsample_matches_a_slide_read_at_that_magnification(tmp_path):
+    from segtutor.data import Slide, write_sample_slide
+
+    slide_path, _ = write_sample_slide(tmp_path, size=256)
+    scan = Slide(slide_path, mpp=0.25)  # as if it were a 40× scan
+    assert exercises.check_downsample(scan.downsample(magnification=10), slide_mpp=0.25, magnification=10).correct
+    assert exercises.check_downsample(scan.downsample(magnification=5), slide_mpp=0.25, magnification=5).correct
+    assert not exercises.check_downsample(16, slide_mpp=0.25, magnification=10).correct  # pixels by area
+
+
+def test_field_in_microns_is_the_hand_counted_field_times_the_pixel_size():
+    stack = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3, dilation=3))
+    field = 1 + 2 * 1 + 1 * 1 + 3 * 2 * 2  # 16 pixels, as in test_receptive_field_matches_the_formula
+    assert exercises.check_field_in_microns(field * 0.25, stack, magnification=40).correct
+    assert exercises.check_field_in_microns(field * 2.0, stack, magnification=5).correct
+    assert not exercises.check_field_in_microns(field, stack, magnification=40).correct  # pixels, not µm
+
+
 # ---- feedback: unanswered, wrong answers, wrong types ----------------------------------------------------------
 
 WRONG_ANSWERS = [  # (check, arguments after the answer, a wrong answer, words the hint must contain)
@@ -183,6 +201,8 @@ WRONG_ANSWERS = [  # (check, arguments after the answer, a wrong answer, words t
     (exercises.check_fixed_mask, (np.array([[0, 255]]),), np.array([[0, 255]]), "class index"),
     (exercises.check_tile_count, (300, 300, 128, 32), 4, "overlap"),
     (exercises.check_most_parameters, (), "unet", "count_parameters"),
+    (exercises.check_downsample, (0.25, 10), 16, "10 / magnification"),
+    (exercises.check_field_in_microns, (nn.Conv2d(3, 2, 3), 40), 3, "µm per pixel"),
 ]
 
 

@@ -60,6 +60,10 @@ def test_hand_counted_fields():
     assert [f.jump for f in fields] == [1, 1, 2, 2, 4]
     assert [f.name for f in fields] == ["0", "1", "2", "3", "4"]
     assert fields[3].dilation == 2 and fields[4].stride == 2
+    assert [f.size_um for f in fields] == [3.0, 5.0, 6.0, 14.0, 18.0]  # the course's tissue: 1 µm per pixel
+    at_40x = receptive_field(model, microns_per_pixel=0.25)  # a 40× scan: 0.25 µm per pixel
+    assert [f.size_um for f in at_40x] == [0.75, 1.25, 1.5, 3.5, 4.5] and at_40x[-1].jump_um == 1.0
+    assert [f.size for f in at_40x] == [f.size for f in fields]  # the pixels do not change, the tissue does
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -136,6 +140,7 @@ def test_deeplabv3_atrous_rates_and_image_pooling():
     for name, rate in zip(names[1:3], rates):  # a 3x3 atrous convolution adds 2·rate feature pixels
         assert fields[name].size == fields["backbone.layer4"].size + 2 * rate * jump
     assert fields["head.aspp.convs.4"].size == math.inf and fields["head.classifier"].size == math.inf
+    assert receptive_field(model, layers=names, microns_per_pixel=0.5)[-1].size_um == math.inf
     # image pooling: every output pixel depends on every input pixel
     assert receptive_region(model, 64, (5, 60)).all()
 
@@ -172,6 +177,8 @@ def test_receptive_field_errors_and_model_state():
     model = create_model("unet", size="tiny").train()
     with pytest.raises(ValueError, match="no modules named"):
         receptive_field(model, layers=["encoder.9"])
+    with pytest.raises(ValueError, match="microns_per_pixel must be a positive pixel size"):
+        receptive_field(model, microns_per_pixel=0)
     assert model.training  # restored
     with pytest.raises(ValueError, match="outside the 64×64 image"):
         receptive_region(model, 64, (64, 0))

@@ -6,6 +6,7 @@ needs only torch and always runs.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import zipfile
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 from conftest import cpu_and_cuda
 from PIL import Image
 
-from segtutor.export import Probabilities, to_bioimageio, to_onnx, to_torchscript
+from segtutor.export import Probabilities, missing_packages, to_bioimageio, to_onnx, to_torchscript
 from segtutor.export.files import require
 from segtutor.models import create_model, list_models
 
@@ -79,6 +80,20 @@ def test_a_missing_extra_names_the_package_and_the_extra(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r"'bioimageio\.absent' package.*pip install bioimageio\.absent\)"):
         require("bioimageio.absent.model", "to_bioimageio")
     assert not list(tmp_path.iterdir())
+
+
+def test_missing_packages_lists_what_cannot_be_imported(monkeypatch):
+    extra = ["onnx", "onnxscript", "onnxruntime", "bioimageio.core"]  # pyproject's export extra
+    importable = []
+    for module in extra:
+        try:
+            importlib.import_module(module)
+            importable.append(module)
+        except ImportError:
+            pass
+    assert missing_packages() == [m for m in extra if m not in importable]
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if it were not installed
+    assert "onnxscript" in missing_packages()
 
 
 # ---- TorchScript ---------------------------------------------------------------------------------------------

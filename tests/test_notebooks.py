@@ -58,7 +58,7 @@ def exercises_of(notebook) -> list[tuple[str, str, str]]:
 
 
 def test_the_course_exists():
-    assert len(COURSE) >= 12, f"expected the 12 course notebooks 00–11, found {[p.name for p in COURSE]}"
+    assert len(COURSE) >= 13, f"expected the 13 course notebooks 00–12, found {[p.name for p in COURSE]}"
     numbers = [int(p.name[:2]) for p in COURSE]
     assert numbers == list(range(len(COURSE))), f"notebooks must be numbered 00, 01, ... without gaps: {numbers}"
 

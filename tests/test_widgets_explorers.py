@@ -205,6 +205,20 @@ def test_receptive_field_explorer_draws_the_regions_of_the_clicked_pixel():
     taps = [s for s in shapes if s["name"].startswith("rate ")]
     assert len(taps) == 9 * len(state.aspp_rates()) > 0  # DeepLabv3: the 3×3 taps of every ASPP rate
     assert "whole image" in explorer.summary.value
+    assert "µm" in explorer.summary.value  # DeepLabv3's ASPP reach, in µm too
+
+
+def test_receptive_field_explorer_gives_the_fields_in_microns_at_the_pixel_size():
+    explorer = ReceptiveFieldExplorer(tile_size=64, microns_per_pixel=0.5)  # a 20× scan
+    network = explorer.state.network_field()  # UNet
+    assert network.microns_per_pixel == 0.5
+    assert f"<b>{network.size} px</b> across = {network.size * 0.5:.0f} µm of tissue at 0.5 µm/px, ≈ 20×" in (
+        explorer.summary.value
+    )
+    assert "the tile is 64 px = 32 µm" in explorer.summary.value
+    assert "in µm at 0.5 µm/px, ≈ 20×" in explorer.table.value
+    assert f"<td>{network.size} px</td><td>{network.size * 0.5:.0f} µm</td>" in explorer.table.value
+    assert "at 1 µm/px, ≈ 10×" in ReceptiveFieldExplorer(tile_size=64).summary.value  # the course's tissue
 
 
 def test_receptive_field_explorer_rejects_unknown_models():

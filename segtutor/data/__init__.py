@@ -11,7 +11,8 @@ Every dataset yields ``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H
   which checks sizes (``MAX_IMAGE_PIXELS``) before decoding and warns when it rescales pixels.
 - :func:`load_qupath_annotations`: QuPath GeoJSON annotations as a mask (``qupath``).
 - :class:`Slide`, :func:`preflight_slide`: whole-slide images read at a magnification, checked with their
-  annotations (``slide``); :func:`write_sample_slide` makes one, offline (``sample_slide``).
+  annotations (``slide``); :func:`write_sample_slide` makes one, offline (``sample_slide``); :class:`SlideDataset`:
+  training crops of a slide and its annotations, read at a magnification when they are used (``slide_dataset``).
 - :func:`tile_image`, :func:`stitch`, :func:`tile_positions`, :func:`tile_starts`: large images in overlapping
   tiles (``tiling``).
 - :func:`augment`: flips, quarter turns and colour jitter, applied to image and mask together; further
@@ -45,6 +46,7 @@ from segtutor.data.qupath import AnnotationMask, QuPathAnnotation, load_qupath_a
 from segtutor.data.sample_slide import write_sample_slide
 from segtutor.data.skin import SkinDataset, load_skin, load_skin_outlines
 from segtutor.data.slide import MAGNIFICATION_MPP, Slide, SlideLevel, magnification_to_mpp
+from segtutor.data.slide_dataset import SlideDataset
 from segtutor.data.stain import (
     HEDJitter,
     MacenkoNormalizer,
@@ -85,6 +87,7 @@ __all__ = [
     "SegmentationDataset",
     "SkinDataset",
     "Slide",
+    "SlideDataset",
     "SlideLevel",
     "TISSUE_CLASS_NAMES",
     "TissueDataset",

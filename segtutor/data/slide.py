@@ -211,7 +211,7 @@ class Slide:
         resized = Image.fromarray(pixels).resize(
             (width, height), Image.Resampling.BILINEAR, box=tuple(float(v) for v in box_in_window)
         )
-        return np.asarray(resized)
+        return np.array(resized)  # a writable copy (torch.from_numpy warns about read-only arrays)
 
     def read_mask(
         self,

@@ -29,6 +29,7 @@ from segtutor.exercises.operations import (
     check_size_after_pooling,
     check_transposed_output_size,
 )
+from segtutor.exercises.slides import check_downsample, check_field_in_microns
 from segtutor.exercises.training import (
     LossCurves,
     check_adam_steps,
@@ -56,8 +57,10 @@ __all__ = [
     "check_cross_entropy",
     "check_dice",
     "check_dilated_span",
+    "check_downsample",
     "check_even_overlap",
     "check_feature_size",
+    "check_field_in_microns",
     "check_fixed_mask",
     "check_iou",
     "check_label_map",

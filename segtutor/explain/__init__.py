@@ -19,6 +19,7 @@ from segtutor.explain.kernels import (
 )
 from segtutor.explain.pool import PoolStep, pool2d, pool2d_steps
 from segtutor.explain.receptive_field import (
+    COURSE_MICRONS_PER_PIXEL,
     LayerField,
     Span,
     box_at,
@@ -36,6 +37,7 @@ from segtutor.explain.transposed import (
 )
 
 __all__ = [
+    "COURSE_MICRONS_PER_PIXEL",
     "KERNEL_PRESETS",
     "UPSAMPLING_KERNELS",
     "ConvStep",

@@ -14,7 +14,8 @@ we keep the first and last input pixel it can see (a :class:`Span`). A convoluti
 first to the last pixel its taps see; a merge sees what any of its inputs sees. The forward pass sends a batch
 of *zero* images: every shape is computed but no arithmetic is done, so a 4096-pixel image costs nothing.
 
-* :func:`receptive_field` gives, per layer, the largest region any pixel sees (``size``) and the ``jump``.
+* :func:`receptive_field` gives, per layer, the largest region any pixel sees (``size``) and the ``jump``, in
+  input pixels and, for a pixel size in µm (``microns_per_pixel``), in µm of tissue (``size_um``, ``jump_um``).
 * :func:`receptive_boxes` gives the box of input pixels one output pixel sees, for drawing.
 
 :mod:`segtutor.explain.effective_field` measures the same regions with autograd instead, and how strongly each
@@ -35,6 +36,9 @@ from torch.overrides import TorchFunctionMode
 from segtutor.models import evaluating, input_channels
 
 GLOBAL = math.inf  # the size of a field that covers the whole image, however large (global average pooling)
+# µm per pixel of the course's tissue: the generator paints about 1 µm per pixel, and the skin slide was
+# photographed through a 10× objective (scikit-image's description), which scanners digitise at about 1 µm/px.
+COURSE_MICRONS_PER_PIXEL = 1.0
 LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Upsample)
 VIRTUAL_SIZE = 4096  # the virtual image receptive_field sends through: larger than any field it reports
 
@@ -105,6 +109,7 @@ class LayerField:
         kernel_size, stride, dilation: the layer's settings (1 where they do not apply).
         size: the most input pixels across that one pixel of the output sees (``math.inf``: the whole image).
         jump: input pixels between neighbouring output pixels.
+        microns_per_pixel: the input's pixel size in µm (1.0 ≈ 10×, 0.5 ≈ 20×, 0.25 ≈ 40×).
     """
 
     name: str
@@ -114,6 +119,17 @@ class LayerField:
     dilation: int
     size: float
     jump: float
+    microns_per_pixel: float = COURSE_MICRONS_PER_PIXEL
+
+    @property
+    def size_um(self) -> float:
+        """The receptive field in µm of tissue: ``size · microns_per_pixel`` (``math.inf``: the whole image)."""
+        return self.size * self.microns_per_pixel
+
+    @property
+    def jump_um(self) -> float:
+        """µm of tissue between neighbouring output pixels."""
+        return self.jump * self.microns_per_pixel
 
 
 def _pair(value, default: int) -> tuple[int, int]:
@@ -274,13 +290,18 @@ def _trace(
         return found, tracer.spans_of(output)
 
 
-def receptive_field(model: nn.Module, *, layers: list[str] | None = None) -> list[LayerField]:
+def receptive_field(
+    model: nn.Module, *, layers: list[str] | None = None, microns_per_pixel: float = COURSE_MICRONS_PER_PIXEL
+) -> list[LayerField]:
     """The receptive field after each convolution, pooling and upsampling layer, in forward order.
 
     Args:
         model: any network of 2-D layers, e.g. ``create_model("deeplabv3")``; it is not changed.
         layers: qualified names of the modules to report instead (any module, e.g. a whole encoder stage
             ``"encoder.2"``; see ``model.describe()``); default: every convolution, pooling and upsampling layer.
+        microns_per_pixel: the pixel size of the images the model sees, for the fields in µm (``size_um``);
+            default 1.0, the course's tissue (about 10×). 0.5 for 20×, 0.25 for 40×
+            (:func:`segtutor.data.magnification_to_mpp`).
 
     Returns:
         One :class:`LayerField` per layer that the forward pass ran, in the order they ran. Sizes are measured
@@ -293,7 +314,11 @@ def receptive_field(model: nn.Module, *, layers: list[str] | None = None) -> lis
         >>> fields = receptive_field(create_model("unet"))
         >>> [(f.name, f.size, f.jump) for f in fields[:3]]
         [('encoder.0.0', 3, 1), ('encoder.0.3', 5, 1), ('encoder.1.0', 6, 2)]
+        >>> receptive_field(create_model("unet"), microns_per_pixel=0.25)[-1].size_um  # at 40×: a quarter of the µm
+        51.0
     """
+    if not microns_per_pixel > 0:
+        raise ValueError(f"microns_per_pixel must be a positive pixel size in µm (1.0 for 10×), got {microns_per_pixel}")
     modules = dict(model.named_modules())
     names = layers if layers is not None else [n for n, m in modules.items() if isinstance(m, LAYER_TYPES)]
     found, _ = _trace(model, (VIRTUAL_SIZE, VIRTUAL_SIZE), names)
@@ -306,6 +331,7 @@ def receptive_field(model: nn.Module, *, layers: list[str] | None = None) -> lis
                 name, type(modules[name]).__name__, kernel_size, stride, dilation,
                 size=GLOBAL if widest >= VIRTUAL_SIZE else widest,
                 jump=_whole(rows.jump),
+                microns_per_pixel=float(microns_per_pixel),
             )
         )  # fmt: skip
     return fields

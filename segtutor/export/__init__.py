@@ -7,8 +7,9 @@
   ilastik, deepImageJ (Fiji) and ``bioimageio.core`` load it.
 - :class:`Probabilities`: a model followed by softmax, for tools that read the outputs as class probabilities.
 
-All exported files take images of any height and width >= 32 and any batch size. They need the optional
-packages of the ``export`` extra (``pip install 'segtutor[export]'``); the course itself never does.
+All exported files take images of any height and width >= 32 and any batch size. ONNX and bioimage.io need the
+optional packages of the ``export`` extra (``pip install 'segtutor[export]'``; :func:`missing_packages` lists
+those not installed); TorchScript needs only torch. The course runs without them.
 
 Example:
     >>> to_onnx(model, "unet.onnx")
@@ -16,8 +17,9 @@ Example:
 """
 
 from segtutor.export.bioimageio import to_bioimageio
+from segtutor.export.files import missing_packages
 from segtutor.export.frozen import Probabilities
 from segtutor.export.onnx import to_onnx
 from segtutor.export.torchscript import to_torchscript
 
-__all__ = ["Probabilities", "to_bioimageio", "to_onnx", "to_torchscript"]
+__all__ = ["Probabilities", "missing_packages", "to_bioimageio", "to_onnx", "to_torchscript"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +16,30 @@ from pathlib import Path
 from types import ModuleType
 
 INSTALL_HINT = "pip install 'segtutor[export]'"
+# The modules of the export extra (pyproject's [project.optional-dependencies] export), named like their pip packages.
+# to_torchscript needs none of them.
+EXTRA_MODULES = ("onnx", "onnxscript", "onnxruntime", "bioimageio.core")
+
+
+def missing_packages() -> list[str]:
+    """The packages of the ``export`` extra that are not installed; empty when every export works.
+
+    ``to_torchscript`` needs none of them; ``to_onnx`` needs onnx and onnxscript; ``to_bioimageio`` all of them.
+    Nothing is imported (``importlib.util.find_spec`` only looks), so asking is cheap.
+
+    Example:
+        >>> missing = missing_packages()
+        >>> print("ready" if not missing else f"missing {missing}: pip install 'segtutor[export]'")
+    """
+    missing = []
+    for module in EXTRA_MODULES:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # the parent package ("bioimageio") is missing
+            found = False
+        if not found:
+            missing.append(module)
+    return missing
 
 
 def require(module: str, purpose: str) -> ModuleType:

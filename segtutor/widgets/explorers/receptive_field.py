@@ -3,7 +3,9 @@
 :class:`ReceptiveFieldState` computes what is shown (no widgets); :class:`ReceptiveFieldExplorer` draws, in one
 :class:`~segtutor.widgets.LiveFigure`, the tile with one box per stage of the network (the region the
 feature pixel under the click sees, growing with depth; for DeepLabv3 also the taps of each ASPP rate) and the
-effective receptive field: how strongly each input pixel actually moves the clicked output (the gradient).
+effective receptive field: how strongly each input pixel actually moves the clicked output (the gradient). Sizes
+are given in pixels and in µm of tissue at the tile's pixel size (``microns_per_pixel``, 1.0 for the course's
+tissue, about 10×).
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from plotly.subplots import make_subplots
 from torch import nn
 
 from segtutor.data import generate_tile
-from segtutor.explain import EffectiveField, LayerField, box_at, receptive_field, receptive_spans
+from segtutor.explain import (
+    COURSE_MICRONS_PER_PIXEL,
+    EffectiveField,
+    LayerField,
+    box_at,
+    receptive_field,
+    receptive_spans,
+)
 from segtutor.figures import HIGHLIGHT, TEMPLATE, png_uri
 from segtutor.models import LABELS, create_model, list_models
 from segtutor.widgets.controls import report_errors
@@ -48,9 +57,20 @@ class ReceptiveFieldState:
             untrained (``size="small"``, weights from ``seed``).
         tile_size: height and width of the generated H&E tile.
         seed: seeds the tile and the untrained weights.
+        microns_per_pixel: the pixel size the fields are also given in, in µm (1.0: the course's tissue, ≈ 10×).
     """
 
-    def __init__(self, models: dict[str, nn.Module] | None = None, *, tile_size: int = 96, seed: int = 0) -> None:
+    def __init__(
+        self,
+        models: dict[str, nn.Module] | None = None,
+        *,
+        tile_size: int = 96,
+        seed: int = 0,
+        microns_per_pixel: float = COURSE_MICRONS_PER_PIXEL,
+    ) -> None:
+        if not microns_per_pixel > 0:
+            raise ValueError(f"microns_per_pixel must be a positive pixel size in µm, got {microns_per_pixel}")
+        self.microns_per_pixel = float(microns_per_pixel)
         models = dict(models or {})
         unknown = sorted(set(models) - set(list_models()))
         if unknown:
@@ -83,7 +103,9 @@ class ReceptiveFieldState:
         """The current model's stages with their receptive fields, from its ``describe()`` (computed once)."""
         if self.name not in self._stages:
             described = [s for s in self.model.describe() if s.module]
-            fields = {f.name: f for f in receptive_field(self.model, layers=[s.module for s in described])}
+            modules = [s.module for s in described]
+            fields = {f.name: f for f in receptive_field(self.model, layers=modules,
+                                                         microns_per_pixel=self.microns_per_pixel)}  # fmt: skip
             self._stages[self.name] = [
                 StageField(s.name, s.module, s.kind, fields[s.module]) for s in described if s.module in fields
             ]
@@ -125,6 +147,16 @@ def _size_text(size: float) -> str:
     return "the whole image" if math.isinf(size) else f"{size} px"
 
 
+def _microns_text(microns: float) -> str:
+    """A length in µm for the tables: '204 µm', '51 µm', '0.25 µm'; 'the whole image' for inf."""
+    return "the whole image" if math.isinf(microns) else f"{microns:.3g} µm" if microns < 10 else f"{microns:.0f} µm"
+
+
+def _scale_text(microns_per_pixel: float) -> str:
+    """'1 µm/px, ≈ 10×': the pixel size and the magnification it corresponds to (scanners' convention)."""
+    return f"{microns_per_pixel:g} µm/px, ≈ {10 / microns_per_pixel:.3g}×"
+
+
 class ReceptiveFieldExplorer(widgets.VBox):
     """Choose UNet, FCN-8s or DeepLabv3 and click an output pixel: see the input region that can influence it.
 
@@ -132,10 +164,19 @@ class ReceptiveFieldExplorer(widgets.VBox):
         models: trained models by name (``{"unet": model}``); the others are untrained ``"small"`` ones.
         tile_size: size of the generated H&E tile.
         seed: seeds the tile and the untrained weights.
+        microns_per_pixel: the tile's pixel size in µm, for the sizes in µm; 1.0 for the course's tissue (≈ 10×);
+            give your own scan's (0.5 at 20×, 0.25 at 40×) to see how much tissue a network sees there.
     """
 
-    def __init__(self, models: dict[str, nn.Module] | None = None, *, tile_size: int = 96, seed: int = 0) -> None:
-        self.state = ReceptiveFieldState(models, tile_size=tile_size, seed=seed)
+    def __init__(
+        self,
+        models: dict[str, nn.Module] | None = None,
+        *,
+        tile_size: int = 96,
+        seed: int = 0,
+        microns_per_pixel: float = COURSE_MICRONS_PER_PIXEL,
+    ) -> None:
+        self.state = ReceptiveFieldState(models, tile_size=tile_size, seed=seed, microns_per_pixel=microns_per_pixel)
         self.model_picker = widgets.ToggleButtons(options=[(LABELS.get(n, n), n) for n in list_models()],
                                                   description="model")  # fmt: skip
         self.summary = widgets.HTML()
@@ -220,25 +261,34 @@ class ReceptiveFieldExplorer(widgets.VBox):
                                       shapes=shapes, annotations=annotations)  # fmt: skip
         network = state.network_field()
         label = LABELS.get(state.name, state.name)
+        microns = state.microns_per_pixel
+        across = (
+            f" = {_microns_text(network.size_um)} of tissue at {_scale_text(microns)} (the tile is {height} px "
+            f"= {_microns_text(height * microns)})"
+            if not math.isinf(network.size)
+            else " (image pooling)"
+        )
         self.summary.value = (
             f"<b>{label}</b>, output pixel <b>({row}, {col})</b>: the dashed box is every input pixel that can change "
             f"it; the coloured boxes are what the encoder's stages see. The whole network sees "
-            f"<b>{_size_text(network.size)}</b> across"
-            + (f" (the tile is {height} px)" if not math.isinf(network.size) else " (image pooling)")
-            + ". The right panel shows how strongly each pixel actually matters: the effective receptive field."
+            f"<b>{_size_text(network.size)}</b> across{across}. The right panel shows how strongly each pixel "
+            "actually matters: the effective receptive field."
         )
         if rates:
             jump = stages[-1].field.jump
-            reach = ", ".join(f"rate {rate}: {rate * jump} px" for rate in rates)
+            reach = ", ".join(
+                f"rate {rate}: {rate * jump} px = {_microns_text(rate * jump * microns)}" for rate in rates
+            )
             self.summary.value += (
                 f"<br>ASPP: each rate's 3×3 taps lie rate × {jump} px apart ({reach}). "
                 "Taps beyond the tile (grey) read padding zeros: on small tiles the large rates see almost nothing."
             )
         rows = "".join(
             f"<tr><td style='color:{colour_of.get(s.name, 'white')}'>■</td><td>{s.name}</td><td>{s.field.jump}</td>"
-            f"<td>{_size_text(s.field.size)}</td></tr>"
+            f"<td>{_size_text(s.field.size)}</td><td>{_microns_text(s.field.size_um)}</td></tr>"
             for s in stages
         )
         self.table.value = (
-            "<table><tr><th></th><th>stage</th><th>jump (px)</th><th>receptive field</th></tr>" + rows + "</table>"
+            "<table><tr><th></th><th>stage</th><th>jump (px)</th><th>receptive field</th>"
+            f"<th>in µm at {_scale_text(microns)}</th></tr>" + rows + "</table>"
         )
