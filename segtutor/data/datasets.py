@@ -107,6 +107,15 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         raise NotImplementedError
 
+    def _extras_repr(self) -> str:
+        """The non-default settings for ``__repr__``: extra augmentations, normaliser."""
+        extras = ""
+        if self.augmentations:
+            extras += f", augmentations={list(self.augmentations)}"
+        if self.normalize is not None:
+            extras += f", normalize={self.normalize!r}"
+        return extras
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H, W) of sample ``index``."""
         if not -len(self) <= index < len(self):
@@ -208,11 +217,5 @@ class TissueDataset(SegmentationDataset):
 
     def _extras_repr(self) -> str:
         """The non-default settings: lab, extra augmentations, normaliser."""
-        extras = ""
-        if self.lab != get_lab(None):
-            extras += f", lab={self.lab.name!r}"
-        if self.augmentations:
-            extras += f", augmentations={list(self.augmentations)}"
-        if self.normalize is not None:
-            extras += f", normalize={self.normalize!r}"
-        return extras
+        lab = f", lab={self.lab.name!r}" if self.lab != get_lab(None) else ""
+        return lab + super()._extras_repr()
