@@ -7,8 +7,10 @@ Notebooks call these directly (``fig = image_row(...)`` as a cell's last line sh
 - :mod:`~segtutor.figures.grids`: heatmaps with the numbers in the cells, cell outlines.
 - :mod:`~segtutor.figures.pictures`: images as PNGs, rows of images with titles, feature-map mosaics.
 - :mod:`~segtutor.figures.diagram`: an architecture drawn from the model's own stages.
+- :mod:`~segtutor.figures.calibration`: reliability diagrams (is "90 % sure" right 90 % of the time?).
 """
 
+from segtutor.figures.calibration import reliability_figure
 from segtutor.figures.diagram import architecture_figure, legend_html, place_stages
 from segtutor.figures.grids import MAX_NUMBERED, cell_outline, cell_text, grid_heatmap, square_cells
 from segtutor.figures.pictures import (
@@ -40,6 +42,7 @@ __all__ = [
     "mosaic",
     "place_stages",
     "png_uri",
+    "reliability_figure",
     "square_cells",
     "style",
 ]

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from segtutor.device import default_device
 from segtutor.metrics import ConfusionMatrix
 from segtutor.models import evaluating
+from segtutor.models.pretrained import check_input_statistics
 from segtutor.train.callbacks import Callback, TrainState
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
@@ -176,6 +177,8 @@ class Trainer:
 
         # 1) the next batch, on the device
         images, masks = self._to_device(*self._next_batch())
+        if self.iteration == 0:  # a pretrained encoder's input: its scale (error) and colours (warning)
+            check_input_statistics(self.model, images)
         # 2) forward, remembering the batch-norm statistics in case this step goes wrong
         for saved, buffer in zip(self._saved_buffers, self._buffers):
             saved.copy_(buffer)
