@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from segtutor.models import create_model
-from segtutor.models import pretrained as pretrained_module
+from segtutor.models import transfer as transfer_module
 from segtutor.train.pretrain import PretrainRecipe, input_statistics, pretrain_encoder, pretraining_data, save_encoder
 
 TINY = PretrainRecipe("unet", num_tiles=8, tile_size=32, steps=3, batch_size=4, val_tiles=2, num_threads=1)
@@ -33,7 +33,7 @@ def test_the_recipe_gives_the_same_weights_twice_and_records_itself(tmp_path):
 def test_saved_encoder_loads_back_into_a_new_model(tmp_path, monkeypatch):
     model, record = pretrain_encoder(TINY)
     save_encoder(model, record, tmp_path)
-    monkeypatch.setattr(pretrained_module, "PRETRAINED_DIR", tmp_path)
+    monkeypatch.setattr(transfer_module, "PRETRAINED_DIR", tmp_path)
     loaded = create_model("unet", num_classes=5, pretrained=True)
     trained = model.state_dict()
     for key, value in loaded.state_dict().items():

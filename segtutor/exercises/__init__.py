@@ -29,6 +29,7 @@ from segtutor.exercises.operations import (
     check_size_after_pooling,
     check_transposed_output_size,
 )
+from segtutor.exercises.shift import check_ece, check_share_won_back, check_trainable_parameters
 from segtutor.exercises.training import (
     check_cross_entropy,
     check_dice,
@@ -47,6 +48,7 @@ __all__ = [
     "check_cross_entropy",
     "check_dice",
     "check_dilated_span",
+    "check_ece",
     "check_feature_size",
     "check_fixed_mask",
     "check_iou",
@@ -60,7 +62,9 @@ __all__ = [
     "check_same_padding",
     "check_size_after_pooling",
     "check_sgd_step",
+    "check_share_won_back",
     "check_tile_count",
+    "check_trainable_parameters",
     "check_transposed_output_size",
     "check_unet_concat_channels",
 ]

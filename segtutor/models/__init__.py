@@ -28,7 +28,7 @@ from torch import nn
 from segtutor.models.contract import MIN_SIZE, Stage, logits_to_preds, logits_to_probs
 from segtutor.models.deeplabv3 import ASPP, DeepLabV3
 from segtutor.models.fcn import FCN8s
-from segtutor.models.pretrained import (
+from segtutor.models.transfer import (
     Pretraining,
     check_input_statistics,
     freeze_encoder,
@@ -110,7 +110,7 @@ def create_model(
         seed: draw the initial weights from this seed (the same seed, the same weights; torch's global generator
             is left as it was); None draws them from torch's global generator, as ``nn.Module`` does.
         pretrained: start the encoder from the weights that ship with segtutor (small RGB models; see
-            :mod:`segtutor.models.pretrained`); the decoder and classifier start fresh, drawn from ``seed``.
+            :mod:`segtutor.models.transfer`); the decoder and classifier start fresh, drawn from ``seed``.
 
     Returns:
         A model mapping ``images (N, in_channels, H, W)`` to ``logits (N, num_classes, H, W)``, H, W >= 32.

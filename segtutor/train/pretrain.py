@@ -30,7 +30,7 @@ from torch import nn
 
 from segtutor.data import LABS, HEDJitter, ManyLabsDataset, RandomZoom, TissueDataset
 from segtutor.models import create_model
-from segtutor.models.pretrained import ENCODERS, encoder_state
+from segtutor.models.transfer import ENCODERS, encoder_state
 from segtutor.predict import score_dataset
 from segtutor.train.config import TrainConfig
 from segtutor.train.trainer import fit

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from segtutor.device import default_device
 from segtutor.metrics import ConfusionMatrix
 from segtutor.models import evaluating
-from segtutor.models.pretrained import check_input_statistics
+from segtutor.models.transfer import check_input_statistics
 from segtutor.train.callbacks import Callback, TrainState
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl

@@ -1,4 +1,4 @@
-"""Pretrained encoders: start a network from features learned on many tiles instead of from random weights.
+"""Transfer learning: start a network from an encoder pretrained on many tiles, not from random weights.
 
 The networks of the papers, and those of Visiopharm, QuPath extensions or ilastik's neural-network workflows, do
 not start from random numbers: their encoder (the half that turns an image into features) was first trained on
@@ -178,8 +178,8 @@ def freeze_encoder(model: nn.Module, frozen: bool = True) -> nn.Module:
 def check_input_statistics(model: nn.Module, images: torch.Tensor) -> None:
     """Check that ``images`` look like the tiles ``model``'s encoder was pretrained on (nothing to check without).
 
-    1. Their scale: pretraining saw values in [0, 1]. A batch with values far above 1 (0–255 images) or far below
-       0 (standardised images) is a ValueError that says how to fix it.
+    1. Their scale: pretraining saw values in [0, 1]. A batch with values far below 0 (standardised images) or
+       far above 1 (0–255 images) is a ValueError that says how to fix it.
     2. Their colour: a channel mean more than :data:`MAX_MEAN_DISTANCE` pixel standard deviations away from the
        pretraining mean is a warning: the encoder's features were learned on other colours.
 
@@ -193,15 +193,15 @@ def check_input_statistics(model: nn.Module, images: torch.Tensor) -> None:
     low, high = record.value_range
     smallest, largest = float(images.min()), float(images.max())
     where = f"{record.name}'s pretrained encoder saw images in [{low:g}, {high:g}] (as segtutor's datasets give them)"
-    if largest > high + 0.5 * (high - low):
-        raise ValueError(
-            f"{where}, but this batch holds values up to {largest:.4g}: it looks like 0–255 pixels. Divide the "
-            "images by 255 (segtutor.data.to_tensors does), or train from scratch (pretrained=False)"
-        )
     if smallest < low - 0.5 * (high - low):
         raise ValueError(
             f"{where}, but this batch holds values down to {smallest:.4g}: it looks standardised (mean 0, std 1, "
             "as torchvision's ImageNet models expect). Leave the images in [0, 1], without mean/std normalisation"
+        )
+    if largest > high + 0.5 * (high - low):
+        raise ValueError(
+            f"{where}, but this batch holds values up to {largest:.4g}: it looks like 0–255 pixels. Divide the "
+            "images by 255 (segtutor.data.to_tensors does), or train from scratch (pretrained=False)"
         )
     mean = images.detach().float().mean(dim=(0, 2, 3)).cpu()  # (3,)
     expected, spread = torch.tensor(record.mean), torch.tensor(record.std)
