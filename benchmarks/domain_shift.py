@@ -11,7 +11,7 @@ the training lab (Macenko, Reinhard). The recipes:
 - ``zoom``: plus scale augmentation (``RandomZoom(0.8, 1.25)``), for lab C's smaller pixels;
 - ``HED jitter + zoom``;
 - ``pretrained``: standard augmentation, the encoder starting from segtutor's pretrained weights (pretrained on
-  many *random* labs, not B or C themselves; ``segtutor.models.pretrained``);
+  many *random* labs, not B or C themselves; ``segtutor.models.transfer``);
 - ``pretrained + HED jitter + zoom``.
 
 Calibration: the expected calibration error (ECE, 15 bins) of each model on each lab, before temperature
@@ -154,7 +154,11 @@ def print_tables(results: dict) -> None:
         runs = [entry for entry in shift if entry["train lab"] == train_lab]
         recipes = [name for name in RECIPES if any(entry["recipe"] == name for entry in runs)]
         seeds = sorted({entry["seed"] for entry in runs})
+        loads = [entry["load"] for entry in runs]
+        seconds = [entry["result"]["train seconds"] for entry in runs]
         print(f"\n### Trained on lab {train_lab} → tumor IoU per test lab (seeds {seeds}: mean ± sd (min–max))\n")
+        print(f"{len(runs)} runs of {runs[0]['iters']} steps, {np.mean(seconds):.0f} s of training each on average; "
+              f"load average after each run {min(loads):.1f}–{max(loads):.1f}\n")
         print("| recipe | test-time | " + " | ".join(f"lab {lab}" for lab in LABS) + " | won back on "
               + " / ".join(lab for lab in LABS if lab != train_lab) + " |")  # fmt: skip
         print("|---|---|" + "---|" * len(LABS) + "---|")

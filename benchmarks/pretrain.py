@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from segtutor.models.pretrained import ENCODERS, PRETRAINED_DIR
+from segtutor.models.transfer import ENCODERS, PRETRAINED_DIR
 from segtutor.train.pretrain import PretrainRecipe, pretrain_encoder, save_encoder
 
 
