@@ -14,7 +14,8 @@ Step by step (the loop :func:`fit` runs):
     >>> trainer.end()
 
 In a worker thread, so a page stays live (what the training dashboard does): :class:`TrainingSession`. Every
-architecture in turn, with the same budget: :func:`race`.
+architecture in turn, with the same budget: :func:`race`. From the command line, in one process or, under
+torchrun, in one per GPU (:func:`init_distributed`): ``python -m segtutor.train --help``.
 """
 
 from segtutor.train.background import TrainingSession, run_in_background, stop_all
@@ -22,6 +23,7 @@ from segtutor.train.callbacks import Callback, PrintProgress, TrainState
 from segtutor.train.checkpoint import Checkpoint, infer_create_args, load_checkpoint, save_checkpoint
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
+from segtutor.train.distributed import Distributed, init_distributed
 from segtutor.train.history import Evaluation, History, smooth
 from segtutor.train.losses import SegmentationLoss, cross_entropy_loss, dice_loss
 from segtutor.train.race import RaceCallback, RaceResult, evaluate_boundaries, race
@@ -30,6 +32,7 @@ from segtutor.train.trainer import Trainer, fit, warm_up_step
 __all__ = [
     "Callback",
     "Checkpoint",
+    "Distributed",
     "Evaluation",
     "History",
     "PrintProgress",
@@ -46,6 +49,7 @@ __all__ = [
     "evaluate_boundaries",
     "fit",
     "infer_create_args",
+    "init_distributed",
     "load_checkpoint",
     "race",
     "run_in_background",
