@@ -9,7 +9,8 @@ statistics, scores, seconds, versions, licence, sha256) into ``segtutor/models/p
     python benchmarks/pretrain.py --models unet --check  # train again in a temporary folder, compare the sha256
 
 The recipe fixes the seed, the step count and the CPU thread count, so ``--check`` on a CPU must print "same
-weights" (a different torch version or CPU kind may round differently).
+weights" (a different torch version or CPU kind may round differently, and a segtutor whose training loop draws
+its batches in another order trains other weights: the record names the commit).
 """
 
 from __future__ import annotations
@@ -17,12 +18,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from segtutor.models.transfer import ENCODERS, PRETRAINED_DIR
 from segtutor.train.pretrain import PretrainRecipe, pretrain_encoder, save_encoder
+
+
+def commit() -> str:
+    """The segtutor commit this runs from (the recipe trains through ``fit``, whose data order may change)."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent, text=True,
+                              capture_output=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main() -> None:
@@ -38,6 +49,7 @@ def main() -> None:
             recipe = replace(recipe, steps=args.steps)
         print(f"load average {os.getloadavg()[0]:.1f}; pretraining {name}: {recipe}", flush=True)
         model, record = pretrain_encoder(recipe)
+        record["made with"] = {"command": f"python benchmarks/pretrain.py --models {name}", "segtutor": commit()}
         folder = Path(tempfile.mkdtemp(prefix="segtutor-pretrain-")) if args.check else args.out
         weights = save_encoder(model, record, folder)
         written = json.loads(weights.with_suffix(".json").read_text())

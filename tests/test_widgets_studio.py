@@ -157,8 +157,8 @@ def test_prediction_viewer_tests_on_another_lab(trained, val_data):
     assert list(viewer.lab_scores) == ["A"]
     assert viewer.lab_scores["A"].mean_iou == pytest.approx(score_dataset(untrained, val_data).mean_iou)
     # Data that is not generated tissue has no labs: the control stays hidden.
-    skin_like = torch.utils.data.TensorDataset(torch.rand(2, 3, TILE, TILE), torch.zeros(2, TILE, TILE, dtype=torch.int64))
-    other = PredictionViewer(trained, skin_like, class_names=["stroma", "tumor"])
+    images, masks = torch.rand(2, 3, TILE, TILE), torch.zeros(2, TILE, TILE, dtype=torch.int64)
+    other = PredictionViewer(trained, torch.utils.data.TensorDataset(images, masks), class_names=["stroma", "tumor"])
     assert other.lab.layout.display == "none"
     with pytest.raises(TypeError, match="needs generated tiles"):
         other.show_lab("B")

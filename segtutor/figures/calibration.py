@@ -74,9 +74,9 @@ def reliability_figure(
                  for a, b, n, c, r in zip(left, right, count, confidence, accuracy)]  # fmt: skip
         label = f"{name}: " if name else ""
         # 1) Accuracy per bin; 2) the gap from accuracy to confidence (overconfident: above the bar).
-        figure.add_trace(go.Bar(x=centres, y=accuracy, width=widths, marker_color=ACCURACY_COLOR, name=f"{label}accuracy",
-                                hovertext=hover, hoverinfo="text", showlegend=col == 1, legendgroup="accuracy"),
-                         1, col)  # fmt: skip
+        figure.add_trace(go.Bar(x=centres, y=accuracy, width=widths, marker_color=ACCURACY_COLOR,
+                                name=f"{label}accuracy", hovertext=hover, hoverinfo="text", showlegend=col == 1,
+                                legendgroup="accuracy"), 1, col)  # fmt: skip
         figure.add_trace(go.Bar(x=centres, y=confidence - accuracy, base=accuracy, width=widths,
                                 marker=dict(color=GAP_COLOR, line=dict(color="rgb(214, 39, 40)", width=1)),
                                 name=f"{label}gap", hovertext=hover, hoverinfo="text", showlegend=col == 1,
