@@ -43,13 +43,14 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="train in a temporary folder and compare with the shipped")
     parser.add_argument("--out", type=Path, default=PRETRAINED_DIR)
     args = parser.parse_args()
+    source = commit()  # before training: the files may change meanwhile
     for name in args.models:
         recipe = PretrainRecipe(name)
         if args.steps is not None:
             recipe = replace(recipe, steps=args.steps)
         print(f"load average {os.getloadavg()[0]:.1f}; pretraining {name}: {recipe}", flush=True)
         model, record = pretrain_encoder(recipe)
-        record["made with"] = {"command": f"python benchmarks/pretrain.py --models {name}", "segtutor": commit()}
+        record["made with"] = {"command": f"python benchmarks/pretrain.py --models {name}", "segtutor": source}
         folder = Path(tempfile.mkdtemp(prefix="segtutor-pretrain-")) if args.check else args.out
         weights = save_encoder(model, record, folder)
         written = json.loads(weights.with_suffix(".json").read_text())
