@@ -9,6 +9,7 @@ Images larger than the training tiles are predicted tile by tile (:func:`sliding
 and their probabilities are blended with weights that fall towards each tile's edge, where the network sees
 least context, so no seams show. :func:`analyse_prediction` adds what a viewer shows about one prediction: the
 confusion matrix and scores against a mask, and :func:`error_map` where the prediction is right and wrong.
+:func:`predict_dataset` and :func:`score_dataset` do a whole validation set at once.
 
 Example:
     >>> probs = predict_proba(model, image)      # image: uint8 (H, W, 3) array, PIL image or float tensor
@@ -25,8 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
-from segtutor.data import IGNORE_INDEX, stitch, tile_starts
+from segtutor.data import IGNORE_INDEX, class_names_of, stitch, tile_starts
 from segtutor.device import check_device
 from segtutor.metrics import SegmentationScores, confusion_matrix
 from segtutor.models import MIN_SIZE, evaluating, input_channels, logits_to_probs
@@ -335,3 +337,55 @@ def error_map(
     codes[truly & ~predicted] = FALSE_NEGATIVE
     codes[mask == ignore_index] = ignore_index
     return codes
+
+
+# ---- a whole data set ------------------------------------------------------------------------------------------
+@torch.no_grad()
+def predict_dataset(
+    model: nn.Module, dataset: Dataset, *, batch_size: int = 32, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits of every sample of ``dataset``, in eval mode, with the masks: what a score or a calibration needs.
+
+    Args:
+        model: a segmentation model.
+        dataset: ``(image (C, H, W), mask (H, W))`` pairs of one size.
+        batch_size: images per forward pass.
+        device: where to run (default: where the model's weights are).
+
+    Returns:
+        ``logits (N, K, H, W)`` float32 on the CPU and ``masks (N, H, W)`` int64.
+
+    Example:
+        >>> logits, masks = predict_dataset(model, TissueDataset(48, 96, seed=1, lab="B"))
+        >>> expected_calibration_error(logits, masks)
+    """
+    if device is not None:
+        model.to(device)
+    weights = next(model.parameters(), None)
+    where = weights.device if weights is not None else torch.device("cpu")
+    logits, masks = [], []
+    with evaluating(model):
+        for images, batch_masks in DataLoader(dataset, batch_size=batch_size):
+            logits.append(model(images.to(where)).float().cpu())  # (n, K, H, W)
+            masks.append(batch_masks.long())
+    return torch.cat(logits), torch.cat(masks)
+
+
+def score_dataset(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    class_names: Sequence[str] | None = None,
+    batch_size: int = 32,
+    ignore_index: int = IGNORE_INDEX,
+) -> SegmentationScores:
+    """Per-class IoU and Dice of ``model`` over all pixels of ``dataset`` (one confusion matrix for them all).
+
+    Example:
+        >>> score_dataset(model, TissueDataset(48, 96, seed=1, lab="C")).iou  # [stroma, tumor]
+    """
+    logits, masks = predict_dataset(model, dataset, batch_size=batch_size)
+    names = class_names_of(dataset, class_names)
+    num_classes = max(logits.shape[1], 2)  # one channel: binary
+    matrix = confusion_matrix(masks, logits_to_probs(logits).argmax(1), num_classes, ignore_index=ignore_index)
+    return SegmentationScores.from_matrix(matrix, list(names))

@@ -372,3 +372,19 @@ def test_a_mask_turned_by_90_degrees_names_the_exif_rotation(folders):
     text = messages(preflight(images, masks, num_classes=3).errors)
     assert "a.png: mask is 40x48 but its image a.png is 48x40 (height x width): the image's EXIF orientation" in text
     assert "upright" in text
+
+
+def test_normalize_and_extra_augmentations(folders):
+    images, masks = folders
+    plain = FolderDataset(images, masks)
+    inverted = FolderDataset(images, masks, normalize=lambda image: 255 - image)
+    assert torch.allclose(inverted[0][0], 1.0 - plain[0][0]) and torch.equal(inverted[0][1], plain[0][1])
+
+    def darker(image: torch.Tensor, mask: torch.Tensor, rng: np.random.Generator):
+        return image * 0.5, mask
+    augmented = FolderDataset(images, masks, augment=True, augmentations=[darker], seed=2)
+    standard = FolderDataset(images, masks, augment=True, seed=2)
+    assert torch.allclose(augmented[1][0], standard[1][0] * 0.5) and torch.equal(augmented[1][1], standard[1][1])
+    assert "augmentations=" in repr(augmented)
+    with pytest.raises(ValueError, match="augment=True"):
+        FolderDataset(images, masks, augmentations=[darker])

@@ -239,3 +239,36 @@ def test_a_normaliser_recolours_every_tile_with_or_without_augmentation():
         TissueDataset(2, 48, normalize=lambda image: image / 255.0)[0]
     with pytest.raises(TypeError, match="normalize must be a function"):
         TissueDataset(2, 48, normalize="macenko")
+
+
+# ---- many labs: random labs and the pooled data set --------------------------------------------------------
+def test_random_lab_is_seeded_valid_and_varied():
+    from segtutor.data import random_lab
+
+    labs = [random_lab(np.random.default_rng(seed)) for seed in range(40)]
+    assert random_lab(np.random.default_rng(3)) == labs[3]  # the same generator state, the same lab
+    assert len({lab.hematoxylin_strength for lab in labs}) == 40
+    for lab in labs:  # every one passed Lab's own checks; the ranges the docstring promises
+        assert 0.55 <= lab.hematoxylin_strength <= 1.6 and 0.6 <= lab.eosin_strength <= 1.6
+        assert 0.75 <= lab.microns_per_pixel <= 1.33 and 0 <= lab.blur_sigma <= 1
+        assert np.abs(np.subtract(lab.hematoxylin_od, LABS["A"].hematoxylin_od)).max() <= 0.18 + 1e-12
+    # Labs like B and C lie inside the ranges: B's strengths, C's pixel size and noise.
+    strengths = np.array([(lab.hematoxylin_strength, lab.eosin_strength) for lab in labs])
+    assert strengths[:, 0].min() < LABS["B"].hematoxylin_strength and strengths[:, 1].max() > LABS["B"].eosin_strength
+    assert min(lab.microns_per_pixel for lab in labs) < LABS["C"].microns_per_pixel
+
+
+def test_many_labs_dataset_gives_each_tile_the_tissue_of_its_index_from_a_lab_of_its_own():
+    from segtutor.data import ManyLabsDataset
+
+    data = ManyLabsDataset(4, 40, seed=6, classes=THREE)
+    for index in range(4):
+        image, mask = data.load_sample(index)
+        expected_image, expected_mask = generate_tile(40, seed=tile_seed(6, index), classes=THREE,
+                                                      lab=data.lab_of(index))  # fmt: skip
+        assert np.array_equal(image, expected_image) and np.array_equal(mask, expected_mask)
+    assert data.lab_of(0) != data.lab_of(1) and data.lab_of(2) == ManyLabsDataset(4, 40, seed=6).lab_of(2)
+    assert data.lab_of(2) != ManyLabsDataset(4, 40, seed=7).lab_of(2)
+    assert repr(data).startswith("ManyLabsDataset(num_tiles=4")
+    image, mask = data[1]
+    assert image.shape == (3, 40, 40) and mask.dtype == torch.int64

@@ -112,3 +112,30 @@ def test_dataset_crops_with_a_spatial_split(slide):
     assert len(windows) == 1
     with pytest.raises(ValueError, match="split"):
         SkinDataset("test")
+
+
+def test_dataset_normalizes_and_augments_like_every_segtutor_dataset():
+    # The normaliser sees each raw crop (uint8) before the tensors; the extra steps run after the standard ones.
+    seen = []
+
+    def invert(crop: np.ndarray) -> np.ndarray:
+        seen.append(crop.copy())
+        return 255 - crop
+
+    plain = SkinDataset("val", crop_size=48, num_crops=2, seed=3)
+    inverted = SkinDataset("val", crop_size=48, num_crops=2, seed=3, normalize=invert)
+    image, mask = inverted[1]
+    raw_image, raw_mask = plain.load_sample(1)
+    assert np.array_equal(seen[-1], raw_image)
+    assert torch.allclose(image, 1.0 - plain[1][0]) and torch.equal(mask, plain[1][1])
+    assert "normalize=" in repr(inverted)
+
+    def shift_mask(image: torch.Tensor, mask: torch.Tensor, rng: np.random.Generator):
+        return image * 0.5, mask  # a step that halves the image: easy to recognise
+    augmented = SkinDataset("val", crop_size=48, num_crops=2, seed=3, augment=True, augmentations=[shift_mask])
+    standard = SkinDataset("val", crop_size=48, num_crops=2, seed=3, augment=True)
+    halved, halved_mask = augmented[0]
+    image, mask = standard[0]
+    assert torch.allclose(halved, image * 0.5) and torch.equal(halved_mask, mask)
+    with pytest.raises(ValueError, match="augment=True"):
+        SkinDataset("val", crop_size=48, num_crops=2, augmentations=[shift_mask])

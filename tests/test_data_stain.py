@@ -161,6 +161,19 @@ def test_macenko_normalisation_gives_an_image_the_reference_stains():
     assert "MacenkoNormalizer(hematoxylin=" in repr(normalize)
 
 
+def test_macenko_with_a_source_slide_estimates_its_stains_once_for_all_its_tiles():
+    reference = np.stack([generate_tile(96, seed=100 + i)[0] for i in range(4)])
+    slide = np.concatenate([generate_tile(96, seed=20 + i, lab="C")[0] for i in range(4)], axis=1)  # (96, 384, 3)
+    per_slide = MacenkoNormalizer(reference, source=slide)
+    # Each tile is restained with the slide's stains: the same as normalising the whole slide and cutting it up.
+    whole = MacenkoNormalizer(reference)(slide)
+    for i in range(4):
+        assert np.array_equal(per_slide(slide[:, 96 * i : 96 * (i + 1)]), whole[:, 96 * i : 96 * (i + 1)])
+    # A tile of glass alone has no stains to estimate; with its slide's it is simply restained.
+    glass = np.full((32, 32, 3), 245, dtype=np.uint8)
+    assert per_slide(glass).shape == (32, 32, 3) and "source stains fixed" in repr(per_slide)
+
+
 def test_macenko_refuses_blank_glass_and_bad_shapes():
     with pytest.raises(ValueError, match="too few stained pixels"):
         macenko_stains(np.full((64, 64, 3), 250, dtype=np.uint8))

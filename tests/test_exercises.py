@@ -178,6 +178,27 @@ def test_field_in_microns_is_the_hand_counted_field_times_the_pixel_size():
     assert not exercises.check_field_in_microns(field, stack, magnification=40).correct  # pixels, not µm
 
 
+def test_ece_share_won_back_and_trainable_parameters_match_independent_computations():
+    from segtutor.metrics import expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    confidences = rng.uniform(0.5, 1.0, size=200)
+    correct = rng.random(200) < confidences - 0.1  # overconfident by about 0.1
+    # Two-class logits whose softmax gives exactly these confidences, right where correct says so.
+    logits = torch.tensor(np.log(np.stack([confidences, 1 - confidences])))[None, :, :, None]  # (1, 2, 200, 1)
+    masks = torch.tensor(np.where(correct, 0, 1))[None, :, None]  # (1, 200, 1)
+    expected = expected_calibration_error(logits, masks, num_bins=10)
+    assert exercises.check_ece(expected, confidences, correct, num_bins=10).correct
+    assert not exercises.check_ece(expected + 0.01, confidences, correct, num_bins=10).correct
+    assert exercises.check_share_won_back(0.5, home_iou=0.9, shifted_iou=0.7, fixed_iou=0.8).correct
+    with pytest.raises(ValueError, match="nothing was lost"):
+        exercises.check_share_won_back(0.5, home_iou=0.7, shifted_iou=0.7, fixed_iou=0.8)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 2, 1))
+    model[0].requires_grad_(False)
+    assert exercises.check_trainable_parameters(4 * 2 + 2, model).correct
+    assert not exercises.check_trainable_parameters(3 * 4 * 9 + 4 + 4 * 2 + 2, model).correct
+
+
 # ---- feedback: unanswered, wrong answers, wrong types ----------------------------------------------------------
 
 WRONG_ANSWERS = [  # (check, arguments after the answer, a wrong answer, words the hint must contain)
@@ -203,6 +224,9 @@ WRONG_ANSWERS = [  # (check, arguments after the answer, a wrong answer, words t
     (exercises.check_most_parameters, (), "unet", "count_parameters"),
     (exercises.check_downsample, (0.25, 10), 16, "10 / magnification"),
     (exercises.check_field_in_microns, (nn.Conv2d(3, 2, 3), 40), 3, "µm per pixel"),
+    (exercises.check_share_won_back, (0.9, 0.7, 0.8), 0.1, "divide the gain by the loss"),
+    (exercises.check_ece, (np.array([0.9, 0.6]), np.array([1, 1]), 5), 0.1, "mean confidence"),
+    (exercises.check_trainable_parameters, (nn.Linear(2, 2),), 4, "requires_grad"),
 ]
 
 

@@ -78,3 +78,28 @@ def test_place_stages_draws_the_u_and_the_aspp_fan():
     assert len({x for x, _ in branches}) == 1 and len({y for _, y in branches}) == 5  # parallel, one column
     fcn = place_stages(create_model("fcn8s", size="tiny").describe())
     assert fcn["score_pool4"][0] == fcn["fuse_pool4"][0] - 1  # a score layer sits next to the sum it feeds
+
+
+def test_reliability_figure_draws_each_filled_bin_with_its_gap_and_titles_the_ece():
+    from segtutor.figures import reliability_figure
+    from segtutor.metrics import reliability_diagram
+
+    generator = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(4, 2, 16, 16, generator=generator)
+    masks = torch.randint(0, 2, (4, 16, 16), generator=generator)
+    sharp, soft = reliability_diagram(logits, masks, num_bins=10), reliability_diagram(logits / 4, masks, num_bins=10)
+    figure = reliability_figure({"sharp": sharp, "soft": soft}, title="two temperatures")
+    assert [a.text for a in figure.layout.annotations] == [f"sharp: ECE {sharp.ece:.3f}", f"soft: ECE {soft.ece:.3f}"]
+    bars = {trace.name: trace for trace in figure.data}
+    filled = sharp.count > 0
+    assert 0 < int(filled.sum()) < 10  # two classes: nothing below 0.5, so some bins stay empty and are left out
+    np.testing.assert_allclose(bars["sharp: accuracy"].y, sharp.accuracy[filled].numpy())
+    np.testing.assert_allclose(np.asarray(bars["sharp: gap"].base, float), sharp.accuracy[filled].numpy())
+    np.testing.assert_allclose(bars["sharp: gap"].y, (sharp.confidence - sharp.accuracy)[filled].numpy())
+    np.testing.assert_allclose(bars["sharp: accuracy"].x, (sharp.bin_edges[:-1] + 0.05)[filled].numpy())
+    assert list(bars["soft: calibrated"].x) == [0, 1] and list(bars["soft: calibrated"].y) == [0, 1]
+    assert figure.layout.xaxis.range == (0.5, 1) and figure.layout.title.text == "two temperatures"
+    single = reliability_figure(sharp)
+    assert single.layout.annotations[0].text == f"ECE {sharp.ece:.3f}" and len(single.data) == 3
+    with pytest.raises(ValueError, match="at least one"):
+        reliability_figure({})

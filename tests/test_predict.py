@@ -229,3 +229,28 @@ def test_nan_images_and_models_that_predict_nan_are_refused_not_shown_as_class_0
             run(broken, random_image())
     with pytest.raises(ValueError, match="model predicts NaN"):  # no IoU of an all-class-0 "prediction"
         analyse_prediction(broken, random_image(), np.zeros((40, 48), np.int64), ["a", "b"], tile_size=32)
+
+
+def test_predict_dataset_and_score_dataset_cover_every_sample_in_eval_mode():
+    from segtutor.data import TissueDataset
+    from segtutor.predict import predict_dataset, score_dataset
+
+    data = TissueDataset(5, 32, seed=4)
+    model = create_model("unet", size="tiny", seed=0)
+    model.train()
+    logits, masks = predict_dataset(model, data, batch_size=2)  # batches of 2, 2 and 1
+    assert model.training  # left as it was
+    assert logits.shape == (5, 2, 32, 32) and masks.dtype == torch.int64
+    model.eval()
+    with torch.no_grad():
+        expected = model(torch.stack([data[i][0] for i in range(5)]))
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)
+    assert torch.equal(masks, torch.stack([data[i][1] for i in range(5)]))
+    # One confusion matrix over all pixels of all samples, counted by hand.
+    preds, truth = expected.argmax(1).flatten(), masks.flatten()
+    ious = []
+    for c in range(2):
+        tp = int(((preds == c) & (truth == c)).sum())
+        ious.append(tp / int(((preds == c) | (truth == c)).sum()))
+    scores = score_dataset(model, data)
+    assert scores.iou == pytest.approx(ious) and scores.class_names == ["stroma", "tumor"]

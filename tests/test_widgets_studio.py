@@ -15,7 +15,7 @@ from helpers import JOIN_S, Broken, png_bytes, wait_until
 
 from segtutor.figures import mosaic, png_uri
 from segtutor.models import LABELS, count_parameters, create_model, feature_maps, list_models
-from segtutor.predict import overlay, predict_proba, sliding_window_proba
+from segtutor.predict import overlay, predict_proba, score_dataset, sliding_window_proba
 from segtutor.train import TrainConfig, TrainingSession, smooth
 from segtutor.widgets import (
     ArchitectureRace,
@@ -132,6 +132,38 @@ def test_prediction_viewer_maps_equal_segtutor_predict(trained, val_data):
     assert viewer.figure.data[2]["source"] == expected
     viewer.error_class.value = 0
     assert "errors of stroma" in [a["text"] for a in viewer.figure.layout["annotations"]]
+
+def test_prediction_viewer_tests_on_another_lab(trained, val_data):
+    viewer = PredictionViewer(trained, val_data)
+    assert viewer.lab.value == "A" and viewer.lab.layout.display is None and viewer.lab_message.value == ""
+    viewer.tile.value = 1
+    viewer.lab.value = "C"  # what a click does
+    lab_c = val_data.with_lab("C")
+    assert viewer.dataset.lab.name == "C" and viewer.source == "tile 1"
+    np.testing.assert_array_equal(viewer.analysis.image, lab_c.load_sample(1)[0])  # the same tissue, lab C's look
+    # The score over all validation tiles of lab C, against a pixel count of the engine's own predictions.
+    matrix = np.zeros((2, 2), np.int64)
+    for index in range(len(lab_c)):
+        image, mask = lab_c[index]
+        np.add.at(matrix, (mask.flatten().numpy(), predict_proba(trained, image).argmax(0).flatten().numpy()), 1)
+    ious = [matrix[c, c] / (matrix[c].sum() + matrix[:, c].sum() - matrix[c, c]) for c in range(2)]
+    assert viewer.lab_scores["C"].mean_iou == pytest.approx(np.mean(ious))
+    home = viewer.lab_scores["A"].mean_iou
+    assert f"lab A (the validation set's own) {home:.3f}" in viewer.lab_message.value
+    assert f"lab C <b>{np.mean(ious):.3f}</b> ({np.mean(ious) - home:+.3f})" in viewer.lab_message.value
+    viewer.show_lab("A")  # the Python API moves the control too
+    assert viewer.lab.value == "A" and viewer.dataset is val_data and "→" not in viewer.lab_message.value
+    untrained = create_model("unet", size="tiny", seed=5)
+    viewer.set_model(untrained)  # a new model: the old scores are dropped, the lab on screen scored again
+    assert list(viewer.lab_scores) == ["A"]
+    assert viewer.lab_scores["A"].mean_iou == pytest.approx(score_dataset(untrained, val_data).mean_iou)
+    # Data that is not generated tissue has no labs: the control stays hidden.
+    images, masks = torch.rand(2, 3, TILE, TILE), torch.zeros(2, TILE, TILE, dtype=torch.int64)
+    other = PredictionViewer(trained, torch.utils.data.TensorDataset(images, masks), class_names=["stroma", "tumor"])
+    assert other.lab.layout.display == "none"
+    with pytest.raises(TypeError, match="needs generated tiles"):
+        other.show_lab("B")
+
 
 def test_prediction_viewer_uploads(trained, val_data):
     viewer = PredictionViewer(trained, val_data, max_upload_side=100, max_upload_bytes=200_000)

@@ -4,7 +4,8 @@ Every dataset yields ``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H
 ``class_names``, ``class_colors`` and ``num_classes``.
 
 - :func:`generate_tile`, :class:`TissueDataset`: procedural tumor/stroma tiles with exact masks (``tissue``);
-  :class:`Lab`, :data:`LABS`: how a lab stains and scans; tiles from labs "B" and "C" show domain shift.
+  :class:`Lab`, :data:`LABS`: how a lab stains and scans; tiles from labs "B" and "C" show domain shift;
+  :func:`random_lab`, :class:`ManyLabsDataset`: tiles pooled from many labs.
 - :func:`load_skin`, :class:`SkinDataset`: a real H&E skin section with a 4-layer mask (``skin``).
 - :class:`FolderDataset`, :func:`preflight`: your own images and masks, checked before training;
   :func:`read_image`, :func:`read_image_bytes`, :func:`read_mask`: one decoder for files and uploads alike,
@@ -30,7 +31,7 @@ from segtutor.data.classes import (
     class_colors,
     class_names_of,
 )
-from segtutor.data.datasets import SegmentationDataset, TissueDataset, tile_seed, to_tensors
+from segtutor.data.datasets import ManyLabsDataset, SegmentationDataset, TissueDataset, tile_seed, to_tensors
 from segtutor.data.files import (
     MAX_IMAGE_PIXELS,
     FileFormatError,
@@ -62,7 +63,7 @@ from segtutor.data.stain import (
     stain_matrix,
 )
 from segtutor.data.tiling import stitch, tile_image, tile_positions, tile_starts
-from segtutor.data.tissue import LABS, Lab, generate_tile, get_lab, paint_tissue
+from segtutor.data.tissue import LABS, Lab, generate_tile, get_lab, paint_tissue, random_lab
 
 __all__ = [
     "AnnotationMask",
@@ -78,6 +79,7 @@ __all__ = [
     "MAGNIFICATION_MPP",
     "MAX_IMAGE_PIXELS",
     "MacenkoNormalizer",
+    "ManyLabsDataset",
     "PreflightReport",
     "Problem",
     "QuPathAnnotation",
@@ -106,6 +108,7 @@ __all__ = [
     "magnification_to_mpp",
     "od_to_rgb",
     "paint_tissue",
+    "random_lab",
     "preflight",
     "preflight_slide",
     "random_crop",

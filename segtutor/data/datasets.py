@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from segtutor.data.augment import Augmentation
 from segtutor.data.augment import augment as augment_pair
 from segtutor.data.classes import class_colors
-from segtutor.data.tissue import Lab, check_tissue_classes, generate_tile, get_lab
+from segtutor.data.tissue import Lab, check_tissue_classes, generate_tile, get_lab, random_lab
 
 
 def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,6 +107,15 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         raise NotImplementedError
 
+    def _extras_repr(self) -> str:
+        """The non-default settings for ``__repr__``: extra augmentations, normaliser."""
+        extras = ""
+        if self.augmentations:
+            extras += f", augmentations={list(self.augmentations)}"
+        if self.normalize is not None:
+            extras += f", normalize={self.normalize!r}"
+        return extras
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H, W) of sample ``index``."""
         if not -len(self) <= index < len(self):
@@ -188,6 +197,16 @@ class TissueDataset(SegmentationDataset):
     def __len__(self) -> int:
         return self.num_tiles
 
+    def with_lab(self, lab: str | Lab | None) -> TissueDataset:
+        """The same tiles (same tissue, same settings) as lab ``lab`` stains and scans them.
+
+        Example:
+            >>> val_b = TissueDataset(16, seed=1).with_lab("B")  # test on another lab
+        """
+        return TissueDataset(self.num_tiles, self.tile_size, seed=self.seed, classes=self.class_names,
+                             augment=self.augment, cache=self.cache, lab=lab, augmentations=self.augmentations,
+                             normalize=self.normalize)  # fmt: skip
+
     def load_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Tile ``index`` before augmentation: image uint8 (H, W, 3) and mask uint8 (H, W)."""
         if index in self._tiles:
@@ -208,11 +227,54 @@ class TissueDataset(SegmentationDataset):
 
     def _extras_repr(self) -> str:
         """The non-default settings: lab, extra augmentations, normaliser."""
-        extras = ""
-        if self.lab != get_lab(None):
-            extras += f", lab={self.lab.name!r}"
-        if self.augmentations:
-            extras += f", augmentations={list(self.augmentations)}"
-        if self.normalize is not None:
-            extras += f", normalize={self.normalize!r}"
-        return extras
+        lab = f", lab={self.lab.name!r}" if self.lab != get_lab(None) else ""
+        return lab + super()._extras_repr()
+
+
+class ManyLabsDataset(TissueDataset):
+    """Generated tiles, each stained and scanned in a lab of its own (:func:`~segtutor.data.tissue.random_lab`).
+
+    Tile ``i`` is the tissue of ``TissueDataset(seed=seed)``'s tile ``i``, from a lab drawn from ``(seed, i)``:
+    pooled data from many labs, as a pretrained encoder sees it (:mod:`segtutor.train.pretrain`).
+
+    Args:
+        num_tiles, tile_size, seed, classes, augment, cache, augmentations, normalize: as in :class:`TissueDataset`.
+
+    Example:
+        >>> pooled = ManyLabsDataset(512, 96, seed=0, augment=True)
+        >>> pooled.lab_of(3).blur_sigma  # the scanner blur of tile 3's lab
+    """
+
+    def __init__(
+        self,
+        num_tiles: int = 256,
+        tile_size: int = 128,
+        *,
+        seed: int = 0,
+        classes: Sequence[str] = ("stroma", "tumor"),
+        augment: bool = False,
+        cache: bool = True,
+        augmentations: Sequence[Augmentation] = (),
+        normalize: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        super().__init__(num_tiles, tile_size, seed=seed, classes=classes, augment=augment, cache=cache,
+                         augmentations=augmentations, normalize=normalize)  # fmt: skip
+
+    def lab_of(self, index: int) -> Lab:
+        """The lab that stains and scans tile ``index``."""
+        return random_lab(np.random.default_rng((self.seed, index, 1)), name=f"lab of tile {index}")
+
+    def load_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tile ``index`` from its own lab, before augmentation: image uint8 (H, W, 3) and mask uint8 (H, W)."""
+        if index in self._tiles:
+            return self._tiles[index]
+        image, mask = generate_tile(
+            self.tile_size, seed=tile_seed(self.seed, index), classes=self.class_names, lab=self.lab_of(index)
+        )
+        tile = (image, mask.astype(np.uint8))
+        if self.cache:
+            self._tiles[index] = tile
+        return tile
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("TissueDataset(", "ManyLabsDataset(", 1)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from segtutor.data.augment import random_crop
+from segtutor.data.augment import Augmentation, random_crop
 from segtutor.data.datasets import SegmentationDataset
 from segtutor.data.files import read_image, read_mask
 from segtutor.data.preflight import Problem, preflight
@@ -32,6 +32,9 @@ class FolderDataset(SegmentationDataset):
         augment: flips, quarter turns and colour jitter, new each epoch.
         seed: seeds the crop windows and the augmentation.
         min_size: smallest image side accepted (the networks need at least ``MIN_SIZE`` = 32 pixels).
+        augmentations: further random steps after the flips, turns and jitter (needs ``augment=True``), e.g.
+            ``[HEDJitter(0.1)]`` or ``[RandomZoom(0.8, 1.25)]``.
+        normalize: recolours every image before augmentation, e.g. ``MacenkoNormalizer(reference)``.
 
     Example:
         >>> data = FolderDataset("my_images", "my_masks", num_classes=2, crop_size=128, augment=True)
@@ -50,6 +53,8 @@ class FolderDataset(SegmentationDataset):
         augment: bool = False,
         seed: int = 0,
         min_size: int = MIN_SIZE,
+        augmentations: Sequence[Augmentation] = (),
+        normalize: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         if class_names is not None and num_classes is not None and len(class_names) != num_classes:
             raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")
@@ -80,7 +85,7 @@ class FolderDataset(SegmentationDataset):
                 )
             )
         names = class_names or [f"class {k}" for k in range(self.report.num_classes)]
-        super().__init__(names, seed=seed, augment=augment)
+        super().__init__(names, seed=seed, augment=augment, augmentations=augmentations, normalize=normalize)
         self.pairs = self.report.pairs
         self.crop_size = crop_size
         self.crops_per_image = crops_per_image
@@ -100,5 +105,5 @@ class FolderDataset(SegmentationDataset):
         return (
             f"FolderDataset({str(self.report.image_dir)!r}, {str(self.report.mask_dir)!r}, "
             f"num_classes={self.num_classes}, crop_size={self.crop_size}, crops_per_image={self.crops_per_image}, "
-            f"augment={self.augment}) with {len(self.pairs)} image/mask pairs"
+            f"augment={self.augment}{self._extras_repr()}) with {len(self.pairs)} image/mask pairs"
         )

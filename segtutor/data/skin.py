@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
-from segtutor.data.augment import random_crop
+from segtutor.data.augment import Augmentation, random_crop
 from segtutor.data.classes import SKIN_CLASS_NAMES
 from segtutor.data.datasets import SegmentationDataset
 from segtutor.data.polygons import rasterize_polygon
@@ -131,6 +132,10 @@ class SkinDataset(SegmentationDataset):
         val_fraction: share of the image width, on the right, kept for validation.
         seed: places the crops; also seeds the augmentation.
         augment: flips, quarter turns and colour jitter, new each epoch.
+        augmentations: further random steps after the flips, turns and jitter (needs ``augment=True``), e.g.
+            ``[HEDJitter(0.1)]``.
+        normalize: recolours every crop before augmentation, e.g. ``MacenkoNormalizer(reference)`` to make the
+            slide look stained like the generated tiles.
 
     Example:
         >>> train, val = SkinDataset("train", augment=True), SkinDataset("val")
@@ -146,12 +151,16 @@ class SkinDataset(SegmentationDataset):
         val_fraction: float = 0.25,
         seed: int = 0,
         augment: bool = False,
+        augmentations: Sequence[Augmentation] = (),
+        normalize: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         if split not in ("train", "val"):
             raise ValueError(f'split must be "train" or "val", got {split!r}')
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
-        super().__init__(SKIN_CLASS_NAMES, seed=seed, augment=augment)
+        super().__init__(
+            SKIN_CLASS_NAMES, seed=seed, augment=augment, augmentations=augmentations, normalize=normalize
+        )
         image, mask = load_skin()
         cut = round(image.shape[1] * (1.0 - val_fraction))  # first validation column
         part = slice(0, cut) if split == "train" else slice(cut, None)
@@ -174,5 +183,5 @@ class SkinDataset(SegmentationDataset):
     def __repr__(self) -> str:
         return (
             f"SkinDataset({self.split!r}, crop_size={self.crop_size}, num_crops={self.num_crops}, "
-            f"seed={self.seed}, augment={self.augment}) from a {self.mask.shape[0]}x{self.mask.shape[1]} part"
+            f"seed={self.seed}, augment={self.augment}{self._extras_repr()}) from a {self.mask.shape[0]}x{self.mask.shape[1]} part"
         )

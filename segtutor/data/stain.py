@@ -215,21 +215,39 @@ class MacenkoNormalizer:
     Args:
         reference: RGB (H, W, 3) or (N, H, W, 3) in [0, 255]: one or more tiles of the lab to look like.
         beta, alpha, white: see :func:`macenko_stains`.
+        source: a whole slide (RGB, or a stack of its tiles) whose stains every normalised image is assumed to
+            have: estimated once, from all of it, instead of from each image. Use it for tiles of one slide: a
+            tile of mostly glass has too few stained pixels for an estimate of its own. None: per image.
 
     Example:
         >>> normalize = MacenkoNormalizer(reference_tiles)  # e.g. a few tiles of the training lab
         >>> looks_like_reference = normalize(image)  # uint8 (H, W, 3)
+        >>> per_slide = MacenkoNormalizer(reference_tiles, source=slide_image)  # one estimate for all its tiles
     """
 
-    def __init__(self, reference: np.ndarray, *, beta: float = 0.15, alpha: float = 1.0, white: float = WHITE):
+    def __init__(
+        self,
+        reference: np.ndarray,
+        *,
+        beta: float = 0.15,
+        alpha: float = 1.0,
+        white: float = WHITE,
+        source: np.ndarray | None = None,
+    ):
         self.beta, self.alpha, self.white = beta, alpha, white
         self.stains, self.max_concentrations = macenko_stains(reference, beta=beta, alpha=alpha, white=white)
+        self.source_stains = None
+        if source is not None:
+            self.source_stains = macenko_stains(source, beta=beta, alpha=alpha, white=white)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """``image`` RGB (H, W, 3) in [0, 255], restained with the reference's stains: uint8 (H, W, 3)."""
         image = np.asarray(image)
-        # 1) This image's own stains and maximal amounts.
-        stains, max_concentrations = macenko_stains(image, beta=self.beta, alpha=self.alpha, white=self.white)
+        # 1) This image's own stains and maximal amounts (or its slide's, estimated once).
+        if self.source_stains is not None:
+            stains, max_concentrations = self.source_stains
+        else:
+            stains, max_concentrations = macenko_stains(image, beta=self.beta, alpha=self.alpha, white=self.white)
         # 2) Unmix every pixel into amounts of its two stains.
         density = rgb_to_od(image, white=self.white).reshape(-1, 3)  # (P, 3)
         concentrations = np.linalg.lstsq(stains.T, density.T, rcond=None)[0].T  # (P, 2)
@@ -240,7 +258,9 @@ class MacenkoNormalizer:
 
     def __repr__(self) -> str:
         h, e = (np.array2string(v, precision=3, separator=", ") for v in self.stains)
-        return f"MacenkoNormalizer(hematoxylin={h}, eosin={e}, max_concentrations={self.max_concentrations.round(3)})"
+        source = ", source stains fixed" if self.source_stains is not None else ""
+        return (f"MacenkoNormalizer(hematoxylin={h}, eosin={e}, max_concentrations={self.max_concentrations.round(3)}"
+                f"{source})")  # fmt: skip
 
 
 # ---- Reinhard colour transfer (Reinhard et al. 2001) -----------------------------------------------------------

@@ -126,6 +126,42 @@ def get_lab(lab: str | Lab | None) -> Lab:
     return LABS[lab]
 
 
+def random_lab(rng: np.random.Generator, name: str = "random") -> Lab:
+    """A lab drawn at random: its own dyes, staining times, scanner blur, pixel size, camera noise and lamp.
+
+    The ranges are wide enough to hold labs like "B" and "C" (see :data:`LABS`) without being them: tiles from
+    many such labs teach a network that colour, sharpness and scale vary, as slides pooled from many hospitals
+    do (the data a pretrained encoder learns from, :mod:`segtutor.train.pretrain`).
+
+    Args:
+        rng: the only source of randomness.
+        name: the lab's name.
+
+    Returns:
+        A :class:`Lab`.
+
+    Example:
+        >>> lab = random_lab(np.random.default_rng(0))
+        >>> image, mask = generate_tile(96, seed=1, lab=lab)
+    """
+    # 1) Dye colours: lab A's optical densities moved by up to 0.18 per component (lab C's differ by up to 0.15).
+    hematoxylin = np.clip(np.asarray(HEMATOXYLIN_OD) + rng.uniform(-0.18, 0.18, 3), 0.02, None)
+    eosin = np.clip(np.asarray(EOSIN_OD) + rng.uniform(-0.18, 0.18, 3), 0.02, None)
+    # 2) Staining times (log-uniform: 0.6 as likely as 1 / 0.6), 3) the scanner, 4) the lamp's white balance.
+    return Lab(
+        name,
+        "a lab drawn at random (random_lab)",
+        hematoxylin_od=tuple(float(v) for v in hematoxylin),
+        eosin_od=tuple(float(v) for v in eosin),
+        hematoxylin_strength=float(np.exp(rng.uniform(np.log(0.55), np.log(1.6)))),
+        eosin_strength=float(np.exp(rng.uniform(np.log(0.6), np.log(1.6)))),
+        blur_sigma=float(rng.uniform(0.0, 1.0)),
+        microns_per_pixel=float(np.exp(rng.uniform(np.log(0.75), np.log(1.33)))),
+        noise=float(rng.uniform(0.5, 2.0)),
+        illuminant=(1.0, float(rng.uniform(0.93, 1.0)), float(rng.uniform(0.85, 1.0))),
+    )
+
+
 def generate_tile(
     tile_size: int = 128,
     *,

@@ -30,6 +30,7 @@ from segtutor.exercises.operations import (
     check_transposed_output_size,
 )
 from segtutor.exercises.slides import check_downsample, check_field_in_microns
+from segtutor.exercises.shift import check_ece, check_share_won_back, check_trainable_parameters
 from segtutor.exercises.training import (
     LossCurves,
     check_adam_steps,
@@ -58,6 +59,7 @@ __all__ = [
     "check_dice",
     "check_dilated_span",
     "check_downsample",
+    "check_ece",
     "check_even_overlap",
     "check_feature_size",
     "check_field_in_microns",
@@ -75,7 +77,9 @@ __all__ = [
     "check_size_after_pooling",
     "check_soft_dice_loss",
     "check_sgd_step",
+    "check_share_won_back",
     "check_tile_count",
+    "check_trainable_parameters",
     "check_transposed_output_size",
     "check_unet_concat_channels",
     "diagnose_loss_curves",

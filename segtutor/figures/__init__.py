@@ -8,8 +8,10 @@ Notebooks call these directly (``fig = image_row(...)`` as a cell's last line sh
 - :mod:`~segtutor.figures.pictures`: images as PNGs, rows of images with titles, feature-map mosaics.
 - :mod:`~segtutor.figures.diagram`: an architecture drawn from the model's own stages.
 - :mod:`~segtutor.figures.curves`: training curves: the learning-rate finder's loss against the learning rate.
+- :mod:`~segtutor.figures.calibration`: reliability diagrams (is "90 % sure" right 90 % of the time?).
 """
 
+from segtutor.figures.calibration import reliability_figure
 from segtutor.figures.curves import lr_finder_figure
 from segtutor.figures.diagram import architecture_figure, legend_html, place_stages
 from segtutor.figures.grids import MAX_NUMBERED, cell_outline, cell_text, grid_heatmap, square_cells
@@ -43,6 +45,7 @@ __all__ = [
     "mosaic",
     "place_stages",
     "png_uri",
+    "reliability_figure",
     "square_cells",
     "style",
 ]

@@ -38,6 +38,13 @@ from segtutor.models.contract import (
 from segtutor.models.deeplabv3 import ASPP, DeepLabV3
 from segtutor.models.deeplabv3plus import DeepLabV3Plus
 from segtutor.models.fcn import FCN8s
+from segtutor.models.transfer import (
+    Pretraining,
+    check_input_statistics,
+    freeze_encoder,
+    list_pretrained,
+    load_pretrained_encoder,
+)
 from segtutor.models.summary import (
     PAPER_SIZED_PARAMETERS,
     ArchitectureSummary,
@@ -111,9 +118,15 @@ def list_sizes() -> list[str]:
 
 
 def create_model(
-    name: str, *, in_channels: int = 3, num_classes: int = 2, size: str = "small", seed: int | None = None
+    name: str,
+    *,
+    in_channels: int = 3,
+    num_classes: int = 2,
+    size: str = "small",
+    seed: int | None = None,
+    pretrained: bool = False,
 ) -> nn.Module:
-    """Build one of the course's segmentation networks with fresh (untrained) weights.
+    """Build one of the course's segmentation networks with fresh (untrained) weights, or a pretrained encoder.
 
     Args:
         name: one of ``list_models()``: ``"unet"``, ``"fcn8s"``, ``"deeplabv3"``, ``"deeplabv3plus"``.
@@ -122,6 +135,8 @@ def create_model(
         size: one of ``list_sizes()``; ``"small"`` trains in seconds on a CPU, ``"paper"`` is the published network.
         seed: draw the initial weights from this seed (the same seed, the same weights; torch's global generator
             is left as it was); None draws them from torch's global generator, as ``nn.Module`` does.
+        pretrained: start the encoder from the weights that ship with segtutor (small RGB models; see
+            :mod:`segtutor.models.transfer`); the decoder and classifier start fresh, drawn from ``seed``.
 
     Returns:
         A model mapping ``images (N, in_channels, H, W)`` to ``logits (N, num_classes, H, W)``, H, W >= 32.
@@ -133,11 +148,15 @@ def create_model(
         raise ValueError(f"unknown model {name!r}; available options are: {', '.join(MODELS)}")
     if size not in SIZES[name]:
         raise ValueError(f"unknown size {size!r} for {name!r}; available options are: {', '.join(SIZES[name])}")
+    if pretrained and in_channels != 3:
+        raise ValueError(f"the pretrained encoders take RGB images (in_channels=3), got in_channels={in_channels}")
     if seed is None:
-        return MODELS[name](in_channels=in_channels, num_classes=num_classes, **SIZES[name][size])
-    with torch.random.fork_rng(devices=[]):  # a private copy of the generator: the caller's stays untouched
-        torch.manual_seed(seed)
-        return MODELS[name](in_channels=in_channels, num_classes=num_classes, **SIZES[name][size])
+        model = MODELS[name](in_channels=in_channels, num_classes=num_classes, **SIZES[name][size])
+    else:
+        with torch.random.fork_rng(devices=[]):  # a private copy of the generator: the caller's stays untouched
+            torch.manual_seed(seed)
+            model = MODELS[name](in_channels=in_channels, num_classes=num_classes, **SIZES[name][size])
+    return load_pretrained_encoder(model, size) if pretrained else model
 
 
 __all__ = [
@@ -147,6 +166,7 @@ __all__ = [
     "MIN_SIZE",
     "MODELS",
     "PAPER_SIZED_PARAMETERS",
+    "Pretraining",
     "SIZES",
     "ArchitectureSummary",
     "DeepLabV3",
@@ -157,6 +177,7 @@ __all__ = [
     "StageShape",
     "TrainingDefaults",
     "UNet",
+    "check_input_statistics",
     "count_flops",
     "count_parameters",
     "create_model",
@@ -166,11 +187,14 @@ __all__ = [
     "first_convolution",
     "format_count",
     "format_table",
+    "freeze_encoder",
     "input_channels",
     "layer_choices",
     "layer_table",
     "list_models",
+    "list_pretrained",
     "list_sizes",
+    "load_pretrained_encoder",
     "logits_to_preds",
     "logits_to_probs",
     "training_defaults",

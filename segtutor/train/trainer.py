@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from segtutor.device import check_device, default_device
 from segtutor.metrics import ConfusionMatrix
 from segtutor.models import evaluating
+from segtutor.models.transfer import check_input_statistics
 from segtutor.train.callbacks import Callback, TrainState
 from segtutor.train.checks import (
     WeightSnapshot,
@@ -220,6 +221,8 @@ class Trainer:
         # 1) the next batch, on the device
         batch = self._next_batch()  # on the CPU
         images, masks = self._to_device(*batch)
+        if self.iteration == 0:  # a pretrained encoder's input: its scale (error) and colours (warning)
+            check_input_statistics(self.model, images)
         # 2) forward, remembering the batch-norm statistics in case this step goes wrong
         for saved, buffer in zip(self._saved_buffers, self._buffers):
             saved.copy_(buffer)

@@ -4,6 +4,8 @@ For a validation tile the viewer shows the image, its ground truth, the predicti
 slider), an error map for one class (false positives red, false negatives blue), one probability map per class,
 the confusion matrix and per-class IoU and Dice. The learner can also upload an image of their own (step 7 of
 the course's pipeline): it is predicted tile by tile with sliding windows when it is larger than a training tile.
+For generated tiles, "test on lab" shows the same validation tissue as another lab stains and scans it
+(``segtutor.data.LABS``), with the score over all validation tiles next to the training lab's: domain shift.
 
 The numbers come from the engine (:func:`segtutor.predict.analyse_prediction`, :func:`segtutor.predict.error_map`,
 :func:`segtutor.data.read_image_bytes` for uploads); the view (:class:`PredictionViewer`) only draws them.
@@ -23,10 +25,10 @@ from plotly.subplots import make_subplots
 from torch import nn
 from torch.utils.data import Dataset
 
-from segtutor.data import FileFormatError, class_colors, class_names_of, read_image_bytes
+from segtutor.data import LABS, FileFormatError, TissueDataset, class_colors, class_names_of, read_image_bytes
 from segtutor.figures import error_picture, image_trace, png_uri, style
 from segtutor.models import MIN_SIZE
-from segtutor.predict import PredictionAnalysis, analyse_prediction, error_map, overlay
+from segtutor.predict import PredictionAnalysis, analyse_prediction, error_map, overlay, score_dataset
 from segtutor.widgets.controls import report_errors
 from segtutor.widgets.live_figure import LiveFigure
 
@@ -90,8 +92,9 @@ class PredictionViewer(widgets.VBox):
         max_upload_bytes: larger uploads are refused with a message.
         max_upload_side: uploads wider or taller than this are refused with a message.
 
-    Python API: :meth:`show_tile`, :meth:`predict_file` (what the upload control calls), :meth:`set_model`;
-    :attr:`analysis` holds the numbers on screen.
+    Python API: :meth:`show_tile`, :meth:`predict_file` (what the upload control calls), :meth:`set_model`,
+    :meth:`show_lab` (what the "test on lab" control calls, for a :class:`~segtutor.data.TissueDataset`);
+    :attr:`analysis` holds the numbers on screen, :attr:`lab_scores` the score of every lab shown so far.
 
     Example:
         >>> viewer = PredictionViewer(trained_model, TissueDataset(8, seed=1))
@@ -117,6 +120,14 @@ class PredictionViewer(widgets.VBox):
         self.max_upload_side = max_upload_side
         self.analysis: PredictionAnalysis | None = None
         self.source = ""  # what is on screen: "tile 3" or the uploaded file's name
+        # Test on another lab: generated tiles only; the datasets' own lab is the one trained on.
+        self.home_dataset = dataset
+        self.lab_scores: dict[str, object] = {}  # lab name -> SegmentationScores over all validation tiles
+        labs = isinstance(dataset, TissueDataset) and dataset.lab in LABS.values()
+        self.lab = widgets.ToggleButtons(options=list(LABS), value=dataset.lab.name if labs else None,
+                                         description="test on lab", style={"button_width": "40px"},
+                                         layout=widgets.Layout(display=None if labs else "none"))  # fmt: skip
+        self.lab_message = widgets.HTML()
 
         self.tile = widgets.IntSlider(value=0, min=0, max=len(dataset) - 1, description="validation tile",
                                       continuous_update=False, style={"description_width": "100px"})  # fmt: skip
@@ -138,6 +149,7 @@ class PredictionViewer(widgets.VBox):
         self.opacity.observe(guard(lambda _: self._draw_overlay()), names="value")
         self.error_class.observe(guard(lambda _: self._draw_errors()), names="value")
         self.upload.observe(guard(self._on_upload), names="value")
+        self.lab.observe(guard(lambda change: self.show_lab(change["new"])), names="value")
         self.show_tile(0)
         legend = ("<span style='font-size:12px'>errors: <b style='color:rgb(214,39,40)'>red</b> false positive "
                   "(predicted this class, truly another) · <b style='color:rgb(31,119,180)'>blue</b> false negative "
@@ -145,6 +157,7 @@ class PredictionViewer(widgets.VBox):
                   "between two other classes</span>")  # fmt: skip
         super().__init__([
             widgets.HBox([self.tile, self.opacity, self.error_class]),
+            widgets.HBox([self.lab, self.lab_message], layout=widgets.Layout(align_items="center")),
             widgets.HBox([self.upload, self.message], layout=widgets.Layout(align_items="center")),
             self.figure, widgets.HTML(legend), self.scores, self.errors,
         ])  # fmt: skip
@@ -153,6 +166,32 @@ class PredictionViewer(widgets.VBox):
     def set_model(self, model: nn.Module) -> None:
         """Show the predictions of ``model`` (e.g. after more training) on the current tile."""
         self.model = model
+        self.lab_scores = {}
+        if self.lab_message.value:
+            self.show_lab(self.lab.value)
+        self.show_tile(self.tile.value)
+
+    def show_lab(self, lab: str) -> None:
+        """Show the validation tiles as lab ``lab`` stains and scans them, and score all of them there.
+
+        The message compares the mean IoU over every validation tile with that on the training lab's tiles.
+        """
+        if not isinstance(self.home_dataset, TissueDataset):
+            raise TypeError(f"test on another lab needs generated tiles (a TissueDataset), not "
+                            f"{type(self.home_dataset).__name__}")  # fmt: skip
+        if self.lab.value != lab:
+            self.lab.value = lab  # the control's observer calls back here
+            return
+        home = self.home_dataset.lab.name
+        self.dataset = self.home_dataset if lab == home else self.home_dataset.with_lab(lab)
+        for name, data in ((home, self.home_dataset), (lab, self.dataset)):
+            if name not in self.lab_scores:
+                self.lab_scores[name] = score_dataset(self.model, data, class_names=self.class_names)
+        ours, theirs = self.lab_scores[home], self.lab_scores[lab]
+        self.lab_message.value = (f"mean IoU over the {len(self.dataset)} validation tiles: lab {home} (the "
+                                  f"validation set's own) {ours.mean_iou:.3f}" + ("" if lab == home else
+                                  f" → lab {lab} <b>{theirs.mean_iou:.3f}</b> "
+                                  f"({theirs.mean_iou - ours.mean_iou:+.3f})"))  # fmt: skip
         self.show_tile(self.tile.value)
 
     def show_tile(self, index: int) -> None:
