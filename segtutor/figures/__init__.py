@@ -19,6 +19,7 @@ from segtutor.figures.pictures import (
     kernel_mosaic,
     mosaic,
     png_uri,
+    probability_picture,
 )
 from segtutor.figures.theme import GRID, HIGHLIGHT, TEMPLATE, style
 
@@ -40,6 +41,7 @@ __all__ = [
     "mosaic",
     "place_stages",
     "png_uri",
+    "probability_picture",
     "square_cells",
     "style",
 ]

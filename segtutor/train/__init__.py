@@ -14,7 +14,8 @@ Step by step (the loop :func:`fit` runs):
     >>> trainer.end()
 
 In a worker thread, so a page stays live (what the training dashboard does): :class:`TrainingSession`. Every
-architecture in turn, with the same budget: :func:`race`.
+architecture in turn, with the same budget: :func:`race`. Snapshots of one tile's prediction
+through a run, to scrub back through: :class:`TimeMachine`.
 """
 
 from segtutor.train.background import TrainingSession, run_in_background, stop_all
@@ -25,6 +26,7 @@ from segtutor.train.control import TrainingControl
 from segtutor.train.history import Evaluation, History, smooth
 from segtutor.train.losses import SegmentationLoss, cross_entropy_loss, dice_loss
 from segtutor.train.race import RaceCallback, RaceResult, evaluate_boundaries, race
+from segtutor.train.snapshots import Snapshot, TimeMachine
 from segtutor.train.trainer import Trainer, fit, warm_up_step
 
 __all__ = [
@@ -36,7 +38,9 @@ __all__ = [
     "RaceCallback",
     "RaceResult",
     "SegmentationLoss",
+    "Snapshot",
     "TrainConfig",
+    "TimeMachine",
     "TrainState",
     "Trainer",
     "TrainingControl",

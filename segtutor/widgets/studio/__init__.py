@@ -12,6 +12,7 @@ from segtutor.widgets.studio.model_picker import ModelPicker
 from segtutor.widgets.studio.prediction import PredictionViewer
 from segtutor.widgets.studio.race import ArchitectureRace
 from segtutor.widgets.studio.settings import TrainSettings
+from segtutor.widgets.studio.time_machine import TimeMachineViewer
 from segtutor.widgets.studio.training import TrainingDashboard
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "FeatureMapViewer",
     "ModelPicker",
     "PredictionViewer",
+    "TimeMachineViewer",
     "TrainSettings",
     "TrainingDashboard",
     "TrainingStudio",
