@@ -146,3 +146,13 @@ def test_bad_arguments_say_what_to_do():
         machine.first_iteration("nerve", 0.5)
     with pytest.raises(ValueError, match="metric must be"):
         machine.first_iteration("tumor", 0.5, metric="accuracy")
+
+
+def test_a_failing_model_ends_the_run_with_its_own_error():
+    from helpers import Broken
+
+    data = blob_dataset(count=4, size=24)
+    machine = TimeMachine(data, class_names=NAMES)
+    with pytest.raises(RuntimeError, match="this layer is broken"):
+        fit(Broken(), data, None, TrainConfig(batch_size=4, max_iters=3), [machine])
+    assert machine.snapshots == []

@@ -24,7 +24,7 @@ from segtutor.train.checkpoint import Checkpoint, infer_create_args, load_checkp
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
 from segtutor.train.history import Evaluation, History, smooth
-from segtutor.train.losses import SegmentationLoss, cross_entropy_loss, dice_loss
+from segtutor.train.losses import SegmentationLoss, cross_entropy_loss, dice_loss, focal_loss, logit_gradients
 from segtutor.train.race import RaceCallback, RaceResult, evaluate_boundaries, race
 from segtutor.train.snapshots import Snapshot, TimeMachine
 from segtutor.train.trainer import Trainer, fit, warm_up_step
@@ -49,8 +49,10 @@ __all__ = [
     "dice_loss",
     "evaluate_boundaries",
     "fit",
+    "focal_loss",
     "infer_create_args",
     "load_checkpoint",
+    "logit_gradients",
     "race",
     "run_in_background",
     "save_checkpoint",

@@ -159,6 +159,8 @@ class TimeMachine(Callback):
             self._take(state)
 
     def on_train_end(self, state: TrainState) -> None:
+        if state.history.status == "error":
+            return  # the model (or its data) failed: predicting once more would fail again, and hide the error
         with self._lock:
             taken = bool(self._snapshots) and self._snapshots[-1].iteration == state.iteration
         if not taken:
