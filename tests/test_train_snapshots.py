@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from helpers import AtStep, NanAtStep, blob_dataset, tiny_net
+from helpers import AtStep, Broken, NanAtStep, blob_dataset, tiny_net
 
 from segtutor.predict import predict_proba
 from segtutor.train import Callback, Snapshot, TimeMachine, TrainConfig, fit
@@ -149,8 +149,6 @@ def test_bad_arguments_say_what_to_do():
 
 
 def test_a_failing_model_ends_the_run_with_its_own_error():
-    from helpers import Broken
-
     data = blob_dataset(count=4, size=24)
     machine = TimeMachine(data, class_names=NAMES)
     with pytest.raises(RuntimeError, match="this layer is broken"):

@@ -12,6 +12,8 @@ Three parts, each over the engine, none holding engine code:
 from segtutor.widgets.explorers import (
     ConvolutionExplorer,
     ConvolutionState,
+    LossPlaygroundExplorer,
+    LossPlaygroundState,
     PoolingExplorer,
     PoolingState,
     ReceptiveFieldExplorer,
@@ -38,6 +40,8 @@ __all__ = [
     "ConvolutionState",
     "FeatureMapViewer",
     "LiveFigure",
+    "LossPlaygroundExplorer",
+    "LossPlaygroundState",
     "ModelPicker",
     "PlotlyLibrary",
     "PoolingExplorer",
