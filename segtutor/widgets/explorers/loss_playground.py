@@ -30,6 +30,7 @@ from segtutor.figures import TEMPLATE
 from segtutor.metrics import SegmentationScores, confusion_matrix
 from segtutor.train import cross_entropy_loss, dice_loss, focal_loss, logit_gradients
 from segtutor.widgets.controls import report_errors
+from segtutor.widgets.links import Shareable, ShareLink
 from segtutor.widgets.live_figure import Click, LiveFigure
 
 LOSS_NAMES = ("cross-entropy", "weighted cross-entropy", "focal", "soft Dice", "cross-entropy + Dice")
@@ -210,7 +211,7 @@ class LossPlaygroundState:
         )
 
 
-class LossPlaygroundExplorer(widgets.VBox):
+class LossPlaygroundExplorer(widgets.VBox, Shareable):
     """Shift, shrink, blur or paint a prediction of a small tumor and watch five losses and their pushes.
 
     Click the ground truth to move the tumor; click the prediction to paint P(tumor) with the brush.
@@ -227,6 +228,10 @@ class LossPlaygroundExplorer(widgets.VBox):
         >>> explorer.preset.value = "all stroma"
         >>> explorer.state.scores.pixel_accuracy, explorer.state.readings["soft Dice"].value
     """
+
+    LINK_VIEW = "loss-playground"
+    LINK_CONTROLS = {name: name for name in ("tumor_share", "row", "col", "shift", "grow", "blur", "confidence",
+                                             "tumor_weight", "gamma")}  # brush strokes are not in the link
 
     def __init__(self, *, size: int = 64, tumor_share: float = 0.05) -> None:
         self.state = LossPlaygroundState(size=size, tumor_share=tumor_share,
@@ -280,7 +285,8 @@ class LossPlaygroundExplorer(widgets.VBox):
             widgets.VBox([widgets.HTML("<b>losses and brush</b>"), self.tumor_weight, self.gamma, self.brush_radius,
                           self.brush_value, self.clear_button, hint]),
         ])  # fmt: skip
-        super().__init__([columns, self.scores, self.figure, self.errors])
+        self.share = ShareLink(self)
+        super().__init__([columns, self.scores, self.figure, self.errors, self.share])
         self._draw()
 
     # ---- controls -----------------------------------------------------------------------------------------------

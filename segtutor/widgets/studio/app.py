@@ -26,17 +26,23 @@ from torch.utils.data import Dataset
 from segtutor.data import TissueDataset, class_names_of
 from segtutor.train import TrainConfig
 from segtutor.widgets.controls import report_errors
+from segtutor.widgets.links import LinkField, ShareLink, control_field
 from segtutor.widgets.studio.features import FeatureMapViewer
 from segtutor.widgets.studio.model_picker import ModelPicker
 from segtutor.widgets.studio.prediction import PredictionViewer
 from segtutor.widgets.studio.race import ArchitectureRace
+from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.training import TrainingDashboard
 
 TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race")
+LINKED_SETTINGS = {"lr": "lr", "optimizer": "optimizer", "batch_size": "batch_size", "unit": "budget_unit",
+                   "budget": "budget", "schedule": "schedule"}  # name in a link -> TrainSettings control
 MODEL_TAB, TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB = range(len(TABS))
 
 
 class TrainingStudio(widgets.VBox):
+    LINK_VIEW = "studio"
+
     """Pick a model → train it live → inspect its predictions → upload an image → race the architectures.
 
     Args:
@@ -49,6 +55,9 @@ class TrainingStudio(widgets.VBox):
         config: the training dashboard's first settings; default ``TrainConfig(max_seconds=30, eval_every=20)``.
         race_config: the race's settings; default the same with 15 s per model.
         seed: seeds the generated data and the initial weights (the configs seed the data order).
+
+    "Copy link to this view" (``studio.share``) carries the model, its size and the training settings;
+    :func:`~segtutor.widgets.open_link` opens a studio in the state of a link.
 
     Example:
         >>> studio = TrainingStudio(model="unet", size="small")
@@ -82,6 +91,7 @@ class TrainingStudio(widgets.VBox):
         self.race_config = race_config if race_config is not None else TrainConfig(max_seconds=15, eval_every=20)
         self.picker = ModelPicker(model, size, in_channels=image.shape[0], num_classes=len(self.class_names),
                                   input_size=image.shape[-1], seed=seed)  # fmt: skip
+        self.settings = TrainSettings(self.config)  # the link's copy of the dashboard's settings, linked to them
         # the other tabs are built when first opened: a page shows its first widgets sooner
         self._dashboard: TrainingDashboard | None = None
         self._predictions: PredictionViewer | None = None
@@ -105,15 +115,19 @@ class TrainingStudio(widgets.VBox):
             "predictions are right and wrong, and upload an image of your own → <b>4</b> look inside a layer → "
             "<b>5</b> race the three architectures.</div>"
         )
-        super().__init__([header, self.tabs, self.errors])
+        self.share = ShareLink(self)
+        super().__init__([header, self.tabs, self.errors, self.share])
 
     # ---- the tabs, built on first use ----------------------------------------------------------------------
     @property
     def dashboard(self) -> TrainingDashboard:
         """The training dashboard (tab 2), training the model picked in tab 1."""
         if self._dashboard is None:
-            self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data, self.config,
-                                                class_names=self.class_names)  # fmt: skip
+            self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data,
+                                                self.settings.config(), class_names=self.class_names)  # fmt: skip
+            for control in LINKED_SETTINGS.values():  # a link's settings and the dashboard's show the same values
+                widgets.link((getattr(self.settings, control), "value"),
+                             (getattr(self._dashboard.settings, control), "value"))  # fmt: skip
             self._pages[TRAIN_TAB].children = [self._dashboard]
         return self._dashboard
 
@@ -141,6 +155,12 @@ class TrainingStudio(widgets.VBox):
                                           class_names=self.class_names)  # fmt: skip
             self._pages[RACE_TAB].children = [self._race]
         return self._race
+
+    def link_fields(self) -> list[LinkField]:
+        """The model and its size, then the training settings (the budget's unit before the budget)."""
+        fields = [control_field("model", self.picker.architecture), control_field("size", self.picker.size)]
+        return fields + [control_field(name, getattr(self.settings, control))
+                         for name, control in LINKED_SETTINGS.items()]  # fmt: skip
 
     def refresh_viewers(self, *, force: bool = False) -> None:
         """Show the dashboard's model as it is now in the prediction and feature-map viewers (if it changed)."""
