@@ -32,8 +32,10 @@ from segtutor.exercises.operations import (
 from segtutor.exercises.training import (
     check_cross_entropy,
     check_dice,
+    check_first_step,
     check_fixed_mask,
     check_iou,
+    check_missed_tumor_cross_entropy,
     check_sgd_step,
     check_tile_count,
 )
@@ -48,9 +50,11 @@ __all__ = [
     "check_dice",
     "check_dilated_span",
     "check_feature_size",
+    "check_first_step",
     "check_fixed_mask",
     "check_iou",
     "check_label_map",
+    "check_missed_tumor_cross_entropy",
     "check_most_parameters",
     "check_output_size",
     "check_pixel_accuracy",

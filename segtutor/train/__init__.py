@@ -15,9 +15,22 @@ Step by step (the loop :func:`fit` runs):
 
 In a worker thread, so a page stays live (what the training dashboard does): :class:`TrainingSession`. Every
 architecture in turn, with the same budget: :func:`race`. Snapshots of one tile's prediction
-through a run, to scrub back through: :class:`TimeMachine`.
+through a run, to scrub back through: :class:`TimeMachine`. Asking for labels where the model is unsure
+(active learning): :mod:`segtutor.train.active`.
 """
 
+from segtutor.train.active import (
+    UNCERTAINTY_MEASURES,
+    ActiveLearner,
+    ActiveRound,
+    AnnotationPool,
+    Patch,
+    active_learning,
+    compare_strategies,
+    entropy_map,
+    margin_map,
+    propose_patches,
+)
 from segtutor.train.background import TrainingSession, run_in_background, stop_all
 from segtutor.train.callbacks import Callback, PrintProgress, TrainState
 from segtutor.train.checkpoint import Checkpoint, infer_create_args, load_checkpoint, save_checkpoint
@@ -30,29 +43,39 @@ from segtutor.train.snapshots import Snapshot, TimeMachine
 from segtutor.train.trainer import Trainer, fit, warm_up_step
 
 __all__ = [
+    "ActiveLearner",
+    "ActiveRound",
+    "AnnotationPool",
     "Callback",
     "Checkpoint",
     "Evaluation",
     "History",
+    "Patch",
     "PrintProgress",
     "RaceCallback",
     "RaceResult",
     "SegmentationLoss",
     "Snapshot",
-    "TrainConfig",
     "TimeMachine",
+    "TrainConfig",
     "TrainState",
     "Trainer",
     "TrainingControl",
     "TrainingSession",
+    "UNCERTAINTY_MEASURES",
+    "active_learning",
+    "compare_strategies",
     "cross_entropy_loss",
     "dice_loss",
+    "entropy_map",
     "evaluate_boundaries",
     "fit",
     "focal_loss",
     "infer_create_args",
     "load_checkpoint",
     "logit_gradients",
+    "margin_map",
+    "propose_patches",
     "race",
     "run_in_background",
     "save_checkpoint",

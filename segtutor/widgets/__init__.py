@@ -27,6 +27,7 @@ from segtutor.widgets.explorers import (
 from segtutor.widgets.links import ShareLink, apply_link, open_link, view_link
 from segtutor.widgets.live_figure import Click, LiveFigure, PlotlyLibrary
 from segtutor.widgets.studio import (
+    AnnotationViewer,
     ArchitectureRace,
     FeatureMapViewer,
     ModelPicker,
@@ -38,6 +39,7 @@ from segtutor.widgets.studio import (
 )
 
 __all__ = [
+    "AnnotationViewer",
     "ArchitectureRace",
     "Click",
     "ConvolutionExplorer",

@@ -7,10 +7,11 @@ One app made of the studio widgets, one tab per step of the course's pipeline:
 3. **Predictions**: :class:`~segtutor.widgets.PredictionViewer`, with the upload control.
 4. **Feature maps**: :class:`~segtutor.widgets.FeatureMapViewer`.
 5. **Race**: :class:`~segtutor.widgets.ArchitectureRace`.
+6. **Annotate**: :class:`~segtutor.widgets.AnnotationViewer`, uncertainty-guided annotation with its own small model.
 
 Picking another model hands it to the dashboard (stopping its run). The viewers look at a copy of the trained
 model, taken when their tab is opened after more training (or when "use the latest model" is pressed). The
-dashboard and the race never train at the same time: each starts its run with
+dashboard, the race and the annotation rounds never train at the same time: each starts its run with
 :func:`segtutor.train.run_in_background`, which stops every other run of the kernel. Tabs 2 to 5 are built when
 first opened (or first used from Python), so the page shows its first widgets sooner.
 """
@@ -27,6 +28,7 @@ from segtutor.data import TissueDataset, class_names_of
 from segtutor.train import TrainConfig
 from segtutor.widgets.controls import report_errors
 from segtutor.widgets.links import LinkField, ShareLink, control_field
+from segtutor.widgets.studio.annotation import AnnotationViewer
 from segtutor.widgets.studio.features import FeatureMapViewer
 from segtutor.widgets.studio.model_picker import ModelPicker
 from segtutor.widgets.studio.prediction import PredictionViewer
@@ -34,10 +36,10 @@ from segtutor.widgets.studio.race import ArchitectureRace
 from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.training import TrainingDashboard
 
-TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race")
+TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race", "6 · Annotate")
 LINKED_SETTINGS = {"lr": "lr", "optimizer": "optimizer", "batch_size": "batch_size", "unit": "budget_unit",
                    "budget": "budget", "schedule": "schedule"}  # name in a link -> TrainSettings control
-MODEL_TAB, TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB = range(len(TABS))
+MODEL_TAB, TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB, ANNOTATE_TAB = range(len(TABS))
 
 
 class TrainingStudio(widgets.VBox):
@@ -97,6 +99,7 @@ class TrainingStudio(widgets.VBox):
         self._predictions: PredictionViewer | None = None
         self._features: FeatureMapViewer | None = None
         self._race: ArchitectureRace | None = None
+        self._annotation: AnnotationViewer | None = None
         self._copy: nn.Module | None = None  # the copy of the dashboard's model the viewers show
         self._seen: tuple | None = None  # (model, steps, runs) when that copy was made
 
@@ -113,7 +116,7 @@ class TrainingStudio(widgets.VBox):
             "<h2 style='margin:4px 0'>segtutor training studio</h2><div style='font-size:13px;color:#444'>"
             "<b>1</b> pick an architecture → <b>2</b> press Start and watch the loss fall → <b>3</b> see where the "
             "predictions are right and wrong, and upload an image of your own → <b>4</b> look inside a layer → "
-            "<b>5</b> race the three architectures.</div>"
+            "<b>5</b> race the three architectures → <b>6</b> annotate where the model is unsure.</div>"
         )
         self.share = ShareLink(self)
         super().__init__([header, self.tabs, self.errors, self.share])
@@ -162,6 +165,15 @@ class TrainingStudio(widgets.VBox):
         return fields + [control_field(name, getattr(self.settings, control))
                          for name, control in LINKED_SETTINGS.items()]  # fmt: skip
 
+    @property
+    def annotation(self) -> AnnotationViewer:
+        """Uncertainty-guided annotation (tab 6), with its own tiny model of the architecture picked in tab 1."""
+        if self._annotation is None:
+            self._annotation = AnnotationViewer(self.train_data, self.val_data, model=self.picker.model_name,
+                                                size="tiny", class_names=self.class_names)  # fmt: skip
+            self._pages[ANNOTATE_TAB].children = [self._annotation]
+        return self._annotation
+
     def refresh_viewers(self, *, force: bool = False) -> None:
         """Show the dashboard's model as it is now in the prediction and feature-map viewers (if it changed)."""
         if self._predictions is None and self._features is None:
@@ -190,7 +202,8 @@ class TrainingStudio(widgets.VBox):
         index = change["new"]
         if index in (PREDICTIONS_TAB, FEATURES_TAB):
             self.refresh_viewers()  # viewers built earlier follow the training
-        pages = {TRAIN_TAB: "dashboard", PREDICTIONS_TAB: "predictions", FEATURES_TAB: "features", RACE_TAB: "race"}
+        pages = {TRAIN_TAB: "dashboard", PREDICTIONS_TAB: "predictions", FEATURES_TAB: "features", RACE_TAB: "race",
+                 ANNOTATE_TAB: "annotation"}  # fmt: skip
         if index in pages:
             getattr(self, pages[index])  # builds the page on first opening
 
