@@ -3,8 +3,6 @@ soft Dice; per-pixel gradients against the closed form and finite differences.""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F

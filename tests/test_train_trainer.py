@@ -12,26 +12,11 @@ import torch
 import torch.nn.functional as F
 from conftest import cpu_and_cuda
 from helpers import AtStep, NanAtStep, Recorder, blob_dataset, tiny_net
-from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset
 
 from segtutor.metrics import ConfusionMatrix
 from segtutor.models import create_model, list_models
-from segtutor.train import (
-    Callback,
-    History,
-    PrintProgress,
-    SegmentationLoss,
-    Trainer,
-    TrainConfig,
-    TrainingControl,
-    cross_entropy_loss,
-    dice_loss,
-    fit,
-    infer_create_args,
-    load_checkpoint,
-    save_checkpoint,
-)
+from segtutor.train import Callback, History, PrintProgress, Trainer, TrainConfig, TrainingControl, fit
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py

@@ -7,15 +7,13 @@ a timeout.
 from __future__ import annotations
 
 import datetime
-import math
-
 import numpy as np
 import pytest
 import torch
 from helpers import JOIN_S, Broken, png_bytes, wait_until
 
 from segtutor.figures import mosaic, png_uri
-from segtutor.models import count_flops, count_parameters, create_model, feature_maps
+from segtutor.models import count_parameters, create_model, feature_maps
 from segtutor.predict import overlay, predict_proba, sliding_window_proba
 from segtutor.train import TrainConfig, TrainingSession, smooth
 from segtutor.widgets import (
@@ -219,3 +217,16 @@ def test_studio_builds_each_tab_when_first_opened(train_data, val_data):
     assert pages[FEATURES_TAB].children == (studio.features,)
     assert pages[RACE_TAB].children == (studio.race,)
     assert type(studio.features.model).__name__ == "FCN8s" and studio.features.model is not studio.dashboard.model
+
+
+def test_starting_the_race_stops_the_dashboards_run(train_data, val_data):
+    """One run per kernel: the studio's dashboard and race never train at the same time."""
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data,
+                                  TrainConfig(batch_size=2, max_iters=100_000), warm_up=False)  # fmt: skip
+    dashboard.start()
+    wait_until(lambda: dashboard.history.losses)
+    race = ArchitectureRace(train_data, val_data, TrainConfig(max_iters=1, batch_size=2), models=["unet"], size="tiny")
+    race.start()
+    assert dashboard.join(JOIN_S) and dashboard.history.status == "stopped"
+    assert race.join(JOIN_S) and [r.model_name for r in race.results] == ["unet"]
+    wait_until(lambda: "stopped" in dashboard.status.value)  # the dashboard says so

@@ -14,9 +14,10 @@ Step by step (the loop :func:`fit` runs):
     >>> trainer.end()
 
 In a worker thread, so a page stays live (what the training dashboard does): :class:`TrainingSession`. Every
-architecture in turn, with the same budget: :func:`race`. Snapshots of one tile's prediction
-through a run, to scrub back through: :class:`TimeMachine`. Asking for labels where the model is unsure
-(active learning): :mod:`segtutor.train.active`.
+architecture in turn, with the same budget: :func:`race`. Snapshots of one tile's prediction through a run, to
+scrub back through: :class:`TimeMachine`. Asking for labels where the model is unsure (active learning):
+:mod:`segtutor.train.active`. From the command line, in one process or, under torchrun, in one per GPU
+(:func:`init_distributed`): ``python -m segtutor.train --help``.
 """
 
 from segtutor.train.active import (
@@ -36,6 +37,7 @@ from segtutor.train.callbacks import Callback, PrintProgress, TrainState
 from segtutor.train.checkpoint import Checkpoint, infer_create_args, load_checkpoint, save_checkpoint
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
+from segtutor.train.distributed import Distributed, init_distributed
 from segtutor.train.history import Evaluation, History, smooth
 from segtutor.train.losses import SegmentationLoss, cross_entropy_loss, dice_loss, focal_loss, logit_gradients
 from segtutor.train.race import RaceCallback, RaceResult, evaluate_boundaries, race
@@ -48,6 +50,7 @@ __all__ = [
     "AnnotationPool",
     "Callback",
     "Checkpoint",
+    "Distributed",
     "Evaluation",
     "History",
     "Patch",
@@ -72,6 +75,7 @@ __all__ = [
     "fit",
     "focal_loss",
     "infer_create_args",
+    "init_distributed",
     "load_checkpoint",
     "logit_gradients",
     "margin_map",

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from segtutor.device import default_device
 from segtutor.metrics import ConfusionMatrix
@@ -26,6 +26,7 @@ from segtutor.models import evaluating
 from segtutor.train.callbacks import Callback, TrainState
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
+from segtutor.train.distributed import Distributed
 from segtutor.train.history import Evaluation, History
 from segtutor.train.losses import SegmentationLoss
 
@@ -45,6 +46,12 @@ class Trainer:
         control: pause / resume / stop / learning-rate requests from another thread; a fresh one if None.
         class_names: names of the classes; default: ``train_data.class_names`` if present, else
             ``"class 0"``, ``"class 1"``, ...
+        distributed: this process's place in a run over several processes (from
+            :func:`~segtutor.train.distributed.init_distributed`, under torchrun), or None for one process. Each
+            process then trains a DistributedDataParallel copy of the model on its share of every batch
+            (``config.batch_size`` is the batch of all processes together) and scores its share of ``val_data``;
+            the processes agree on every loss, on the clock and on the scores, so they stop on the same step.
+            Requests to a ``control`` reach one process only: give a run over several processes a budget.
 
     Example:
         >>> trainer = Trainer(model, train_data, val_data, TrainConfig(max_iters=100))
@@ -66,6 +73,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         control: TrainingControl | None = None,
         class_names: list[str] | None = None,
+        distributed: Distributed | None = None,
     ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -87,6 +95,9 @@ class Trainer:
         self.amp = config.amp and self.device.type == "cuda"
         self.model = model.to(self.device, memory_format=self._memory_format)
         self.model.train()
+        self.distributed = distributed
+        # the module the training forward runs through; DDP averages the gradients over the processes in backward()
+        self._training_model = distributed.wrap(self.model) if distributed is not None else self.model
         self.loss_fn = SegmentationLoss(
             config.loss, class_weights=config.class_weights, ignore_index=config.ignore_index
         ).to(self.device)
@@ -94,12 +105,18 @@ class Trainer:
         self._buffers = list(self.model.buffers())  # batch-norm running statistics and step counts
         self._saved_buffers = [b.clone() for b in self._buffers]
 
-        # 2) the data: shuffled by the seed, full batches only (batch norm and DeepLabV3's pooling need N >= 2)
+        # 2) the data: each epoch in an order drawn from seed + epoch, full batches only (batch norm and DeepLabV3's
+        #    pooling need N >= 2); over several processes each takes every world_size-th sample of that order, so
+        #    together they train on the batches one process would
         pin_memory = self.device.type == "cuda"
+        world_size, rank, batch_size = 1, 0, config.batch_size
+        if distributed is not None:
+            world_size, rank = distributed.world_size, distributed.rank
+            batch_size = distributed.local_batch_size(config.batch_size)  # this process's share of each batch
         self.train_loader = DataLoader(
             train_data,
-            batch_size=config.batch_size,
-            shuffle=True,
+            batch_size=batch_size,
+            sampler=DistributedSampler(train_data, world_size, rank, shuffle=True, seed=config.seed, drop_last=True),
             drop_last=True,
             generator=torch.Generator().manual_seed(config.seed),
             num_workers=config.num_workers,
@@ -107,8 +124,10 @@ class Trainer:
         )
         self.val_loader = None
         if val_data is not None:
+            if distributed is not None:
+                val_data = distributed.shard(val_data)  # each process scores its share
             self.val_loader = DataLoader(  # no gradients to keep: twice the batch fits in the same memory
-                val_data, batch_size=2 * config.batch_size, num_workers=config.num_workers, pin_memory=pin_memory
+                val_data, batch_size=2 * batch_size, num_workers=config.num_workers, pin_memory=pin_memory
             )
         self.iters_per_epoch = len(self.train_loader)
         self.total_iters = _total_iters(config, self.iters_per_epoch)  # None: only a time budget
@@ -180,7 +199,7 @@ class Trainer:
         for saved, buffer in zip(self._saved_buffers, self._buffers):
             saved.copy_(buffer)
         with self._autocast():
-            logits = self.model(images)  # (N, K, H, W)
+            logits = self._training_model(images)  # (N, K, H, W)
         # 3) the loss, 4) its gradients
         loss = self.loss_fn(_check_logits(logits, masks), masks)
         self.optimizer.zero_grad(set_to_none=True)
@@ -188,15 +207,20 @@ class Trainer:
         # 5) the update, only if every number is finite: a diverging step never touches the weights
         loss_value = loss.item()
         problem = f"the loss became {loss_value}" if not math.isfinite(loss_value) else self._non_finite()
+        if self.distributed is not None:  # one decision for every process: the whole batch's loss, anyone's problem
+            loss_value, problem = self.distributed.agree(loss_value, problem)
         if problem is not None:
             self._diverge(problem, lr)
             return loss_value
         self.optimizer.step()
 
-        self.history.seconds.append(self.history.train_seconds + time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        if self.distributed is not None:  # one clock for every process: the same schedule, the same last step
+            (seconds,) = self.distributed.mean(seconds)
+        self.history.seconds.append(self.history.train_seconds + seconds)
         self.history.losses.append(loss_value)
         self.history.lrs.append(lr)
-        self.history.images_seen += len(images)
+        self.history.images_seen += self.config.batch_size  # a full batch (of all processes together)
         self.state.iteration += 1
         self.state.loss, self.state.lr, self.state.progress = loss_value, lr, self.progress
         for callback in self.callbacks:
@@ -217,6 +241,8 @@ class Trainer:
         if self.val_loader is None:
             raise ValueError("this Trainer has no val_data to evaluate on")
         started = time.perf_counter()
+        if self.distributed is not None:  # every process scores the same model: process 0's batch-norm statistics
+            self.distributed.broadcast_buffers(self.model)
         scores, total_loss, count = None, 0.0, 0
         with evaluating(self.model):
             for images, masks in self.val_loader:
@@ -233,6 +259,9 @@ class Trainer:
                 scores.update(masks, logits)
         if scores is None:
             raise ValueError("val_data is empty: give at least one (image, mask) pair")
+        if self.distributed is not None:  # each process scored its share of val_data: add the shares up
+            total_loss, count = self.distributed.sum(total_loss, count)
+            self.distributed.sum_(scores.matrix)
         result = scores.compute()
         evaluation = Evaluation(
             iteration=self.iteration,
@@ -368,6 +397,7 @@ class Trainer:
             return next(self._batches)
 
     def _epoch_batches(self) -> Iterator:
+        self.train_loader.sampler.set_epoch(self.state.epoch)  # this epoch's order of the samples
         dataset = self.train_loader.dataset
         if hasattr(dataset, "set_epoch"):  # augmentations drawn per epoch (segtutor datasets), as in DDP samplers
             dataset.set_epoch(self.state.epoch)

@@ -27,8 +27,16 @@ RUN_S = 180  # the whole notebook on 2 busy cores
 
 
 def menu(page, *path: str) -> None:
-    """Click through JupyterLab's menu bar, e.g. ``menu(page, "Run", "Run All Cells")``."""
+    """Click through JupyterLab's menu bar, e.g. ``menu(page, "Run", "Run All Cells")``.
+
+    A dialog JupyterLab opened on its own (it blocks every click) fails the test with the dialog's text.
+    """
     for name in path:
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count():
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "jupyterlab-dialog.png"))
+            pytest.fail(f"JupyterLab shows a dialog before {name!r}: {dialog.first.inner_text()!r}")
         page.get_by_role("menuitem", name=name, exact=True).click()
 
 
