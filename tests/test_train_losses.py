@@ -3,6 +3,8 @@ soft Dice; per-pixel gradients against the closed form and finite differences.""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
