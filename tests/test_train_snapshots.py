@@ -50,7 +50,7 @@ def brute_force_confusion(mask: torch.Tensor, preds: torch.Tensor, num_classes: 
 def test_snapshots_are_bounded_evenly_spaced_and_match_the_model_of_their_step():
     data = blob_dataset(count=8, size=24)
     model, weights = tiny_net(), Weights()
-    machine = TimeMachine(data, index=3, max_snapshots=8, class_names=NAMES)
+    machine = TimeMachine(data, index=3, max_snapshots=8, class_names=NAMES, max_time_share=None)
     counter = Counter(machine)
     history = fit(model, data, None, TrainConfig(lr=1e-2, batch_size=4, max_iters=50), [machine, weights, counter])
     counts = counter.counts
@@ -86,7 +86,7 @@ def test_snapshots_are_bounded_evenly_spaced_and_match_the_model_of_their_step()
 
 def test_a_long_run_keeps_at_most_max_snapshots_spread_over_the_whole_run():
     data = blob_dataset(count=4, size=24)
-    machine = TimeMachine(data, max_snapshots=16, class_names=NAMES)
+    machine = TimeMachine(data, max_snapshots=16, class_names=NAMES, max_time_share=None)
     fit(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=300), [machine])
     steps = machine.iterations
     assert len(steps) <= 16 and steps[0] == 0 and steps[-1] == 300
@@ -96,9 +96,19 @@ def test_a_long_run_keeps_at_most_max_snapshots_spread_over_the_whole_run():
     assert machine.at(10_000).iteration == 300
 
 
+def test_snapshots_thin_out_while_taking_them_costs_more_than_their_share_of_the_time():
+    data = blob_dataset(count=4, size=24)
+    machine = TimeMachine(data, class_names=NAMES, max_time_share=0.0)  # any cost is too much: thin when possible
+    fit(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=100), [machine])
+    steps = machine.iterations
+    assert 8 <= len(steps) < 16 + 1 and steps[0] == 0 and steps[-1] == 100
+    assert {b - a for a, b in zip(steps, steps[1:-1])} == {machine.every} and machine.every >= 8
+    assert machine.predict_seconds > 0
+
+
 def test_a_stopped_run_keeps_its_snapshots_up_to_the_stop():
     data = blob_dataset(count=8, size=24)
-    machine = TimeMachine(data, class_names=NAMES)
+    machine = TimeMachine(data, class_names=NAMES, max_time_share=None)
     history = fit(tiny_net(), data, None, TrainConfig(batch_size=4, max_iters=1000),
                   [machine, AtStep(13, lambda state: state.control.stop())])  # fmt: skip
     assert history.status == "stopped" and len(history.losses) == 13
@@ -107,7 +117,7 @@ def test_a_stopped_run_keeps_its_snapshots_up_to_the_stop():
 
 def test_a_diverged_run_keeps_its_snapshots_and_the_last_good_weights():
     data = blob_dataset(count=8, size=24)
-    machine = TimeMachine(data, class_names=NAMES)
+    machine = TimeMachine(data, class_names=NAMES, max_time_share=None)
     model = NanAtStep(tiny_net(), step=6)
     history = fit(model, data, None, TrainConfig(batch_size=4, max_iters=100), [machine])
     assert history.status == "diverged" and len(history.losses) == 5
@@ -119,7 +129,7 @@ def test_a_diverged_run_keeps_its_snapshots_and_the_last_good_weights():
 
 def test_a_new_run_starts_a_new_series_and_first_iteration_reads_it():
     data = blob_dataset(count=8, size=24)
-    machine = TimeMachine(data, class_names=NAMES)
+    machine = TimeMachine(data, class_names=NAMES, max_time_share=None)
     model = tiny_net()
     fit(model, data, None, TrainConfig(lr=3e-2, batch_size=4, max_iters=30), [machine])
     first = machine.first_iteration("tumor", 0.5)

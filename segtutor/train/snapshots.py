@@ -13,6 +13,11 @@ of ``n`` steps takes about ``max_snapshots + max_snapshots / 2 * log2(n / max_sn
 Step 0 (the untrained model) is always kept, and the run's last step is added when it ends, however it ends
 (completed, stopped, diverged: the model then holds the last good weights), so a stopped run keeps its history.
 
+**Time.** Each snapshot is one forward pass on one tile. While that costs more than ``max_time_share`` of the
+training time so far (5 % by default; early in a run, when a snapshot follows every step), the snapshots are thinned
+the same way (every other one dropped, ``every`` doubled), down to no fewer than 8: watching never takes more than
+a few per cent of a run's throughput.
+
 **Memory.** One snapshot holds the probabilities as float16 (``2 K H W`` bytes), the labels as uint8 (``H W``
 bytes) and a ``K × K`` int64 matrix: at most ``max_snapshots * (2 K + 1) H W`` bytes. With the defaults and a
 two-class 128 × 128 tile: 64 × 5 × 16 384 B ≈ 5.2 MB.
@@ -45,6 +50,8 @@ from segtutor.metrics import confusion_matrix, dice_per_class, iou_per_class, pi
 from segtutor.predict import predict_proba
 from segtutor.train.callbacks import Callback, TrainState
 
+MIN_THINNED = 8  # thinning for time never leaves fewer snapshots than this
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -75,6 +82,8 @@ class TimeMachine(Callback):
         max_snapshots: at most this many snapshots are kept (>= 2); see the module docstring for the thinning.
         class_names: one per class; default ``dataset.class_names``.
         ignore_index: mask value of unlabelled pixels (left out of the scores).
+        max_time_share: thin the snapshots while taking them costs more than this share of the training time;
+            None keeps every multiple of ``every`` (exact steps, e.g. for tests).
 
     A new run (``on_train_start``) starts a new series; the last run's snapshots stay until then.
     """
@@ -87,6 +96,7 @@ class TimeMachine(Callback):
         *,
         class_names: Sequence[str] | None = None,
         ignore_index: int = IGNORE_INDEX,
+        max_time_share: float | None = 0.05,
     ) -> None:
         if not 0 <= index < len(dataset):
             raise ValueError(f"index must be in 0 … {len(dataset) - 1}, got {index}")
@@ -97,6 +107,7 @@ class TimeMachine(Callback):
         self.class_names = class_names_of(dataset, class_names)
         self.max_snapshots = max_snapshots
         self.ignore_index = ignore_index
+        self.max_time_share = max_time_share
         self.every = 1  # steps between two snapshots; doubles each time the snapshots are thinned
         self.predict_seconds = 0.0  # time spent taking snapshots in this run (the cost of watching)
         self.runs = 0  # runs watched so far: a view notices a new series when it changes
@@ -183,11 +194,15 @@ class TimeMachine(Callback):
             dice=dice_per_class(matrix).tolist(),
             pixel_accuracy=pixel_accuracy(matrix),
         )
+        self.predict_seconds += time.perf_counter() - started
         with self._lock:
             if len(self._snapshots) >= self.max_snapshots:
                 self._thin()
             self._snapshots.append(snapshot)
-        self.predict_seconds += time.perf_counter() - started
+            too_slow = self.max_time_share is not None and self.predict_seconds > self.max_time_share * max(
+                state.history.train_seconds, 1e-9)  # fmt: skip
+            if too_slow and len(self._snapshots) >= 2 * MIN_THINNED:
+                self._thin()  # fewer snapshots from now on: watching must not slow the run down
 
     def _thin(self) -> None:
         """Keep the snapshots at multiples of ``2 * every`` (step 0 among them), then double ``every``."""
