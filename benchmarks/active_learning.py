@@ -53,8 +53,8 @@ def main() -> None:
     seconds, load_after = time.perf_counter() - started, os.getloadavg()
 
     tumor = pool.class_names.index("tumor")
-    print(f"\n{args.model} ({args.size}), pool of {args.tiles} tiles of {args.tile_size} px, {args.val_tiles} validation "
-          f"tiles, {args.patches} patches of 16 px per round, {args.iters} steps per round (lr {args.lr:g}, "
+    print(f"\n{args.model} ({args.size}), pool of {args.tiles} tiles of {args.tile_size} px, {args.val_tiles} "
+          f"validation tiles, {args.patches} patches of 16 px per round, {args.iters} steps per round (lr {args.lr:g}, "
           f"{args.schedule}), {args.measure}, {args.seeds} seeds, {seconds:.0f} s")  # fmt: skip
     print(f"{'round':>5} {'pixels':>7}  " + "  ".join(f"{name + ' IoU':>18}" for name in results) + "   per seed")
     for index in range(args.rounds + 1):

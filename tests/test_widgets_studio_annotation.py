@@ -59,7 +59,8 @@ def test_train_propose_click_annotate_and_compare():
     assert viewer.join(JOIN_S) and viewer.errors.outputs == ()
     runs = viewer.comparison["uncertainty"]
     mean = statistics.mean(run[-1].iou[1] for run in runs)
-    assert f"{mean:.3f} with uncertainty-chosen patches" in viewer.verdict.value and "of 2 seeds" in viewer.verdict.value
+    assert f"{mean:.3f} with uncertainty-chosen patches" in viewer.verdict.value
+    assert "of 2 seeds" in viewer.verdict.value
     line = next(t for t in viewer.figure.data if t["name"] == "uncertainty (3 seeds)")
     assert line["y"][-1] == pytest.approx(mean)
 

@@ -140,8 +140,8 @@ def check_missed_tumor_cross_entropy(answer: Any, tumor_share: float, p_tumor: f
         answer,
         expected,
         tolerance=0.002,
-        right=f"{1 - tumor_share:g}·(−log {1 - p_tumor:g}) + {tumor_share:g}·(−log {p_tumor:g}) = {expected:.4f}: the "
-        "missed tumor costs little because it covers few pixels, while its soft Dice stays near 0.",
+        right=f"{1 - tumor_share:g}·(−log {1 - p_tumor:g}) + {tumor_share:g}·(−log {p_tumor:g}) = {expected:.4f}: "
+        "the missed tumor costs little because it covers few pixels, while its soft Dice stays near 0.",
         hint=f"{1 - tumor_share:.0%} of the pixels are stroma and cost −log {1 - p_tumor:g} each; the "
         f"{tumor_share:.0%} tumor pixels cost −log {p_tumor:g} each; the loss is their mean over all pixels.",
     )
@@ -151,8 +151,8 @@ def check_first_step(answer: Any, machine: TimeMachine, class_name: str, thresho
     """The step of the first time-machine snapshot whose IoU for ``class_name`` reached ``threshold``."""
     expected = machine.first_iteration(class_name, threshold)
     if expected is None:
-        return feedback("the step the tile was learned", "wrong",
-                        f"no snapshot reached {class_name} IoU {threshold}: train longer and run the cell again")  # fmt: skip
+        problem = f"no snapshot reached {class_name} IoU {threshold}: train longer and run the cell again"
+        return feedback("the step the tile was learned", "wrong", problem)
     steps = machine.iterations
     before = steps[steps.index(expected) - 1] if expected > 0 else None
     return check_number(
@@ -163,5 +163,6 @@ def check_first_step(answer: Any, machine: TimeMachine, class_name: str, thresho
         right=f"the snapshot of step {expected} is the first with {class_name} IoU ≥ {threshold} "
         + (f"(at step {before}, the snapshot before, it was not yet)." if before is not None else "."),
         hint=f"move the time machine's slider (or look at machine.snapshots: each has .iteration and .iou) and find "
-        f"the first snapshot whose {class_name} IoU is at least {threshold}; snapshots are {machine.every} steps apart.",
+        f"the first snapshot whose {class_name} IoU is at least {threshold}; snapshots are {machine.every} steps "
+        "apart.",
     )

@@ -142,7 +142,7 @@ def error_picture(image: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return picture.clip(0, 255).astype(np.uint8)
 
 
-PROBABILITY_RAMP = ((255, 255, 255), (253, 174, 97), (215, 48, 39), (103, 0, 13))  # white → orange → red → dark red
+PROBABILITY_RAMP = ((255, 255, 255), (253, 174, 97), (215, 48, 39), (103, 0, 13))  # white, orange, red, dark red
 
 
 def probability_picture(probs: np.ndarray | torch.Tensor) -> np.ndarray:

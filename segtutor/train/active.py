@@ -13,9 +13,9 @@ ilastik shows where its random forest is unsure and asks for labels there. The s
    and the scores skip.
 4. **The rounds**: an :class:`ActiveLearner` trains with :func:`~segtutor.train.fit` on the labelled pixels, scores
    the model on validation tiles, proposes, reveals, trains on from the same weights, and so on; each round is an
-   :class:`ActiveRound` (labelled pixels, IoU per class). :func:`active_learning` runs the rounds in one call. :func:`compare_strategies` runs uncertainty-chosen and
-   randomly chosen patches over a few seeds: IoU against labelled pixels, the curve that says whether asking the
-   model paid off on this data.
+   :class:`ActiveRound` (labelled pixels, IoU per class), and :func:`active_learning` runs the rounds in one call.
+   :func:`compare_strategies` runs uncertainty-chosen and randomly chosen patches over a few seeds: IoU against
+   labelled pixels, the curve that says whether asking the model paid off on this data.
 
 Example:
     >>> pool = AnnotationPool(TissueDataset(16, 64, seed=0), patch_size=16)

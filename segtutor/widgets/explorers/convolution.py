@@ -104,8 +104,8 @@ class ConvolutionExplorer(SteppedExplorer):
     """
 
     LINK_VIEW = "convolution"
-    LINK_CONTROLS = {"input": "input_picker", "kernel": "kernel_picker", "kernel_size": "kernel_size",
-                     "stride": "stride", "padding": "padding", "dilation": "dilation", "step": "stepper.slider"}  # fmt: skip
+    LINK_CONTROLS = {"input": "input_picker", "kernel": "kernel_picker", "kernel_size": "kernel_size", "stride": "stride",
+                     "padding": "padding", "dilation": "dilation", "step": "stepper.slider"}  # fmt: skip
 
     def __init__(
         self,

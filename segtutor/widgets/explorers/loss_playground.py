@@ -140,7 +140,7 @@ class LossPlaygroundState:
         if not 0 < tumor_share < 0.5:
             raise ValueError(f"tumor_share must be between 0 and 0.5 (a rare tumor), got {tumor_share}")
         if not (0 <= row < size and 0 <= col < size):
-            raise ValueError(f"the tumor's centre (row, col) must lie in the square 0 … {size - 1}, got ({row}, {col})")
+            raise ValueError(f"the tumor's centre (row, col) must lie in the square 0 … {size - 1}, got {(row, col)}")
         if not 0.5 <= confidence < 1:
             raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
         if blur < 0 or tumor_weight <= 0 or gamma < 0:
@@ -345,13 +345,15 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
         figure.add_trace(go.Heatmap(z=blank, colorscale=[[0, "#f2e6ef"], [1, "#c0392b"]], zmin=0, zmax=1,
                                     showscale=False, name="truth", hovertemplate=hover), 1, 1)  # fmt: skip
         figure.add_trace(go.Heatmap(z=blank, colorscale="Reds", zmin=0, zmax=1, showscale=False, name="prediction",
-                                    hovertemplate="row %{y}, col %{x}<br>P(tumor) %{z:.3f}<extra></extra>"), 1, 2)  # fmt: skip
+                                    hovertemplate="row %{y}, col %{x}<br>P(tumor) %{z:.3f}<extra></extra>"),
+                         1, 2)  # fmt: skip
         figure.add_trace(go.Bar(x=list(LOSS_NAMES), y=[0.0] * len(LOSS_NAMES), marker_color=list(LOSS_COLORS),
                                 name="losses", texttemplate="%{y:.3f}", textposition="outside",
                                 hovertemplate="%{x}: %{y:.4f}<extra></extra>"), 1, 3)  # fmt: skip
         for col, name in enumerate(LOSS_NAMES, start=1):
+            hover = "row %{y}, col %{x}<br>push %{z:.3f} of the largest<extra></extra>"
             figure.add_trace(go.Heatmap(z=blank, colorscale="RdBu_r", zmid=0, showscale=False, name=f"push {name}",
-                                        hovertemplate="row %{y}, col %{x}<br>push %{z:.3f} of the largest<extra></extra>"), 2, col)  # fmt: skip
+                                        hovertemplate=hover), 2, col)  # fmt: skip
         for axis in (1, 2, 4, 5, 6, 7, 8):  # the maps: square pixels, row 0 at the top
             suffix = "" if axis == 1 else str(axis)
             figure.update_layout({f"xaxis{suffix}": dict(visible=False, constrain="domain"),

@@ -2,8 +2,9 @@
 
 Pick a model (:class:`ModelPicker`), train it live (:class:`TrainingDashboard`), look at its predictions
 (:class:`PredictionViewer`) and inside its layers (:class:`FeatureMapViewer`), race the architectures
-(:class:`ArchitectureRace`), annotate where the model is unsure (:class:`AnnotationViewer`); :class:`TrainingStudio` puts them in one app. No training loop lives here: every
-view is a callback of :func:`segtutor.train.fit`'s loop or draws what the engine computed.
+(:class:`ArchitectureRace`), annotate where the model is unsure (:class:`AnnotationViewer`); :class:`TrainingStudio`
+puts them in one app. No training loop lives here: every view is a callback of :func:`segtutor.train.fit`'s loop or
+draws what the engine computed.
 """
 
 from segtutor.widgets.studio.annotation import AnnotationViewer
