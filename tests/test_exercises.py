@@ -228,3 +228,24 @@ def test_rounded_hand_computations_are_accepted():
     assert not exercises.check_class_share(0.3, np.array([0, 0, 1]), 1).correct
     coin_flip = (torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, dtype=torch.long))  # two equal scores: loss ln 2
     assert exercises.check_cross_entropy(round(math.log(2), 3), *coin_flip).correct
+
+
+def test_missed_tumor_cross_entropy_is_the_share_weighted_mean():
+    expected = -(0.98 * math.log(0.95) + 0.02 * math.log(0.05))
+    assert exercises.check_missed_tumor_cross_entropy(expected, tumor_share=0.02, p_tumor=0.05).correct
+    assert not exercises.check_missed_tumor_cross_entropy(-math.log(0.05), tumor_share=0.02, p_tumor=0.05).correct
+
+
+def test_first_step_reads_the_time_machine():
+    from segtutor.data import TissueDataset
+    from segtutor.train import TimeMachine, TrainConfig, fit
+
+    data = TissueDataset(4, 32, seed=0)
+    machine = TimeMachine(data, max_time_share=None)
+    fit(create_model("unet", size="tiny", seed=0), data, None, TrainConfig(lr=1e-2, max_iters=30, batch_size=4),
+        [machine])  # fmt: skip
+    reached = [s.iteration for s in machine.snapshots if s.iou[1] >= 0.3]
+    assert reached, "the tiny run should reach tumor IoU 0.3 on its own training tile"
+    assert exercises.check_first_step(reached[0], machine, "tumor", 0.3).correct
+    assert not exercises.check_first_step(reached[0] + 1, machine, "tumor", 0.3).correct
+    assert not exercises.check_first_step(0, machine, "tumor", 1.01).correct  # never reached: says so
