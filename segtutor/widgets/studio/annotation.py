@@ -153,7 +153,7 @@ class AnnotationViewer(widgets.VBox):
         self.annotate_button.on_click(guard(lambda _: self.annotate()))
         self.compare_button.on_click(guard(lambda _: self.compare()))
         self.tile.observe(guard(lambda _: self.draw()), names="value")
-        self.measure.observe(guard(lambda _: self.propose() if self.learner.rounds else self.draw()), names="value")
+        self.measure.observe(guard(self._on_measure), names="value")
         self.figure.on_click(guard(self._on_click))
         note = widgets.HTML(
             "<div style='font-size:12px;color:#555;max-width:1100px'>The uncertainty is the softmax's entropy (or "
@@ -177,6 +177,8 @@ class AnnotationViewer(widgets.VBox):
 
     def propose(self) -> None:
         """Outline the patches the model is least sure about (``patches_per_round`` of them); shows the first."""
+        if self.busy:
+            raise RuntimeError("a round is still training: wait for it to end")
         if not self.learner.rounds:
             raise ValueError("train first (step 1): the model proposes where it is unsure once it has learned a little")
         self.proposals = self.learner.propose(self.patches_per_round, measure=self.measure.value)
@@ -216,19 +218,22 @@ class AnnotationViewer(widgets.VBox):
 
     # ---- drawing -------------------------------------------------------------------------------------------------
     def draw(self) -> None:
-        """Redraw the tile, its uncertainty and prediction, the outlines, the curves and the status."""
+        """Redraw the tile, its uncertainty and prediction, the outlines, the curves and the status.
+
+        While a round trains, the uncertainty and the prediction keep their last pictures: the model is busy.
+        """
         tile = self.tile.value
         image = self.pool.images[tile]
         rgb = image_to_rgb(image)
         labels = self.pool.label_mask()[tile]
         with self.figure.batch():
             self.figure.update_trace("labels", source=png_uri(overlay(rgb, labels, self.colors, 0.5)))
-            if self.learner.rounds:
+            if self.learner.rounds and not self.busy:
                 probs = predict_proba(self.learner.model, image)
                 uncertainty = UNCERTAINTY_MEASURES[self.measure.value](probs)
                 self.figure.update_trace("uncertainty", source=png_uri(probability_picture(uncertainty)))
                 self.figure.update_trace("prediction", source=png_uri(overlay(rgb, probs.argmax(0), self.colors, 0.45)))
-            else:
+            elif not self.learner.rounds:
                 for name in ("uncertainty", "prediction"):
                     self.figure.update_trace(name, source=png_uri(np.full_like(rgb, 255)))
             self.figure.set_subplot_title(1, f"uncertainty ({self.measure.value}; dark: unsure)")
@@ -310,6 +315,12 @@ class AnnotationViewer(widgets.VBox):
 
         self._thread = run_in_background(target, self.control, name="segtutor-annotation")
         self._render_status()
+
+    def _on_measure(self, _change: dict) -> None:
+        if self.learner.rounds and not self.busy:
+            self.propose()  # the proposals of the other measure
+        else:
+            self.draw()
 
     def _on_click(self, click: Click) -> None:
         if click.trace != 0 or not self.learner.rounds:
