@@ -1,21 +1,23 @@
 """What does watching cost? The same training with and without the training dashboard attached.
 
-Run: ``python benchmarks/dashboard_overhead.py`` (about 2 minutes on a 2-core CPU; ``--help`` for options).
+Run: ``python benchmarks/dashboard_overhead.py`` (about 3 minutes on a 2-core CPU; ``--help`` for options).
 
-Three ways to run the same training (same model, data, seed and number of steps, always in a worker thread):
+Four ways to run the same training (same model, data, seed and number of steps, always in a worker thread):
 
 1. ``no dashboard``: a :class:`~segtutor.train.TrainingSession` with no callback;
-2. ``dashboard``: a :class:`~segtutor.widgets.TrainingDashboard` attached as it ships: curves and status
-   redrawn at most 5 times a second, the prediction preview at most once a second;
-3. ``dashboard, unthrottled``: the same dashboard redrawing after every step and predicting the preview every
-   step: what the throttling saves.
+2. ``dashboard, no time machine``: a :class:`~segtutor.widgets.TrainingDashboard` with its time machine taken off
+   the run: curves and status redrawn at most 5 times a second, the prediction preview at most once a second;
+3. ``dashboard + time machine``: the dashboard as it ships, its :class:`~segtutor.train.TimeMachine` predicting the
+   preview tile for every snapshot (every step at first, thinned to at most 64 as the run grows);
+4. ``dashboard, unthrottled``: the dashboard redrawing after every step and predicting the preview every step:
+   what the throttling saves.
 
 No browser is attached, but every widget message is JSON-encoded as the kernel would encode it (the bytes are
 counted), so serialising the figure patches is part of the cost. Throughput is wall-clock images per second
 from the run's start to its end (evaluations, redraws and previews included); the CPU column is this process's
 CPU time per image (all threads), which other processes on a shared machine disturb less than the wall clock;
-"in hooks" is the share of the run's wall time spent inside the dashboard's hooks (redraws, previews, encoding
-the messages): the dashboard's direct cost, the least noisy of the three.
+"in hooks" is the share of the run's wall time spent inside the dashboard's and the time machine's hooks (redraws,
+previews, snapshots, encoding the messages): the direct cost of watching, the least noisy of the three.
 The variants alternate, and the median over ``--repeats`` runs is reported, with the load average the machine
 showed.
 """
@@ -76,10 +78,13 @@ def run_once(variant: str, model_name: str, size: str, train_data, val_data, con
                                       draw_every_s=0.0 if unthrottled else 0.2,
                                       preview_every_s=0.0 if unthrottled else 1.0)  # fmt: skip
         session = dashboard.session
+        if variant == "dashboard, no time machine":
+            session.callbacks.remove(dashboard.time_machine)
     hook_seconds = [0.0]
     if variant != "no dashboard":
-        for hook in ("on_train_start", "on_iteration", "on_evaluate", "on_wait", "on_train_end"):
-            setattr(dashboard, hook, timed(getattr(dashboard, hook), hook_seconds))  # the trainer calls these
+        for callback in session.callbacks:  # the dashboard, and its time machine if it watches
+            for hook in ("on_train_start", "on_iteration", "on_evaluate", "on_wait", "on_train_end"):
+                setattr(callback, hook, timed(getattr(callback, hook), hook_seconds))  # the trainer calls these
     EncodingComm.sent_bytes = EncodingComm.sent_messages = 0
     started, cpu_started = time.perf_counter(), time.process_time()
     session.start(config)
@@ -115,7 +120,7 @@ def main() -> None:
     for index in range(len(train_data)):
         train_data.load_sample(index)  # generate the tiles once, outside the timed runs
     config = TrainConfig(max_iters=args.iters, batch_size=args.batch_size, eval_every=args.eval_every, seed=0)
-    variants = ["no dashboard", "dashboard", "dashboard, unthrottled"]
+    variants = ["no dashboard", "dashboard, no time machine", "dashboard + time machine", "dashboard, unthrottled"]
 
     load_before = os.getloadavg()
     run_once("no dashboard", args.model, args.size, train_data, val_data,
@@ -125,7 +130,7 @@ def main() -> None:
         for variant in variants:
             results[variant].append(run_once(variant, args.model, args.size, train_data, val_data, config))
             rate = results[variant][-1]["images_per_s"]
-            print(f"  run {repeat + 1}/{args.repeats} {variant:<24} {rate:6.1f} images/s", flush=True)
+            print(f"  run {repeat + 1}/{args.repeats} {variant:<28} {rate:6.1f} images/s", flush=True)
     load_after = os.getloadavg()
 
     baseline = statistics.median(r["images_per_s"] for r in results["no dashboard"])
@@ -133,7 +138,7 @@ def main() -> None:
     print(f"\n{args.model} ({args.size}), {args.tile_size}x{args.tile_size} tiles, batch {args.batch_size}, "
           f"{args.iters} steps per run, evaluation every {args.eval_every} steps, torch threads "
           f"{torch.get_num_threads()}, median of {args.repeats} runs")  # fmt: skip
-    print(f"{'variant':<26}{'images/s':>10}{'cost':>8}{'CPU ms/image':>14}{'cost':>8}{'in hooks':>10}"
+    print(f"{'variant':<28}{'images/s':>10}{'cost':>8}{'CPU ms/image':>14}{'cost':>8}{'in hooks':>10}"
           f"{'messages/s':>12}{'kB/s sent':>11}   runs (images/s)")  # fmt: skip
     for variant in variants:
         rates = [r["images_per_s"] for r in results[variant]]
@@ -146,7 +151,7 @@ def main() -> None:
         messages = statistics.median(r["messages_per_s"] for r in results[variant])
         kilobytes = statistics.median(r["kb_per_s"] for r in results[variant])
         runs = ", ".join(f"{rate:.1f}" for rate in rates)
-        print(f"{variant:<26}{median:>10.1f}{cost:>8}{cpu:>14.1f}{cpu_cost:>8}{in_hooks:>10.1%}{messages:>12.1f}"
+        print(f"{variant:<28}{median:>10.1f}{cost:>8}{cpu:>14.1f}{cpu_cost:>8}{in_hooks:>10.1%}{messages:>12.1f}"
               f"{kilobytes:>11.1f}   {runs}")  # fmt: skip
     print(f"load average (1, 5, 15 min): before {tuple(round(x, 2) for x in load_before)}, "
           f"after {tuple(round(x, 2) for x in load_after)} on {os.cpu_count()} CPUs")  # fmt: skip

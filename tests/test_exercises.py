@@ -434,3 +434,24 @@ def test_loss_curves_are_reproducible_and_each_kind_is_recognised(capsys):
     for seed in range(20):  # every seed gives one run of each kind
         kinds = sorted(exercises.diagnose_loss_curves(run) for run in exercises.example_loss_curves(seed).values())
         assert kinds == ["learning", "overfitting", "too high a learning rate"], seed
+
+
+def test_missed_tumor_cross_entropy_is_the_share_weighted_mean():
+    expected = -(0.98 * math.log(0.95) + 0.02 * math.log(0.05))
+    assert exercises.check_missed_tumor_cross_entropy(expected, tumor_share=0.02, p_tumor=0.05).correct
+    assert not exercises.check_missed_tumor_cross_entropy(-math.log(0.05), tumor_share=0.02, p_tumor=0.05).correct
+
+
+def test_first_step_reads_the_time_machine():
+    from segtutor.data import TissueDataset
+    from segtutor.train import TimeMachine, TrainConfig, fit
+
+    data = TissueDataset(4, 32, seed=0)
+    machine = TimeMachine(data, max_time_share=None)
+    fit(create_model("unet", size="tiny", seed=0), data, None, TrainConfig(lr=1e-2, max_iters=30, batch_size=4),
+        [machine])  # fmt: skip
+    reached = [s.iteration for s in machine.snapshots if s.iou[1] >= 0.3]
+    assert reached, "the tiny run should reach tumor IoU 0.3 on its own training tile"
+    assert exercises.check_first_step(reached[0], machine, "tumor", 0.3).correct
+    assert not exercises.check_first_step(reached[0] + 1, machine, "tumor", 0.3).correct
+    assert not exercises.check_first_step(0, machine, "tumor", 1.01).correct  # never reached: says so

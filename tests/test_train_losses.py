@@ -1,4 +1,5 @@
-"""The losses against hand computation: cross-entropy by a pixel loop (weights, ignored pixels), soft Dice."""
+"""The losses against hand computation: cross-entropy and focal loss by a pixel loop (weights, ignored pixels),
+soft Dice; per-pixel gradients against the closed form and finite differences."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from segtutor.train import SegmentationLoss, cross_entropy_loss, dice_loss
+from segtutor.train import SegmentationLoss, cross_entropy_loss, dice_loss, focal_loss, logit_gradients
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
@@ -85,7 +86,7 @@ def test_combined_loss_is_the_sum():
 
 def test_loss_errors():
     with pytest.raises(ValueError, match="choose one of"):
-        SegmentationLoss("focal")
+        SegmentationLoss("lovasz")
     logits, masks = random_batch()
     with pytest.raises(ValueError, match="one weight per class"):
         SegmentationLoss(class_weights=[1.0, 2.0])(logits, masks)
@@ -130,3 +131,79 @@ def test_dice_loss_refuses_class_weights_it_would_ignore():
                        "ignored.*loss='cross_entropy\\+dice'"):  # fmt: skip
         SegmentationLoss("dice", class_weights=[1.0, 5.0])
     SegmentationLoss("cross_entropy+dice", class_weights=[1.0, 5.0])  # the cross-entropy term uses them
+
+
+# ---- focal loss and per-pixel gradients ----------------------------------------------------------------------
+def test_focal_loss_matches_pixel_loop_with_weights_and_ignore():
+    logits, masks = random_batch()
+    weights = torch.tensor([0.5, 2.0, 1.0])
+    gamma = 2.0
+    total, weight_sum = 0.0, 0.0
+    for n in range(2):
+        for y in range(4):
+            for x in range(5):
+                true = int(masks[n, y, x])
+                if true == 255:
+                    continue
+                scores = [float(s) for s in logits[n, :, y, x]]
+                p_true = math.exp(scores[true]) / sum(math.exp(s) for s in scores)
+                total += float(weights[true]) * -((1 - p_true) ** gamma) * math.log(p_true)
+                weight_sum += float(weights[true])
+    value = focal_loss(logits, masks, gamma=gamma, class_weights=weights)
+    assert float(value) == pytest.approx(total / weight_sum, rel=1e-5)
+    assert float(focal_loss(logits, masks)) < float(cross_entropy_loss(logits, masks))  # easy pixels turned down
+
+
+def test_focal_loss_with_gamma_zero_is_cross_entropy_and_binary_equals_two_classes():
+    logits, masks = random_batch()
+    torch.testing.assert_close(focal_loss(logits, masks, gamma=0.0), cross_entropy_loss(logits, masks))
+    binary, binary_masks = random_batch(num_classes=1)
+    two_class = torch.cat([torch.zeros_like(binary), binary], dim=1)
+    weights = torch.tensor([1.0, 3.0])
+    torch.testing.assert_close(focal_loss(binary, binary_masks, class_weights=weights),
+                               focal_loss(two_class, binary_masks, class_weights=weights))  # fmt: skip
+    combined = SegmentationLoss("focal+dice", class_weights=[0.5, 2.0, 1.0])(logits, masks)
+    torch.testing.assert_close(combined, focal_loss(logits, masks, class_weights=torch.tensor([0.5, 2.0, 1.0]))
+                               + dice_loss(logits, masks))  # fmt: skip
+    with pytest.raises(ValueError, match="gamma must be >= 0"):
+        focal_loss(logits, masks, gamma=-1.0)
+
+
+def test_cross_entropy_gradient_per_pixel_is_probability_minus_truth_over_pixels():
+    logits, masks = random_batch()
+    gradient = logit_gradients(cross_entropy_loss, logits, masks)
+    labelled = (masks != 255).unsqueeze(1)
+    one_hot = F.one_hot(torch.where(masks != 255, masks, 0), 3).permute(0, 3, 1, 2)
+    expected = torch.where(labelled, (logits.softmax(1) - one_hot) / labelled.sum(), 0.0)
+    torch.testing.assert_close(gradient, expected)
+    assert not logits.requires_grad  # the caller's logits are left alone
+
+
+LOSS_FUNCTIONS = {  # in float64 (SegmentationLoss computes in float32, too coarse for finite differences)
+    "dice": dice_loss,
+    "focal": focal_loss,
+    "weighted focal": lambda logits, masks: focal_loss(logits, masks, class_weights=torch.tensor([1.0, 4.0, 2.0])),
+    "cross_entropy+dice": lambda logits, masks: cross_entropy_loss(logits, masks) + dice_loss(logits, masks),
+}
+
+
+@pytest.mark.parametrize("name", LOSS_FUNCTIONS)
+def test_logit_gradients_match_finite_differences(name):
+    logits, masks = random_batch(seed=3)
+    logits = logits.double()
+    loss = LOSS_FUNCTIONS[name]
+    gradient = logit_gradients(loss, logits, masks)
+    step = 1e-6
+    for n, c, y, x in [(0, 0, 1, 1), (1, 2, 3, 4), (0, 1, 2, 0), (1, 0, 0, 2), (0, 2, 0, 0)]:  # (0, 2, 0, 0) ignored
+        up, down = logits.clone(), logits.clone()
+        up[n, c, y, x] += step
+        down[n, c, y, x] -= step
+        numeric = (float(loss(up, masks)) - float(loss(down, masks))) / (2 * step)
+        assert float(gradient[n, c, y, x]) == pytest.approx(numeric, abs=1e-7)
+    assert float(gradient[0, :, 0, :3].abs().max()) == 0.0  # ignored pixels get no push
+
+
+def test_logit_gradients_needs_a_scalar_loss():
+    logits, masks = random_batch()
+    with pytest.raises(ValueError, match="must return a scalar"):
+        logit_gradients(lambda scores, _: scores.sum(1), logits, masks)

@@ -1,4 +1,5 @@
-"""Exercise checks of notebooks 08 (loss, backpropagation, optimizer), 09 (training, evaluating) and 10 (real tissue)."""
+"""Exercise checks of notebooks 08 (loss, backpropagation, optimizer, the loss playground), 09 (training, evaluating,
+the time machine) and 10 (real tissue)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from torch import nn
 from segtutor.data import tile_starts
 from segtutor.exercises.feedback import NOT_ANSWERED, Feedback, as_tensor, check_array, check_count, check_number, feedback
 from segtutor.metrics import confusion_matrix, dice_per_class, iou_per_class
-from segtutor.train import cross_entropy_loss, dice_loss
+from segtutor.train import TimeMachine, cross_entropy_loss, dice_loss
 
 
 # ---- 08 Loss, backpropagation, optimizer --------------------------------------------------------------------
@@ -311,4 +312,49 @@ def check_tile_count(answer: Any, height: int, width: int, tile_size: int, overl
         right=f"{len(rows)} rows of tiles (starting at {rows}) x {len(cols)} columns = {expected} tiles.",
         hint=f"tiles start every tile_size − overlap = {tile_size - overlap} pixels, and one more tile is added "
         "where needed so the last one ends at the image's edge; count rows and columns separately.",
+    )
+
+
+# ---- 08 and 09: the loss playground, the time machine ------------------------------------------------------
+
+
+def check_missed_tumor_cross_entropy(answer: Any, tumor_share: float, p_tumor: float) -> Feedback:
+    """The cross-entropy of a prediction that calls every pixel stroma with ``P(tumor) = p_tumor``, on a tile whose
+    tumor covers ``tumor_share`` of the pixels."""
+    pixels = 1000
+    masks = torch.zeros(1, 1, pixels, dtype=torch.int64)  # (N, H, W)
+    masks[..., : round(tumor_share * pixels)] = 1
+    probs = torch.tensor([1 - p_tumor, p_tumor], dtype=torch.float64)
+    logits = probs.log().view(1, 2, 1, 1).expand(1, 2, 1, pixels)  # softmax gives back probs
+    expected = float(cross_entropy_loss(logits, masks))
+    return check_number(
+        "cross-entropy of a prediction that misses the tumor",
+        answer,
+        expected,
+        tolerance=0.002,
+        right=f"{1 - tumor_share:g}·(−log {1 - p_tumor:g}) + {tumor_share:g}·(−log {p_tumor:g}) = {expected:.4f}: "
+        "the missed tumor costs little because it covers few pixels, while its soft Dice stays near 0.",
+        hint=f"{1 - tumor_share:.0%} of the pixels are stroma and cost −log {1 - p_tumor:g} each; the "
+        f"{tumor_share:.0%} tumor pixels cost −log {p_tumor:g} each; the loss is their mean over all pixels.",
+    )
+
+
+def check_first_step(answer: Any, machine: TimeMachine, class_name: str, threshold: float) -> Feedback:
+    """The step of the first time-machine snapshot whose IoU for ``class_name`` reached ``threshold``."""
+    expected = machine.first_iteration(class_name, threshold)
+    if expected is None:
+        problem = f"no snapshot reached {class_name} IoU {threshold}: train longer and run the cell again"
+        return feedback("the step the tile was learned", "wrong", problem)
+    steps = machine.iterations
+    before = steps[steps.index(expected) - 1] if expected > 0 else None
+    return check_number(
+        "the step the tile was learned",
+        answer,
+        expected,
+        tolerance=0,
+        right=f"the snapshot of step {expected} is the first with {class_name} IoU ≥ {threshold} "
+        + (f"(at step {before}, the snapshot before, it was not yet)." if before is not None else "."),
+        hint=f"move the time machine's slider (or look at machine.snapshots: each has .iteration and .iou) and find "
+        f"the first snapshot whose {class_name} IoU is at least {threshold}; snapshots are {machine.every} steps "
+        "apart.",
     )

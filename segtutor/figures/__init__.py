@@ -23,6 +23,7 @@ from segtutor.figures.pictures import (
     kernel_mosaic,
     mosaic,
     png_uri,
+    probability_picture,
 )
 from segtutor.figures.theme import GRID, HIGHLIGHT, TEMPLATE, style
 
@@ -45,6 +46,7 @@ __all__ = [
     "mosaic",
     "place_stages",
     "png_uri",
+    "probability_picture",
     "reliability_figure",
     "square_cells",
     "style",

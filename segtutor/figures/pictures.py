@@ -140,3 +140,29 @@ def error_picture(image: np.ndarray, codes: np.ndarray) -> np.ndarray:
     for code, color in ERROR_COLORS.items():
         picture[codes == code] = color
     return picture.clip(0, 255).astype(np.uint8)
+
+
+PROBABILITY_RAMP = ((255, 255, 255), (253, 174, 97), (215, 48, 39), (103, 0, 13))  # white, orange, red, dark red
+
+
+def probability_picture(probs: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A map of probabilities in [0, 1] as a picture: white for 0, through orange and red, to dark red for 1.
+
+    A picture (sent as a PNG of a few kilobytes) rather than a heatmap of numbers: what live views send.
+
+    Args:
+        probs: ``(H, W)`` values in [0, 1] (e.g. one class's probability); NaN is drawn grey.
+
+    Returns:
+        ``(H, W, 3)`` uint8.
+    """
+    values = np.asarray(torch.as_tensor(probs).float().cpu(), dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"probs must be one (H, W) map, got shape {values.shape}; pick a class, e.g. probs[1]")
+    ramp = np.array(PROBABILITY_RAMP, dtype=np.float64)  # (4, 3)
+    position = np.clip(np.nan_to_num(values, nan=0.0), 0, 1) * (len(ramp) - 1)  # 0 … 3
+    low = np.minimum(position.astype(int), len(ramp) - 2)
+    share = (position - low)[..., None]
+    picture = (1 - share) * ramp[low] + share * ramp[low + 1]  # linear between neighbouring colours
+    picture[np.isnan(values)] = 190
+    return picture.round().astype(np.uint8)

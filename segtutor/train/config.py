@@ -10,7 +10,7 @@ from segtutor.device import default_device
 from segtutor.models import training_defaults
 
 OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("cross_entropy", "dice", "cross_entropy+dice")
+LOSSES = ("cross_entropy", "dice", "cross_entropy+dice", "focal", "focal+dice")
 SCHEDULES = ("cosine", "constant")
 
 
@@ -38,7 +38,7 @@ class TrainConfig:
     max_iters: int | None = None  # budget in optimizer steps
     num_epochs: int | None = None  # budget in passes over the training data
     max_seconds: float | None = None  # budget in seconds of training (evaluation and pauses not counted)
-    loss: str = "cross_entropy"  # "cross_entropy", "dice", or "cross_entropy+dice" (their sum)
+    loss: str = "cross_entropy"  # "cross_entropy", "dice", "focal", or a sum: "cross_entropy+dice", "focal+dice"
     class_weights: list[float] | None = None  # cross-entropy weight per class, e.g. [1.0, 3.0] for rare tumor
     ignore_index: int = IGNORE_INDEX  # mask value for unlabelled pixels: no loss, no score
     schedule: str = "cosine"  # "cosine": lr falls from lr to 0 over the budget; "constant": lr throughout

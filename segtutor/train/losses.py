@@ -1,16 +1,21 @@
-"""The number training pushes down: cross-entropy, Dice loss, or their sum.
+"""The number training pushes down: cross-entropy, focal loss, Dice loss, or a sum of two.
 
-Cross-entropy scores every pixel on its own: ``-log p(true class)``, averaged over pixels. The soft Dice loss
-scores each class's overlap as a whole, ``1 - 2|P ∩ M| / (|P| + |M|)`` with probabilities in place of 0/1
-pixels, so a class that covers few pixels counts as much as a large one. Pixels whose mask is ``ignore_index``
-add nothing to either, and a batch with no labelled pixel at all (sparse annotations: only a few regions
-drawn, the rest ignored) has a loss of 0 with zero gradients, not 0/0 = NaN.
+Cross-entropy scores every pixel on its own: ``-log p(true class)``, averaged over pixels. The focal loss
+multiplies each pixel's cross-entropy by ``(1 - p(true class))^gamma``, so pixels the model already gets right
+with confidence add almost nothing and the hard ones dominate. The soft Dice loss scores each class's overlap as a
+whole, ``1 - 2|P ∩ M| / (|P| + |M|)`` with probabilities in place of 0/1 pixels, so a class that covers few pixels
+counts as much as a large one. Pixels whose mask is ``ignore_index`` add nothing to any of them, and a batch with
+no labelled pixel at all (sparse annotations: only a few regions drawn, the rest ignored) has a loss of 0 with zero
+gradients, not 0/0 = NaN. :func:`logit_gradients` says, pixel by pixel, how hard and which way a loss pushes the
+scores.
 
 A model with one output channel (``num_classes=1``) is read as binary: ``sigmoid(logit)`` is the probability of
 class 1, and cross-entropy becomes binary cross-entropy.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +24,8 @@ from torch import nn
 from segtutor.data import IGNORE_INDEX
 from segtutor.models import logits_to_probs
 from segtutor.train.config import LOSSES
+
+FOCAL_GAMMA = 2.0  # the focal loss's focusing exponent, as in Lin et al. (2017)
 
 
 def cross_entropy_loss(
@@ -51,6 +58,71 @@ def cross_entropy_loss(
         total = (per_pixel * weights).sum()
     # the weighted mean over labelled pixels; no labelled pixel: 0 / tiny = 0, with zero gradients (not 0/0 = NaN)
     return total / weights.sum().clamp(min=torch.finfo(weights.dtype).tiny)
+
+
+def focal_loss(
+    logits: torch.Tensor,
+    masks: torch.Tensor,
+    *,
+    gamma: float = FOCAL_GAMMA,
+    class_weights: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+) -> torch.Tensor:
+    """Mean focal loss ``-(1 - p_t)^gamma · log p_t`` over labelled pixels, ``p_t`` the probability of the true class.
+
+    ``gamma = 0`` is cross-entropy; larger ``gamma`` turns down the pixels that are already right with confidence
+    (Lin et al. 2017, "Focal loss for dense object detection", https://arxiv.org/abs/1708.02002). With
+    ``class_weights`` each pixel is weighted by its true class's weight (the paper's alpha), normalised as
+    :func:`cross_entropy_loss` does.
+
+    Args:
+        logits: ``(N, K, H, W)`` raw scores; ``K = 1`` means binary (sigmoid).
+        masks: ``(N, H, W)`` int64 true classes, ``ignore_index`` where unlabelled.
+        gamma: focusing exponent, >= 0.
+        class_weights: ``(K,)`` weight per class (``(2,)`` for a binary model), or None.
+        ignore_index: mask value that adds nothing to the loss.
+
+    Returns:
+        Scalar tensor.
+    """
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0 (0 is cross-entropy), got {gamma}")
+    if logits.shape[1] > 1:
+        log_probs = F.log_softmax(logits, dim=1)  # (N, K, H, W)
+    else:  # binary: log(1 - sigmoid(x)) = logsigmoid(-x), log(sigmoid(x)) = logsigmoid(x)
+        log_probs = torch.cat([F.logsigmoid(-logits), F.logsigmoid(logits)], dim=1)  # (N, 2, H, W)
+    labelled = masks != ignore_index  # (N, H, W)
+    targets = torch.where(labelled, masks, 0)
+    log_p_true = log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)  # (N, H, W)
+    per_pixel = -((1 - log_p_true.exp()) ** gamma) * log_p_true
+    weights = labelled.to(logits.dtype)
+    if class_weights is not None:
+        weights = weights * class_weights.to(logits.dtype)[targets]
+    return (per_pixel * weights).sum() / weights.sum().clamp(min=torch.finfo(weights.dtype).tiny)  # 0 if none labelled
+
+
+def logit_gradients(
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], logits: torch.Tensor, masks: torch.Tensor
+) -> torch.Tensor:
+    """The gradient of ``loss(logits, masks)`` with respect to every logit, by autograd: ``(N, K, H, W)``.
+
+    Gradient descent moves each logit *against* its gradient, so ``-gradient`` is the push the loss gives each
+    pixel's score for each class: which pixels a loss works on, and how hard.
+
+    Args:
+        loss: any function of ``(logits, masks)`` returning a scalar, e.g. :func:`cross_entropy_loss`.
+        logits: ``(N, K, H, W)`` scores (not changed; their gradient is computed on a copy).
+        masks: ``(N, H, W)`` int64 true classes.
+
+    Example:
+        >>> push = -logit_gradients(dice_loss, logits, masks)[0, 1]  # (H, W): towards class 1 where > 0
+    """
+    logits = logits.detach().clone().requires_grad_(True)
+    value = loss(logits, masks)
+    if value.ndim != 0:
+        raise ValueError(f"loss must return a scalar, got a tensor of shape {tuple(value.shape)}")
+    (gradient,) = torch.autograd.grad(value, logits)
+    return gradient
 
 
 def dice_loss(
@@ -86,12 +158,12 @@ def dice_loss(
 
 
 class SegmentationLoss(nn.Module):
-    """The loss named in :class:`~segtutor.train.TrainConfig`: ``"cross_entropy"``, ``"dice"`` or their sum.
+    """The loss named in :class:`~segtutor.train.TrainConfig`: ``"cross_entropy"``, ``"dice"``, ``"focal"`` or a sum.
 
     Args:
-        name: ``"cross_entropy"``, ``"dice"`` or ``"cross_entropy+dice"``.
-        class_weights: cross-entropy weight per class (the Dice term weighs classes equally already, so
-            ``loss="dice"`` with class weights is refused: they would change nothing).
+        name: ``"cross_entropy"``, ``"dice"``, ``"focal"``, ``"cross_entropy+dice"`` or ``"focal+dice"``.
+        class_weights: cross-entropy (or focal) weight per class (the Dice term weighs classes equally already,
+            so ``loss="dice"`` with class weights is refused: they would change nothing).
         ignore_index: mask value that adds nothing to the loss.
     """
 
@@ -124,6 +196,8 @@ class SegmentationLoss(nn.Module):
             loss = loss + cross_entropy_loss(
                 logits, masks, class_weights=self.class_weights, ignore_index=self.ignore_index
             )
+        if "focal" in self.name:
+            loss = loss + focal_loss(logits, masks, class_weights=self.class_weights, ignore_index=self.ignore_index)
         if "dice" in self.name:
             loss = loss + dice_loss(logits, masks, ignore_index=self.ignore_index)
         return loss

@@ -7,11 +7,16 @@ Three parts, each over the engine, none holding engine code:
 - the concept explorers (:mod:`~segtutor.widgets.explorers`), over :mod:`segtutor.explain`;
 - the training studio (:mod:`~segtutor.widgets.studio`), over :mod:`segtutor.train`, :mod:`segtutor.predict` and
   :mod:`segtutor.models`.
+
+Every explorer and the studio can be shared as a link (:mod:`~segtutor.widgets.links`): ``view_link(view)``,
+and ``open_link(view)`` in a Voila dashboard opens it in the state of the page's query string.
 """
 
 from segtutor.widgets.explorers import (
     ConvolutionExplorer,
     ConvolutionState,
+    LossPlaygroundExplorer,
+    LossPlaygroundState,
     PoolingExplorer,
     PoolingState,
     ReceptiveFieldExplorer,
@@ -19,24 +24,30 @@ from segtutor.widgets.explorers import (
     UpsamplingExplorer,
     UpsamplingState,
 )
+from segtutor.widgets.links import ShareLink, apply_link, open_link, view_link
 from segtutor.widgets.live_figure import Click, LiveFigure, PlotlyLibrary
 from segtutor.widgets.studio import (
+    AnnotationViewer,
     ArchitectureRace,
     FeatureMapViewer,
     ModelPicker,
     PredictionViewer,
+    TimeMachineViewer,
     TrainingDashboard,
     TrainingStudio,
     TrainSettings,
 )
 
 __all__ = [
+    "AnnotationViewer",
     "ArchitectureRace",
     "Click",
     "ConvolutionExplorer",
     "ConvolutionState",
     "FeatureMapViewer",
     "LiveFigure",
+    "LossPlaygroundExplorer",
+    "LossPlaygroundState",
     "ModelPicker",
     "PlotlyLibrary",
     "PoolingExplorer",
@@ -44,9 +55,14 @@ __all__ = [
     "PredictionViewer",
     "ReceptiveFieldExplorer",
     "ReceptiveFieldState",
+    "ShareLink",
+    "TimeMachineViewer",
     "TrainSettings",
     "TrainingDashboard",
     "TrainingStudio",
     "UpsamplingExplorer",
     "UpsamplingState",
+    "apply_link",
+    "open_link",
+    "view_link",
 ]

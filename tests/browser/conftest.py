@@ -29,12 +29,14 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def voila_page(browser, tmp_path) -> Iterator[Callable[..., VoilaPage]]:
-    """Factory: ``voila_page("two_figures.ipynb", options=["--preheat_kernel=True"])`` serves and opens a page."""
+    """Factory: ``voila_page("two_figures.ipynb", options=["--preheat_kernel=True"], query="?a=1")`` serves and
+    opens a page (with ``query`` appended to its address)."""
     with ExitStack() as stack:
 
-        def serve_and_open(notebook: str, *, options: Sequence[str] = (), **viewport: int) -> VoilaPage:
+        def serve_and_open(notebook: str, *, options: Sequence[str] = (), query: str = "",
+                           **viewport: int) -> VoilaPage:
             url = stack.enter_context(serve_voila(NOTEBOOKS / notebook, options, log_dir=tmp_path))
-            voila = open_page(browser, url, **viewport)
+            voila = open_page(browser, url + query, **viewport)  # query: "?view=…", the page's query string
             stack.callback(voila.page.context.close)  # closed before voila stops (the stack unwinds in reverse)
             return voila
 

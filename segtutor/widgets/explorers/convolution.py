@@ -103,6 +103,10 @@ class ConvolutionExplorer(SteppedExplorer):
         >>> explorer  # last line of a cell: displays it
     """
 
+    LINK_VIEW = "convolution"
+    LINK_CONTROLS = {"input": "input_picker", "kernel": "kernel_picker", "kernel_size": "kernel_size", "stride": "stride",
+                     "padding": "padding", "dilation": "dilation", "step": "stepper.slider"}  # fmt: skip
+
     def __init__(
         self,
         image: np.ndarray | None = None,

@@ -65,6 +65,10 @@ class PoolingExplorer(SteppedExplorer):
         seed: seeds the sample inputs.
     """
 
+    LINK_VIEW = "pooling"
+    LINK_CONTROLS = {"input": "input_picker", "kernel": "kernel_picker", "mode": "mode", "window": "kernel_size",
+                     "stride": "stride", "step": "stepper.slider"}  # fmt: skip
+
     def __init__(self, feature_map: np.ndarray | None = None, *, seed: int = 0) -> None:
         self._images = {"numbers": number_grid(8, seed=seed), "tissue": tissue_patch(16, seed=seed)}
         self._yours = None if feature_map is None else as_array(feature_map, "feature_map", {2: "(H, W)"})

@@ -33,6 +33,7 @@ from segtutor.explain import (
 from segtutor.figures import HIGHLIGHT, TEMPLATE, png_uri
 from segtutor.models import LABELS, create_model, list_models
 from segtutor.widgets.controls import report_errors
+from segtutor.widgets.links import LinkField, Shareable, ShareLink
 from segtutor.widgets.live_figure import Click, LiveFigure
 
 STAGE_KINDS = ("encoder", "bottleneck")  # stages drawn as boxes; DeepLabv3's ASPP branches are drawn as taps
@@ -157,7 +158,7 @@ def _scale_text(microns_per_pixel: float) -> str:
     return f"{microns_per_pixel:g} µm/px, ≈ {10 / microns_per_pixel:.3g}×"
 
 
-class ReceptiveFieldExplorer(widgets.VBox):
+class ReceptiveFieldExplorer(widgets.VBox, Shareable):
     """Choose UNet, FCN-8s or DeepLabv3 and click an output pixel: see the input region that can influence it.
 
     Args:
@@ -167,6 +168,9 @@ class ReceptiveFieldExplorer(widgets.VBox):
         microns_per_pixel: the tile's pixel size in µm, for the sizes in µm; 1.0 for the course's tissue (≈ 10×);
             give your own scan's (0.5 at 20×, 0.25 at 40×) to see how much tissue a network sees there.
     """
+
+    LINK_VIEW = "receptive-field"
+    LINK_CONTROLS = {"model": "model_picker"}  # and the clicked pixel, see link_fields
 
     def __init__(
         self,
@@ -188,8 +192,24 @@ class ReceptiveFieldExplorer(widgets.VBox):
         self.model_picker.observe(guard(self._on_model), names="value")
         self.figure.on_click(guard(self._on_click))
         hint = widgets.HTML("Click a pixel of the tile (left) to choose the output pixel.")
-        super().__init__([self.model_picker, hint, self.summary, self.figure, self.table, self.errors])
+        self.share = ShareLink(self)
+        super().__init__([self.model_picker, hint, self.summary, self.figure, self.table, self.errors, self.share])
         self._build_figure()
+        self._draw()
+
+    def link_fields(self) -> list[LinkField]:
+        """The model, and the clicked output pixel as ``pixel=row,col``."""
+        return [*super().link_fields(), LinkField("pixel", self._pixel_text, self._set_pixel)]
+
+    def _pixel_text(self) -> str:
+        return ",".join(str(int(v)) for v in self.state.pixel)
+
+    def _set_pixel(self, text: str) -> None:
+        try:
+            row, col = (int(part) for part in text.split(","))
+        except ValueError:
+            raise ValueError("not a pixel row,col") from None
+        self.state.click((row, col))  # raises ValueError outside the tile
         self._draw()
 
     def _on_model(self, change: dict) -> None:
@@ -199,6 +219,7 @@ class ReceptiveFieldExplorer(widgets.VBox):
     def _on_click(self, click: Click) -> None:
         self.state.click((round(click.y), round(click.x)))
         self._draw()
+        self.share.refresh()
 
     def _build_figure(self) -> None:
         height, width = self.state.tile.shape[:2]

@@ -11,6 +11,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from segtutor.widgets.controls import report_errors
+from segtutor.widgets.links import Shareable, ShareLink
 from segtutor.widgets.live_figure import LiveFigure
 
 
@@ -102,7 +103,7 @@ class StepControls(widgets.HBox):
         self.play.interval = max(int(1000 / change["new"]), 20)
 
 
-class SteppedExplorer(widgets.VBox):
+class SteppedExplorer(widgets.VBox, Shareable):
     """Base for the stepping explorers' views: setting controls, Step/Play, the formula, one figure, errors.
 
     A subclass builds ``self.state`` (a :class:`SteppedState`) and its setting controls, then calls
@@ -110,7 +111,10 @@ class SteppedExplorer(widgets.VBox):
 
     - ``_settings()``: the controls' values as ``state.configure`` arguments;
     - ``_redraw()``: a new figure for the current settings (sizes may have changed), then ``_restart()``;
-    - ``_draw_step()``: the current step (the window's outline, the formula, the output so far).
+    - ``_draw_step()``: the current step (the window's outline, the formula, the output so far);
+
+    and names ``LINK_VIEW`` and ``LINK_CONTROLS`` (:class:`~segtutor.widgets.links.Shareable`): the settings its
+    "copy link to this view" control (``self.share``) carries, the current step among them.
 
     Args:
         columns: the setting controls, one list per column; a change of any of them calls ``_settings()``.
@@ -129,7 +133,8 @@ class SteppedExplorer(widgets.VBox):
             control.observe(guard(self._on_settings), names="value")
         self.stepper.slider.observe(guard(self._on_step), names="value")
         settings = widgets.HBox([widgets.VBox(list(column)) for column in columns])
-        super().__init__([settings, self.stepper, self.formula, self.figure, *below, self.errors])
+        self.share = ShareLink(self)
+        super().__init__([settings, self.stepper, self.formula, self.figure, *below, self.errors, self.share])
         self._redraw()
 
     def _settings(self) -> dict[str, Any]:

@@ -71,6 +71,10 @@ class UpsamplingExplorer(SteppedExplorer):
         seed: seeds the random kernel and the sample inputs.
     """
 
+    LINK_VIEW = "upsampling"
+    LINK_CONTROLS = {"input": "input_picker", "kernel": "kernel_picker", "kernel_size": "kernel_size",
+                     "stride": "stride", "padding": "padding", "step": "stepper.slider"}  # fmt: skip
+
     def __init__(self, x: np.ndarray | None = None, *, seed: int = 0) -> None:
         self._seed = seed
         self._inputs = {"numbers": number_grid(4, seed=seed), "tissue": tissue_patch(8, seed=seed)}

@@ -7,10 +7,11 @@ One app made of the studio widgets, one tab per step of the course's pipeline:
 3. **Predictions**: :class:`~segtutor.widgets.PredictionViewer`, with the upload control.
 4. **Feature maps**: :class:`~segtutor.widgets.FeatureMapViewer`.
 5. **Race**: :class:`~segtutor.widgets.ArchitectureRace`.
+6. **Annotate**: :class:`~segtutor.widgets.AnnotationViewer`, uncertainty-guided annotation with its own small model.
 
 Picking another model hands it to the dashboard (stopping its run). The viewers look at a copy of the trained
 model, taken when their tab is opened after more training (or when "use the latest model" is pressed). The
-dashboard and the race never train at the same time: each starts its run with
+dashboard, the race and the annotation rounds never train at the same time: each starts its run with
 :func:`segtutor.train.run_in_background`, which stops every other run of the kernel. Tabs 2 to 5 are built when
 first opened (or first used from Python), so the page shows its first widgets sooner.
 """
@@ -26,17 +27,24 @@ from torch.utils.data import Dataset
 from segtutor.data import TissueDataset, class_names_of
 from segtutor.train import TrainConfig
 from segtutor.widgets.controls import report_errors
+from segtutor.widgets.links import LinkField, ShareLink, control_field
+from segtutor.widgets.studio.annotation import AnnotationViewer
 from segtutor.widgets.studio.features import FeatureMapViewer
 from segtutor.widgets.studio.model_picker import ModelPicker
 from segtutor.widgets.studio.prediction import PredictionViewer
 from segtutor.widgets.studio.race import ArchitectureRace
+from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.training import TrainingDashboard
 
-TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race")
-MODEL_TAB, TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB = range(len(TABS))
+TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race", "6 · Annotate")
+LINKED_SETTINGS = {"lr": "lr", "optimizer": "optimizer", "batch_size": "batch_size", "unit": "budget_unit",
+                   "budget": "budget", "schedule": "schedule"}  # name in a link -> TrainSettings control
+MODEL_TAB, TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB, ANNOTATE_TAB = range(len(TABS))
 
 
 class TrainingStudio(widgets.VBox):
+    LINK_VIEW = "studio"
+
     """Pick a model → train it live → inspect its predictions → upload an image → race the architectures.
 
     Args:
@@ -49,6 +57,9 @@ class TrainingStudio(widgets.VBox):
         config: the training dashboard's first settings; default ``TrainConfig(max_seconds=30, eval_every=20)``.
         race_config: the race's settings; default the same with 15 s per model.
         seed: seeds the generated data and the initial weights (the configs seed the data order).
+
+    "Copy link to this view" (``studio.share``) carries the model, its size and the training settings;
+    :func:`~segtutor.widgets.open_link` opens a studio in the state of a link.
 
     Example:
         >>> studio = TrainingStudio(model="unet", size="small")
@@ -82,11 +93,13 @@ class TrainingStudio(widgets.VBox):
         self.race_config = race_config if race_config is not None else TrainConfig(max_seconds=15, eval_every=20)
         self.picker = ModelPicker(model, size, in_channels=image.shape[0], num_classes=len(self.class_names),
                                   input_size=image.shape[-1], seed=seed)  # fmt: skip
+        self.settings = TrainSettings(self.config)  # the link's copy of the dashboard's settings, linked to them
         # the other tabs are built when first opened: a page shows its first widgets sooner
         self._dashboard: TrainingDashboard | None = None
         self._predictions: PredictionViewer | None = None
         self._features: FeatureMapViewer | None = None
         self._race: ArchitectureRace | None = None
+        self._annotation: AnnotationViewer | None = None
         self._copy: nn.Module | None = None  # the copy of the dashboard's model the viewers show
         self._seen: tuple | None = None  # (model, steps, runs) when that copy was made
 
@@ -103,17 +116,21 @@ class TrainingStudio(widgets.VBox):
             "<h2 style='margin:4px 0'>segtutor training studio</h2><div style='font-size:13px;color:#444'>"
             "<b>1</b> pick an architecture → <b>2</b> press Start and watch the loss fall → <b>3</b> see where the "
             "predictions are right and wrong, and upload an image of your own → <b>4</b> look inside a layer → "
-            "<b>5</b> race the three architectures.</div>"
+            "<b>5</b> race the three architectures → <b>6</b> annotate where the model is unsure.</div>"
         )
-        super().__init__([header, self.tabs, self.errors])
+        self.share = ShareLink(self)
+        super().__init__([header, self.tabs, self.errors, self.share])
 
     # ---- the tabs, built on first use ----------------------------------------------------------------------
     @property
     def dashboard(self) -> TrainingDashboard:
         """The training dashboard (tab 2), training the model picked in tab 1."""
         if self._dashboard is None:
-            self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data, self.config,
-                                                class_names=self.class_names)  # fmt: skip
+            self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data,
+                                                self.settings.config(), class_names=self.class_names)  # fmt: skip
+            for control in LINKED_SETTINGS.values():  # a link's settings and the dashboard's show the same values
+                widgets.link((getattr(self.settings, control), "value"),
+                             (getattr(self._dashboard.settings, control), "value"))  # fmt: skip
             self._pages[TRAIN_TAB].children = [self._dashboard]
         return self._dashboard
 
@@ -141,6 +158,21 @@ class TrainingStudio(widgets.VBox):
                                           class_names=self.class_names)  # fmt: skip
             self._pages[RACE_TAB].children = [self._race]
         return self._race
+
+    def link_fields(self) -> list[LinkField]:
+        """The model and its size, then the training settings (the budget's unit before the budget)."""
+        fields = [control_field("model", self.picker.architecture), control_field("size", self.picker.size)]
+        return fields + [control_field(name, getattr(self.settings, control))
+                         for name, control in LINKED_SETTINGS.items()]  # fmt: skip
+
+    @property
+    def annotation(self) -> AnnotationViewer:
+        """Uncertainty-guided annotation (tab 6), with its own tiny model of the architecture picked in tab 1."""
+        if self._annotation is None:
+            self._annotation = AnnotationViewer(self.train_data, self.val_data, model=self.picker.model_name,
+                                                size="tiny", class_names=self.class_names)  # fmt: skip
+            self._pages[ANNOTATE_TAB].children = [self._annotation]
+        return self._annotation
 
     def refresh_viewers(self, *, force: bool = False) -> None:
         """Show the dashboard's model as it is now in the prediction and feature-map viewers (if it changed)."""
@@ -170,7 +202,8 @@ class TrainingStudio(widgets.VBox):
         index = change["new"]
         if index in (PREDICTIONS_TAB, FEATURES_TAB):
             self.refresh_viewers()  # viewers built earlier follow the training
-        pages = {TRAIN_TAB: "dashboard", PREDICTIONS_TAB: "predictions", FEATURES_TAB: "features", RACE_TAB: "race"}
+        pages = {TRAIN_TAB: "dashboard", PREDICTIONS_TAB: "predictions", FEATURES_TAB: "features", RACE_TAB: "race",
+                 ANNOTATE_TAB: "annotation"}  # fmt: skip
         if index in pages:
             getattr(self, pages[index])  # builds the page on first opening
 

@@ -6,6 +6,9 @@ and the hooks, which run in the worker thread, redraw the curves, the status lin
 ``draw_every_s`` seconds (5 times a second by default).
 
 Curves change in place (:meth:`LiveFigure.update_trace`), one small patch per redraw: no clear-and-redraw.
+Under the curves, the time machine (:class:`~segtutor.train.TimeMachine`, another callback of the run, drawn by
+:class:`~segtutor.widgets.studio.time_machine.TimeMachineViewer`) keeps snapshots of the preview tile's prediction
+and scrubs back through them.
 """
 
 from __future__ import annotations
@@ -26,9 +29,19 @@ from segtutor.data import class_colors
 from segtutor.figures import image_trace, lr_finder_figure, png_uri, style
 from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
 from segtutor.predict import image_to_rgb, overlay
-from segtutor.train import Callback, History, LRFinderResult, TrainConfig, TrainingSession, TrainState, smooth
+from segtutor.train import (
+    Callback,
+    History,
+    LRFinderResult,
+    TimeMachine,
+    TrainConfig,
+    TrainingSession,
+    TrainState,
+    smooth,
+)
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings
+from segtutor.widgets.studio.time_machine import TimeMachineViewer
 
 WARM_UP_DELAY_S = 3.0  # the warm-up waits this long (or for Start), leaving the CPU to drawing the page
 TRAIN_COLOR, SMOOTH_COLOR, VAL_COLOR = "#9ecae1", "#08519c", "#6a3d9a"
@@ -93,6 +106,7 @@ class TrainingDashboard(widgets.VBox, Callback):
         preview_every_s: seconds between two live previews of the prediction.
         draw_every_s: seconds between two redraws of curves and status (0.2: at most 5 per second).
         warm_up: run one throw-away step in the background now (the first step of a fresh kernel is slow).
+        max_snapshots: the time machine keeps at most this many snapshots of the preview tile per run.
 
     Python API (what the buttons call): :meth:`start`, :meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`join`,
     :meth:`find_lr`; ``dashboard.settings.lr.value = 1e-4`` changes the learning rate of the running training.
@@ -116,13 +130,15 @@ class TrainingDashboard(widgets.VBox, Callback):
         preview_every_s: float = 1.0,
         draw_every_s: float = 0.2,
         warm_up: bool = True,
+        max_snapshots: int = 64,
     ) -> None:
         self.settings = TrainSettings(config if config is not None else TrainConfig(max_seconds=30, eval_every=20),
                                       model=model)  # fmt: skip
         self.session = TrainingSession(model, train_data, val_data, class_names=class_names,
                                        preview_index=preview_index, warm_up=warm_up,
                                        warm_up_delay=WARM_UP_DELAY_S)  # fmt: skip
-        self.session.callbacks.append(self)
+        self.time_machine = TimeMachine(val_data, preview_index, max_snapshots, class_names=self.session.class_names)
+        self.session.callbacks += [self.time_machine, self]  # snapshots first: the dashboard draws the newest
         self.preview_every_s = preview_every_s
         self.draw_every_s = draw_every_s
         self.class_names = self.session.class_names
@@ -157,6 +173,7 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.figure = LiveFigure(curves_figure(self.class_names, self.colors, self._preview_rgb,
                                                overlay(image, mask, self.colors, 0.45)))  # fmt: skip
         self.figure.add_class("segtutor-training-curves")
+        self.rewind = TimeMachineViewer(self.time_machine, colors=self.colors, curves=self.figure)
 
         # 3) wiring: buttons only call methods that set flags and return
         self.start_button.on_click(lambda _: self.start())
@@ -172,7 +189,7 @@ class TrainingDashboard(widgets.VBox, Callback):
                           self.lr_finder_button, self.status], layout=widgets.Layout(align_items="center")),
             *self.settings.rows(),
             widgets.HBox([self.log_scale, self.keep_weights]),
-            self.lr_panel, self.progress, self.figure, self.errors,
+            self.lr_panel, self.progress, self.figure, self.rewind, self.errors,
         ])  # fmt: skip
 
     # ---- the Python API (what the buttons do) --------------------------------------------------------------
@@ -285,6 +302,7 @@ class TrainingDashboard(widgets.VBox, Callback):
                 self.figure.update_trace(f"Dice {name}", x=history.val_iterations, y=history.val_dice(c))
             if preview:
                 self._draw_preview(len(losses))
+        self.rewind.refresh(draw=preview)
         self._render_status()
 
     def _draw_preview(self, step: int) -> None:
@@ -304,6 +322,7 @@ class TrainingDashboard(widgets.VBox, Callback):
                 self.figure.update_trace(name, x=[], y=[])
             self.figure.update_trace("prediction", source=png_uri(self._preview_rgb))
             self.figure.set_subplot_title(PREDICTION_TITLE, prediction_title)
+        self.rewind.refresh()
 
     def _render_status(self) -> None:
         """Status line, progress bar and which buttons make sense now."""

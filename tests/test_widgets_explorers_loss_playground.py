@@ -1,0 +1,102 @@
+"""The loss playground: its numbers against independent formulas, its controls and clicks against its figure."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from segtutor.widgets import LossPlaygroundExplorer, LossPlaygroundState
+from segtutor.widgets.explorers.loss_playground import LOSS_NAMES, PREDICTION, PRESETS, TRUTH
+
+
+def test_a_prediction_that_misses_the_tumor_scores_high_accuracy_and_zero_iou():
+    state = LossPlaygroundState(size=64, tumor_share=0.05, confidence=0.95)
+    truth_share = state.truth.mean()
+    assert truth_share == pytest.approx(0.05, abs=0.005)
+    state.configure(grow=-64)  # the predicted tumor shrinks to nothing
+    assert np.allclose(state.probs, 0.05)
+    assert state.scores.pixel_accuracy == pytest.approx(1 - truth_share) and state.scores.iou[1] == 0.0
+    # cross-entropy by the formula: tumor pixels cost -log 0.05, stroma pixels -log 0.95
+    expected = -(truth_share * math.log(0.05) + (1 - truth_share) * math.log(0.95))
+    assert state.readings["cross-entropy"].value == pytest.approx(expected)
+    weighted = -(state.tumor_weight * truth_share * math.log(0.05) + (1 - truth_share) * math.log(0.95))
+    weighted /= state.tumor_weight * truth_share + 1 - truth_share
+    assert state.readings["weighted cross-entropy"].value == pytest.approx(weighted)
+    # soft Dice by hand: one Dice per class, smooth = 1
+    tumor_pixels, pixels = state.truth.sum(), state.truth.size
+    dice_tumor = (2 * 0.05 * tumor_pixels + 1) / (0.05 * pixels + tumor_pixels + 1)
+    dice_stroma = (2 * 0.95 * (pixels - tumor_pixels) + 1) / (0.95 * pixels + pixels - tumor_pixels + 1)
+    assert state.readings["soft Dice"].value == pytest.approx(1 - (dice_tumor + dice_stroma) / 2)
+    focal = -(truth_share * 0.95**2 * math.log(0.05) + (1 - truth_share) * 0.05**2 * math.log(0.95))
+    assert state.readings["focal"].value == pytest.approx(focal)
+    total = state.readings["cross-entropy"].value + state.readings["soft Dice"].value
+    assert state.readings["cross-entropy + Dice"].value == pytest.approx(total)
+
+
+def test_the_push_of_cross_entropy_is_truth_minus_probability_over_the_pixels():
+    state = LossPlaygroundState(size=32, tumor_share=0.1, shift=3, blur=1.0)
+    push = state.readings["cross-entropy"].push
+    np.testing.assert_allclose(push, (state.truth - state.probs) / state.truth.size, atol=1e-12)
+    tumor = state.truth == 1
+    share = np.abs(push[tumor]).sum() / np.abs(push).sum()
+    assert state.readings["cross-entropy"].tumor_share == pytest.approx(share)
+    # missing the tumor costs cross-entropy in proportion to the tumor's share; soft Dice far less so
+    rise = {}
+    for tumor_share in (0.02, 0.2):
+        state.configure(tumor_share=tumor_share, shift=0, blur=0.0, grow=0)
+        perfect = {name: reading.value for name, reading in state.readings.items()}
+        state.configure(grow=-64)
+        rise[tumor_share] = {name: state.readings[name].value - perfect[name] for name in LOSS_NAMES}
+    ratio = {name: rise[0.02][name] / rise[0.2][name] for name in LOSS_NAMES}
+    assert ratio["cross-entropy"] == pytest.approx(0.1, abs=0.01)  # 10 times rarer, 10 times cheaper to miss
+    assert ratio["soft Dice"] > 4 * ratio["cross-entropy"]
+    assert ratio["cross-entropy + Dice"] > 2 * ratio["cross-entropy"]
+
+
+def test_brush_strokes_paint_probabilities_and_bad_settings_are_refused():
+    state = LossPlaygroundState(size=32)
+    state.paint(2, 3, radius=1, probability=0.7)
+    assert state.probs[2, 3] == pytest.approx(0.7) and state.probs[2, 5] == pytest.approx(0.05)
+    state.configure(shift=2)
+    assert state.probs[2, 3] == pytest.approx(0.7)  # strokes stay when settings change
+    state.clear_strokes()
+    assert state.probs[2, 3] == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="tumor_share must be between 0 and 0.5"):
+        state.configure(tumor_share=0.7)
+    assert state.tumor_share == 0.05 and state.shift == 2  # the previous settings are kept
+    with pytest.raises(TypeError, match="unknown settings"):
+        state.configure(temperature=2)
+    with pytest.raises(ValueError, match="must lie in the 32 × 32 square"):
+        state.paint(40, 0)
+
+
+def test_the_explorer_draws_the_state_and_follows_presets_sliders_and_clicks():
+    explorer = LossPlaygroundExplorer(size=48, tumor_share=0.05)
+    state, figure = explorer.state, explorer.figure
+    assert explorer.tumor_weight.value == pytest.approx(19.0)  # inverse class frequency
+    explorer.preset.value = "all stroma"
+    assert state.grow == -48 and state.scores.iou[1] == 0.0
+    bars = figure.data[2]
+    assert bars["y"] == pytest.approx([state.readings[name].value for name in LOSS_NAMES])
+    assert "pixel accuracy <b>9" in explorer.scores.value and "tumor IoU <b>0.00" in explorer.scores.value
+    push = np.array(figure.data[3 + LOSS_NAMES.index("soft Dice")]["z"], dtype=float)
+    dice_push = state.readings["soft Dice"].push
+    np.testing.assert_allclose(push, dice_push / np.abs(dice_push).max(), atol=1e-3)
+    titles = [a["text"] for a in figure.layout["annotations"]]
+    assert titles[3 + LOSS_NAMES.index("focal")].endswith(f"{state.readings['focal'].tumor_share:.0%} on tumor")
+
+    explorer.shift.value = 2  # a slider moved by hand: no preset matches any more
+    assert explorer.preset.value == "custom" and state.shift == 2
+    explorer.preset.value = "shifted"
+    assert (state.shift, state.grow, state.blur, state.confidence) == (PRESETS["shifted"][0], 0, 0.0, 0.95)
+
+    figure.click(TRUTH, x=10, y=12)  # move the tumor
+    assert (state.row, state.col) == (12, 10) and (explorer.row.value, explorer.col.value) == (12, 10)
+    assert figure.data[TRUTH]["z"][12][10] == 1
+    explorer.brush_value.value = 0.3
+    figure.click(PREDICTION, x=40, y=40)
+    assert state.probs[40, 40] == pytest.approx(0.3) and figure.data[PREDICTION]["z"][40][40] == pytest.approx(0.3)
+    explorer.clear_button.click()
+    assert state.strokes == [] and explorer.errors.outputs == ()
