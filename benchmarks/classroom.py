@@ -34,6 +34,7 @@ import asyncio
 import os
 import re
 import shlex
+import signal
 import statistics
 import sys
 import threading
@@ -333,8 +334,18 @@ async def drive(url: str, count: int, args: argparse.Namespace, sampler: Sampler
     return classroom
 
 
+def wait_until_quiet(timeout_s: float = 60, busy: float = 0.25) -> float:
+    """Wait (at most ``timeout_s``) until the CPUs are under ``busy`` used over a second; returns the last share."""
+    deadline = time.monotonic() + timeout_s
+    share = psutil.cpu_percent(interval=1) / 100
+    while share > busy and time.monotonic() < deadline:
+        share = psutil.cpu_percent(interval=1) / 100
+    return share
+
+
 def measure(command: str, count: int, args: argparse.Namespace) -> dict:
     """One class: a fresh server, ``count`` learners; returns the table row's numbers and the details."""
+    busy_at_start = wait_until_quiet()  # the previous class's kernels have gone
     load_at_start = os.getloadavg()
     started = time.monotonic()
     with serve(command, args) as (url, pid):
@@ -343,7 +354,8 @@ def measure(command: str, count: int, args: argparse.Namespace) -> dict:
             classroom = asyncio.run(drive(url, count, args, sampler))
     return {"command": command, "count": count, "learners": classroom.learners, "phases": classroom.phases,
             "kernel_rss": sampler.kernel_rss_max, "server_rss": sampler.server_rss_max, "load_max": sampler.load_max,
-            "load_at_start": load_at_start, "server_ready_s": server_ready_s}  # fmt: skip
+            "load_at_start": load_at_start, "busy_at_start": busy_at_start,
+            "server_ready_s": server_ready_s}  # fmt: skip
 
 
 def max_median(values: list[float | None], digits: int = 1) -> str:
@@ -367,13 +379,15 @@ def median_max(values: list[float | None]) -> str:
 def report(result: dict) -> str:
     """Details of one class: every page, every phase."""
     lines = [f"\n### {result['count']} learners, `{result['command']}` (server ready after "
-             f"{result['server_ready_s']:.0f} s; load average before {result['load_at_start'][0]:.2f})"]  # fmt: skip
+             f"{result['server_ready_s']:.0f} s; before: CPUs {result['busy_at_start']:.0%} busy, load average "
+             f"{result['load_at_start'][0]:.2f})"]  # fmt: skip
     for learner in result["learners"]:
         numbers = {k: v for k, v in vars(learner).items() if k not in ("index", "failed", "console") and v is not None}
         text = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in numbers.items())
         failed = f" — **failed at {learner.failed}**" if learner.failed else ""
         lines.append(f"- page {learner.index + 1}: {text}{failed}")
-        errors = [line for line in learner.console if "pageerror" in line or line.startswith("error")]
+        errors = [line for line in learner.console if ("pageerror" in line or line.startswith("error"))
+                  and "ERR_NAME_NOT_RESOLVED" not in line]  # not Font Awesome's CDN (offline; cosmetic)
         if errors:
             lines.append(f"  console errors ({len(errors)}): {errors[0][:200]}")
     for phase in result["phases"]:
@@ -422,6 +436,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=120, help="training budget typed in before Start (seconds)")
     parser.add_argument("--watch", type=float, default=5, help="seconds all train while the updates are counted")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout` or kill: the servers are stopped on the way out
     commands = args.serve or [README_COMMAND]
     print(f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB; load average {os.getloadavg()}")
     results = []

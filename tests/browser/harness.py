@@ -120,7 +120,8 @@ def serve_voila(notebook: str | Path, options: Sequence[str] = (), *, log_dir: P
         "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
     ]  # fmt: skip
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=ROOT, env=_server_env(), stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}/"
         _wait_until(lambda: _answers(url), process, log, SERVER_START_S, "answer HTTP")
@@ -143,6 +144,16 @@ def open_page(browser, url: str, *, width: int = 1400, height: int = 1000) -> Vo
     page.goto(url, timeout=PAGE_LOAD_S * 1000)
     page.wait_for_selector(".jupyter-widgets", timeout=PAGE_LOAD_S * 1000)
     return VoilaPage(page, started, time.monotonic() - started, console)
+
+
+def _server_env() -> dict[str, str]:
+    """The environment for a server and its kernels: this checkout's ``segtutor`` first on the path.
+
+    Kernels start in the notebook's folder, so without it they import whichever ``segtutor`` is installed (an
+    editable install of another checkout, say), not the code under test.
+    """
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, path.split(os.pathsep))])}
 
 
 def _free_port() -> int:
@@ -222,7 +233,7 @@ def serve_jupyterlab(root: Path, *, log_dir: Path | None = None) -> Iterator[str
     home = Path(tempfile.mkdtemp(prefix="segtutor-lab-"))
     log = Path(log_dir or home) / f"jupyterlab-{port}.log"
     env = {
-        **os.environ,
+        **_server_env(),
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
@@ -257,7 +268,7 @@ def serve_jupyter_server(root: Path, options: Sequence[str] = (), *, log_dir: Pa
     port, token = _free_port(), "segtutor-browser-test"
     home = Path(tempfile.mkdtemp(prefix="segtutor-server-"))
     log = Path(log_dir or home) / f"jupyter-server-{port}.log"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
+    env = {**_server_env(), "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
     command = [
         sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
