@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' Voila + Chromium h
 from browser.harness import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_FLAGS,
+    SHOTS,
     serve_jupyter_server,
     serve_voila,
     voila_render_url,
@@ -82,6 +83,15 @@ WATCH_STATUS = """(selector) => {
     if (button) seg.clicks.push([button.textContent.trim(), performance.now()]);
   }, true);
 }"""
+# what a page shows when a step failed
+PAGE_STATE = """(selector) => {
+  const status = document.querySelector(selector);
+  const buttons = [...document.querySelectorAll('button')].filter(b => /Start|Pause|Resume|Stop/.test(b.textContent))
+    .map(b => `${b.textContent.trim()}${b.disabled ? ' (disabled)' : ''}`);
+  return `document ${document.readyState}, ${document.querySelectorAll('.jupyter-widgets').length} widgets, `
+    + `${document.querySelectorAll('.js-plotly-plot').length} plots, status "${status?.textContent ?? '(none)'}", `
+    + `buttons ${buttons.join(', ') || '(none)'}, body starts "${document.body?.innerText.slice(0, 120) ?? ''}"`;
+}"""
 # seconds from the latest click on `button` to the first state `state` after it (null: not yet)
 CLICK_TO_STATE = """([button, state]) => {
   const seg = window.__segtutor;
@@ -109,6 +119,7 @@ class Learner:
     stop_s: float | None = None
     run_kept: bool | None = None  # after Stop: the curve holds every step, the state is "stopped"
     failed: str = ""  # the first step that did not happen in time, and why
+    seen: str = ""  # what the page showed then
     console: list[str] = field(default_factory=list)
 
 
@@ -214,6 +225,7 @@ class Classroom:
                 await step(learner, self.pages[learner.index])
             except Exception as error:  # noqa: BLE001 (reported per page, the class goes on)
                 learner.failed = f"{step.__name__}: {type(error).__name__}: {str(error).splitlines()[0][:160]}"
+                learner.seen = await self.diagnose(learner)
 
         await asyncio.gather(*(guarded(learner) for learner in self.active()))
 
@@ -235,6 +247,18 @@ class Classroom:
         finally:
             for context in contexts:
                 await context.close()
+
+    async def diagnose(self, learner: Learner) -> str:
+        """What a page that failed a step shows (and a screenshot in /tmp/segtutor-shots)."""
+        page = self.pages[learner.index]
+        try:
+            seen = await asyncio.wait_for(page.evaluate(PAGE_STATE, STATUS), 15)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            shot = SHOTS / f"classroom-{len(self.learners)}-page{learner.index + 1}.png"
+            await page.screenshot(path=str(shot), timeout=15_000)
+            return f"{seen}; screenshot {shot}"
+        except Exception as error:  # noqa: BLE001 (a page too stuck to answer says so)
+            return f"the page did not answer ({type(error).__name__})"
 
     # ---- the steps, one page each ----------------------------------------------------------------------------
     async def load(self, learner: Learner, page) -> None:
@@ -326,6 +350,8 @@ async def drive(url: str, count: int, args: argparse.Namespace, sampler: Sampler
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, timeout=30_000)
+        if args.browser_nice:
+            renice_browser(sampler.server_pid, args.browser_nice)
         try:
             classroom = Classroom(browser, url, count, args, sampler)
             await classroom.run()
@@ -343,6 +369,18 @@ def wait_until_quiet(timeout_s: float = 60, busy: float = 0.25) -> float:
     return share
 
 
+def renice_browser(server_pid: int, nice: int) -> None:
+    """Give this process, playwright's driver and Chromium (whose zygote forks every page's renderer) ``nice``."""
+    server = {server_pid, *(p.pid for p in psutil.Process(server_pid).children(recursive=True))}
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        if process.pid not in server:
+            try:
+                process.nice(nice)
+            except psutil.Error as error:
+                raise SystemExit(f"--browser-nice {nice}: cannot renice {process.pid} ({error}); negative values "
+                                 "need root") from None  # fmt: skip
+
+
 def measure(command: str, count: int, args: argparse.Namespace) -> dict:
     """One class: a fresh server, ``count`` learners; returns the table row's numbers and the details."""
     busy_at_start = wait_until_quiet()  # the previous class's kernels have gone
@@ -355,7 +393,7 @@ def measure(command: str, count: int, args: argparse.Namespace) -> dict:
     return {"command": command, "count": count, "learners": classroom.learners, "phases": classroom.phases,
             "kernel_rss": sampler.kernel_rss_max, "server_rss": sampler.server_rss_max, "load_max": sampler.load_max,
             "load_at_start": load_at_start, "busy_at_start": busy_at_start,
-            "server_ready_s": server_ready_s}  # fmt: skip
+            "server_ready_s": server_ready_s, "browser_nice": args.browser_nice}  # fmt: skip
 
 
 def max_median(values: list[float | None], digits: int = 1) -> str:
@@ -382,14 +420,17 @@ def report(result: dict) -> str:
              f"{result['server_ready_s']:.0f} s; before: CPUs {result['busy_at_start']:.0%} busy, load average "
              f"{result['load_at_start'][0]:.2f})"]  # fmt: skip
     for learner in result["learners"]:
-        numbers = {k: v for k, v in vars(learner).items() if k not in ("index", "failed", "console") and v is not None}
+        skip = ("index", "failed", "seen", "console")
+        numbers = {k: v for k, v in vars(learner).items() if k not in skip and v is not None}
         text = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in numbers.items())
-        failed = f" — **failed at {learner.failed}**" if learner.failed else ""
+        failed = f" — **failed at {learner.failed}**; page: {learner.seen}" if learner.failed else ""
         lines.append(f"- page {learner.index + 1}: {text}{failed}")
         errors = [line for line in learner.console if ("pageerror" in line or line.startswith("error"))
                   and "ERR_NAME_NOT_RESOLVED" not in line]  # not Font Awesome's CDN (offline; cosmetic)
         if errors:
             lines.append(f"  console errors ({len(errors)}): {errors[0][:200]}")
+        if learner.failed:
+            lines.append(f"  last console lines: {[line[:160] for line in learner.console[-3:]]}")
     for phase in result["phases"]:
         share = phase.server_cpu_s / max(phase.server_cpu_s + phase.browser_cpu_s, 1e-9)
         lines.append(f"- phase {phase.name}: {phase.wall_s:.1f} s wall, CPU server {phase.server_cpu_s:.1f} s, "
@@ -409,7 +450,9 @@ def row(result: dict) -> str:
     training = next((p for p in result["phases"] if p.name == "all training"), None)
     share = f"{training.server_cpu_s / training.wall_s / os.cpu_count():.0%}" if training else "—"
     cells = [
-        str(result["count"]), f"`{result['command']}`", f"{loaded}/{len(learners)}",
+        str(result["count"]), f"`{result['command']}`" + (f" (browser nice {result['browser_nice']})"
+                                                           if result["browser_nice"] else ""),
+        f"{loaded}/{len(learners)}",
         max_median([learner.widgets_s for learner in learners]), max_median([learner.plot_s for learner in learners]),
         max_median([learner.train_tab_s for learner in learners]),
         max_median([learner.running_s for learner in learners]), f"{updating}/{len(learners)}",
@@ -434,6 +477,9 @@ def main() -> None:
     parser.add_argument("--preheat-timeout", type=float, default=300,
                         help="seconds voila may take to fill its pre-heated pool before the class")  # fmt: skip
     parser.add_argument("--budget", type=float, default=120, help="training budget typed in before Start (seconds)")
+    parser.add_argument("--browser-nice", type=int, default=0,
+                        help="nice value for the browser (e.g. -10: the pages get the CPU first, as on learners' own "
+                        "machines; 0, the default, as the issue measured: browser and server share the cores)")
     parser.add_argument("--watch", type=float, default=5, help="seconds all train while the updates are counted")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout` or kill: the servers are stopped on the way out
