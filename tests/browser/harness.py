@@ -272,7 +272,7 @@ def serve_jupyter_server(root: Path, options: Sequence[str] = (), *, log_dir: Pa
     command = [
         sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--allow-root", '--ServerApp.jpserver_extensions={"voila.server_extension": true}', *options,
+        "--allow-root", "--ServerApp.jpserver_extensions=voila.server_extension=True", *options,
     ]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,

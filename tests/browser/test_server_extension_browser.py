@@ -31,6 +31,10 @@ def test_training_studio_renders_through_the_server_extension(browser, tmp_path)
             assert page.get_by_text("segtutor training studio").is_visible()
             assert page.get_by_text("TrainingStudio(").count() == 0  # Voila strips the code
             assert page.locator(".lm-TabBar-tab", has_text="2 · Train").count() == 1
+            # the extension read the repository's voila.json: plotly's own 4.8 MB JupyterLab extension stays off
+            extensions = page.evaluate("JSON.parse(document.getElementById('jupyter-config-data').textContent)"
+                                       ".federated_extensions.map(e => e.name)")  # fmt: skip
+            assert "@jupyter-widgets/jupyterlab-manager" in extensions and "jupyterlab-plotly" not in extensions
             # the kernel answers: another architecture redraws the diagram from the new model
             started = time.monotonic()
             page.locator(".widget-toggle-button", has_text="FCN-8s").click()
