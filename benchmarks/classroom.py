@@ -114,6 +114,7 @@ class Learner:
     running_s: float | None = None  # Start clicked → "running" with a step drawn
     steps_per_s: float | None = None  # step counter's rise per second while all train
     updates_per_s: float | None = None  # status-line redraws per second while all train
+    page_answer_s: float | None = None  # round trip of a trivial script while all train (the browser's own delay)
     pause_s: float | None = None
     resume_s: float | None = None
     stop_s: float | None = None
@@ -298,7 +299,9 @@ class Classroom:
         learner.running_s = time.monotonic() - started
 
     async def watch(self, learner: Learner, page) -> None:
+        asked = time.monotonic()
         before = await page.evaluate("[window.__segtutor.step, window.__segtutor.updates, performance.now()]")
+        learner.page_answer_s = time.monotonic() - asked  # how busy the browser is: a trivial script's round trip
         await asyncio.sleep(self.args.watch)
         after = await page.evaluate("[window.__segtutor.step, window.__segtutor.updates, performance.now()]")
         seconds = (after[2] - before[2]) / 1000
