@@ -16,7 +16,9 @@ learner. All N pages are asked for at the same moment; then, all together and ea
    step of the run (nobody's history lost).
 
 Click → status is timed in the page (a click listener and a MutationObserver on the status line, both on
-``performance.now()``), so playwright's own polling is not counted. Meanwhile the kernels' resident memory (the
+``performance.now()``), so playwright's own polling is not counted. Start, Pause, Resume and Stop are clicked with
+``force=True`` (a real mouse click, without playwright's visible-stable-enabled checks: with 8 pages training on 2
+cores those checks ran past 30 s although the button was enabled and the page answered within 2 s). Meanwhile the kernels' resident memory (the
 ``ipykernel_launcher`` processes under the server), the load average and the CPU time of the server (voila and its
 kernels) against the browser are sampled. Every wait is bounded: a page that does not load within
 ``--load-timeout`` is reported as such and takes no further part. Traffic goes only to 127.0.0.1. Run::
@@ -129,6 +131,7 @@ class Sampler:
     """Samples (every ``period_s``) the server's kernels' resident memory, the load average and CPU time."""
 
     server_pid: int
+    nice: int = 0  # given to every thread of the server and its kernels at each sample (0: left alone)
     period_s: float = 0.5
     kernel_rss_max: dict[int, int] = field(default_factory=dict)  # pid → max RSS (bytes)
     server_rss_max: int = 0  # voila or jupyter server itself
@@ -176,6 +179,8 @@ class Sampler:
                 except psutil.Error:  # it ended meanwhile
                     continue
                 self._cpu_by_pid[process.pid] = (group, times.user + times.system)
+                if group == "server" and self.nice:
+                    _renice_threads(process.pid, self.nice)
                 if process.pid == self.server_pid:
                     self.server_rss_max = max(self.server_rss_max, rss)
                 elif kernel:
@@ -184,6 +189,16 @@ class Sampler:
         for group, seconds in self._cpu_by_pid.values():  # ended processes keep their last sample
             totals[group] += seconds
         self.cpu = totals
+
+
+def _renice_threads(pid: int, nice: int) -> None:
+    """Set ``nice`` on every thread of process ``pid`` (Linux niceness belongs to threads, not processes)."""
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            if os.getpriority(os.PRIO_PROCESS, int(task.name)) != nice:
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+        except OSError:  # the thread ended meanwhile
+            pass
 
 
 @dataclass
@@ -293,7 +308,7 @@ class Classroom:
 
     async def start(self, learner: Learner, page) -> None:
         started = time.monotonic()
-        await page.get_by_role("button", name="▶ Start").click(timeout=STEP_TIMEOUT_S * 1000)
+        await page.get_by_role("button", name="▶ Start").click(force=True, timeout=STEP_TIMEOUT_S * 1000)
         await page.wait_for_function("window.__segtutor.states.some(([s]) => s === 'running') && "
                                      "window.__segtutor.step >= 1", timeout=RUN_TIMEOUT_S * 1000)  # fmt: skip
         learner.running_s = time.monotonic() - started
@@ -325,7 +340,7 @@ class Classroom:
     async def click_until(self, page, button: str, state: str) -> float:
         """Click ``button``; seconds from the click to the status line showing ``state``, measured in the page."""
         check = f"({CLICK_TO_STATE})({[button, state]!r})"
-        await page.get_by_role("button", name=button).click(timeout=STEP_TIMEOUT_S * 1000)
+        await page.get_by_role("button", name=button).click(force=True, timeout=STEP_TIMEOUT_S * 1000)
         await page.wait_for_function(f"{check} !== null", timeout=STEP_TIMEOUT_S * 1000)
         return await page.evaluate(check)
 
@@ -353,8 +368,6 @@ async def drive(url: str, count: int, args: argparse.Namespace, sampler: Sampler
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, timeout=30_000)
-        if args.browser_nice:
-            renice_browser(sampler.server_pid, args.browser_nice)
         try:
             classroom = Classroom(browser, url, count, args, sampler)
             await classroom.run()
@@ -372,18 +385,6 @@ def wait_until_quiet(timeout_s: float = 60, busy: float = 0.25) -> float:
     return share
 
 
-def renice_browser(server_pid: int, nice: int) -> None:
-    """Give this process, playwright's driver and Chromium (whose zygote forks every page's renderer) ``nice``."""
-    server = {server_pid, *(p.pid for p in psutil.Process(server_pid).children(recursive=True))}
-    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
-        if process.pid not in server:
-            try:
-                process.nice(nice)
-            except psutil.Error as error:
-                raise SystemExit(f"--browser-nice {nice}: cannot renice {process.pid} ({error}); negative values "
-                                 "need root") from None  # fmt: skip
-
-
 def measure(command: str, count: int, args: argparse.Namespace) -> dict:
     """One class: a fresh server, ``count`` learners; returns the table row's numbers and the details."""
     busy_at_start = wait_until_quiet()  # the previous class's kernels have gone
@@ -391,12 +392,12 @@ def measure(command: str, count: int, args: argparse.Namespace) -> dict:
     started = time.monotonic()
     with serve(command, args) as (url, pid):
         server_ready_s = time.monotonic() - started
-        with Sampler(pid) as sampler:
+        with Sampler(pid, nice=args.server_nice) as sampler:
             classroom = asyncio.run(drive(url, count, args, sampler))
     return {"command": command, "count": count, "learners": classroom.learners, "phases": classroom.phases,
             "kernel_rss": sampler.kernel_rss_max, "server_rss": sampler.server_rss_max, "load_max": sampler.load_max,
             "load_at_start": load_at_start, "busy_at_start": busy_at_start,
-            "server_ready_s": server_ready_s, "browser_nice": args.browser_nice}  # fmt: skip
+            "server_ready_s": server_ready_s, "server_nice": args.server_nice}  # fmt: skip
 
 
 def max_median(values: list[float | None], digits: int = 1) -> str:
@@ -453,8 +454,8 @@ def row(result: dict) -> str:
     training = next((p for p in result["phases"] if p.name == "all training"), None)
     share = f"{training.server_cpu_s / training.wall_s / os.cpu_count():.0%}" if training else "—"
     cells = [
-        str(result["count"]), f"`{result['command']}`" + (f" (browser nice {result['browser_nice']})"
-                                                           if result["browser_nice"] else ""),
+        str(result["count"]), f"`{result['command']}`" + (f" (server nice {result['server_nice']})"
+                                                           if result["server_nice"] else ""),
         f"{loaded}/{len(learners)}",
         max_median([learner.widgets_s for learner in learners]), max_median([learner.plot_s for learner in learners]),
         max_median([learner.train_tab_s for learner in learners]),
@@ -480,9 +481,11 @@ def main() -> None:
     parser.add_argument("--preheat-timeout", type=float, default=300,
                         help="seconds voila may take to fill its pre-heated pool before the class")  # fmt: skip
     parser.add_argument("--budget", type=float, default=120, help="training budget typed in before Start (seconds)")
-    parser.add_argument("--browser-nice", type=int, default=0,
-                        help="nice value for the browser (e.g. -10: the pages get the CPU first, as on learners' own "
-                        "machines; 0, the default, as the issue measured: browser and server share the cores)")
+    parser.add_argument("--server-nice", type=int, default=0,
+                        help="nice value for every thread of the server and its kernels (e.g. 10: the pages get the "
+                        "CPU first, as on learners' own machines; 0, the default, as the issue measured: browser and "
+                        "server share the cores). Chromium sets its renderers' priorities itself, so the server's "
+                        "are the ones to change")  # fmt: skip
     parser.add_argument("--watch", type=float, default=5, help="seconds all train while the updates are counted")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout` or kill: the servers are stopped on the way out
