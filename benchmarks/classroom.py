@@ -76,6 +76,7 @@ WATCH_STATUS = """(selector) => {
     const last = seg.states[seg.states.length - 1];
     if (!last || last[0] !== state) seg.states.push([state, performance.now()]);
     seg.step = Number(status.textContent.match(/step (\\d+)/)?.[1] ?? 0);
+    seg.imagesPerSecond = Number(status.textContent.match(/(\\d+) images\\/s/)?.[1] ?? 0);
     seg.updates += 1;
   };
   new MutationObserver(record).observe(status, {subtree: true, childList: true, characterData: true});
@@ -120,6 +121,7 @@ class Learner:
     pause_s: float | None = None
     resume_s: float | None = None
     stop_s: float | None = None
+    images_per_s: float | None = None  # the run's training speed as the kernel reports it (status line, at Stop)
     run_kept: bool | None = None  # after Stop: the curve holds every step, the state is "stopped"
     failed: str = ""  # the first step that did not happen in time, and why
     seen: str = ""  # what the page showed then
@@ -334,8 +336,9 @@ class Classroom:
         steps = await page.evaluate("window.__segtutor.step")
         learner.stop_s = await self.click_until(page, "■ Stop", "stopped")
         await asyncio.sleep(1)  # the final redraw
-        final = await page.evaluate(f"[window.__segtutor.step, {LOSS_POINTS}]")
+        final = await page.evaluate(f"[window.__segtutor.step, {LOSS_POINTS}, window.__segtutor.imagesPerSecond]")
         learner.run_kept = final[0] >= steps and final[1] == final[0]  # every step of the run is on the curve
+        learner.images_per_s = final[2]
 
     async def click_until(self, page, button: str, state: str) -> float:
         """Click ``button``; seconds from the click to the status line showing ``state``, measured in the page."""
@@ -461,15 +464,16 @@ def row(result: dict) -> str:
         max_median([learner.train_tab_s for learner in learners]),
         max_median([learner.running_s for learner in learners]), f"{updating}/{len(learners)}",
         median_max([learner.pause_s for learner in learners]), median_max([learner.stop_s for learner in learners]),
-        f"{kept}/{len(learners)}", f"{rss:.0f}", f"{result['load_max']:.1f}", share,
+        f"{kept}/{len(learners)}", f"{sum(learner.images_per_s or 0 for learner in learners):.0f}", f"{rss:.0f}",
+        f"{result['load_max']:.1f}", share,
     ]  # fmt: skip
     return "| " + " | ".join(cells) + " |"
 
 
 HEADER = ("| learners | served with | loaded | widgets (s) max / med | first plot (s) max / med | Train tab (s) max / med "
           "| Start → running (s) max / med | updating | Pause (s) med / max | Stop (s) med / max | runs kept "
-          "| kernel RSS max (MB) | load avg (1 min, max) | server CPU while training |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+          "| images/s, all runs | kernel RSS max (MB) | load avg (1 min, max) | server CPU while training |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
 
 
 def main() -> None:
