@@ -26,8 +26,8 @@ def test_training_studio_renders_through_the_server_extension(browser, tmp_path)
             seconds_to_plot = voila.wait_for_plots(1, timeout_s=PAGE_LOAD_S)
             page = voila.page
             page.locator(".segtutor-architecture .js-plotly-plot").wait_for(timeout=30_000)
-            print(f"\ntraining studio via jupyter server /voila/render: widgets after {voila.seconds_to_widgets:.1f} s, "
-                  f"first plot after {seconds_to_plot:.1f} s")  # fmt: skip
+            print(f"\ntraining studio via jupyter server /voila/render: widgets after "
+                  f"{voila.seconds_to_widgets:.1f} s, first plot after {seconds_to_plot:.1f} s")  # fmt: skip
             assert page.get_by_text("segtutor training studio").is_visible()
             assert page.get_by_text("TrainingStudio(").count() == 0  # Voila strips the code
             assert page.locator(".lm-TabBar-tab", has_text="2 · Train").count() == 1
