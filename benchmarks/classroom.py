@@ -20,8 +20,8 @@ Click → status is timed in the page (a click listener and a MutationObserver o
 ``force=True`` (a real mouse click, without playwright's visible-stable-enabled checks: with 8 pages training on 2
 cores those checks ran past 30 s although the button was enabled and the page answered within 2 s). Meanwhile the
 kernels' resident memory (the ``ipykernel_launcher`` processes under the server), the load average and the CPU time
-of the server (voila and its kernels) against the browser are sampled. Every wait is bounded: a page that does not load within
-``--load-timeout`` is reported as such and takes no further part. Traffic goes only to 127.0.0.1. Run::
+of the server (voila and its kernels) against the browser are sampled. Every wait is bounded: a page that does not
+load within ``--load-timeout`` is reported as such and takes no further part. Traffic goes only to 127.0.0.1. Run::
 
     flock /tmp/segtutor-heavy.lock .venv/bin/python benchmarks/classroom.py 8
     .venv/bin/python benchmarks/classroom.py 1 4 8 --serve "voila --preheat_kernel=True" --serve voila
@@ -471,8 +471,8 @@ def row(result: dict) -> str:
 
 
 HEADER = ("| learners | served with | loaded | widgets (s) max / med | first plot (s) max / med "
-          "| Train tab (s) max / med | Start → running (s) max / med | updating | Pause (s) med / max | Stop (s) med / max | runs kept "
-          "| images/s, all runs | kernel RSS max (MB) | load avg (1 min, max) | server CPU while training |\n"
+          "| Train tab (s) max / med | Start → running (s) max / med | updating | Pause (s) med / max "
+          "| Stop (s) med / max | runs kept | images/s, all runs | kernel RSS max (MB) | load avg (1 min, max) | server CPU while training |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
 
 
@@ -505,8 +505,8 @@ def main() -> None:
     for result in results:
         print(row(result))
     print(f"\ngoal for 8 learners: widgets ≤ {TARGETS['widgets']:.0f} s, first plot ≤ {TARGETS['plot']:.0f} s, "
-          f"Pause and Stop ≤ {TARGETS['median click']:.0f} s median / {TARGETS['max click']:.0f} s max, kernels < 1 GB; "
-          "times from asking for the page (or from the click, measured in the page); 'server CPU while training': "
+          f"Pause and Stop ≤ {TARGETS['median click']:.0f} s median / {TARGETS['max click']:.0f} s max, "
+          "kernels < 1 GB; times from asking for the page (or from the click, measured in the page); 'server CPU while training': "
           "voila + kernels, share of all cores")  # fmt: skip
 
 
