@@ -472,7 +472,8 @@ def row(result: dict) -> str:
 
 HEADER = ("| learners | served with | loaded | widgets (s) max / med | first plot (s) max / med "
           "| Train tab (s) max / med | Start → running (s) max / med | updating | Pause (s) med / max "
-          "| Stop (s) med / max | runs kept | images/s, all runs | kernel RSS max (MB) | load avg (1 min, max) | server CPU while training |\n"
+          "| Stop (s) med / max | runs kept | images/s, all runs | kernel RSS max (MB) | load avg (1 min, max) "
+          "| server CPU while training |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
 
 
@@ -506,8 +507,8 @@ def main() -> None:
         print(row(result))
     print(f"\ngoal for 8 learners: widgets ≤ {TARGETS['widgets']:.0f} s, first plot ≤ {TARGETS['plot']:.0f} s, "
           f"Pause and Stop ≤ {TARGETS['median click']:.0f} s median / {TARGETS['max click']:.0f} s max, "
-          "kernels < 1 GB; times from asking for the page (or from the click, measured in the page); 'server CPU while training': "
-          "voila + kernels, share of all cores")  # fmt: skip
+          "kernels < 1 GB; times from asking for the page (or from the click, measured in the page); "
+          "'server CPU while training': voila + kernels, share of all cores")  # fmt: skip
 
 
 if __name__ == "__main__":
