@@ -105,12 +105,13 @@ def launch_browser() -> Iterator[object]:
 
 
 @contextmanager
-def serve_voila(notebook: str | Path, options: Sequence[str] = (), *, log_dir: Path | None = None) -> Iterator[str]:
+def serve_voila(notebook: str | Path, options: Sequence[str] = (), *, log_dir: Path | None = None,
+                preheat_s: float = PREHEAT_S) -> Iterator[str]:
     """Run ``voila <notebook> <options>`` on a free 127.0.0.1 port; yields its URL once it answers.
 
-    With ``--preheat_kernel=True`` among the options, waits until the pre-heated kernel has run the notebook (voila
-    says the pool is filled, then its processes sit idle), as when an instructor starts voila before the class.
-    Voila and its kernels are stopped on exit.
+    With ``--preheat_kernel=True`` among the options, waits (at most ``preheat_s`` seconds) until the pre-heated
+    kernels have run the notebook (voila says the pool is filled, then its processes sit idle), as when an
+    instructor starts voila before the class. Voila and its kernels are stopped on exit.
     """
     port = _free_port()
     log = Path(log_dir or tempfile.mkdtemp(prefix="segtutor-voila-")) / f"voila-{port}.log"
@@ -119,13 +120,14 @@ def serve_voila(notebook: str | Path, options: Sequence[str] = (), *, log_dir: P
         "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
     ]  # fmt: skip
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=ROOT, env=_server_env(), stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}/"
         _wait_until(lambda: _answers(url), process, log, SERVER_START_S, "answer HTTP")
         if "--preheat_kernel=True" in options:
-            _wait_until(lambda: POOL_FILLED in log.read_text(), process, log, PREHEAT_S, "start its pre-heated kernel")
-            _wait_until(lambda: _idle(process.pid), process, log, PREHEAT_S, "finish running the notebook")
+            _wait_until(lambda: POOL_FILLED in log.read_text(), process, log, preheat_s, "start its pre-heated kernel")
+            _wait_until(lambda: _idle(process.pid), process, log, preheat_s, "finish running the notebook")
         yield url
     finally:
         _stop(process)
@@ -142,6 +144,16 @@ def open_page(browser, url: str, *, width: int = 1400, height: int = 1000) -> Vo
     page.goto(url, timeout=PAGE_LOAD_S * 1000)
     page.wait_for_selector(".jupyter-widgets", timeout=PAGE_LOAD_S * 1000)
     return VoilaPage(page, started, time.monotonic() - started, console)
+
+
+def _server_env() -> dict[str, str]:
+    """The environment for a server and its kernels: this checkout's ``segtutor`` first on the path.
+
+    Kernels start in the notebook's folder, so without it they import whichever ``segtutor`` is installed (an
+    editable install of another checkout, say), not the code under test.
+    """
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, path.split(os.pathsep))])}
 
 
 def _free_port() -> int:
@@ -221,7 +233,7 @@ def serve_jupyterlab(root: Path, *, log_dir: Path | None = None) -> Iterator[str
     home = Path(tempfile.mkdtemp(prefix="segtutor-lab-"))
     log = Path(log_dir or home) / f"jupyterlab-{port}.log"
     env = {
-        **os.environ,
+        **_server_env(),
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
@@ -243,6 +255,40 @@ def serve_jupyterlab(root: Path, *, log_dir: Path | None = None) -> Iterator[str
         yield f"{url}?token={token}"
     finally:
         _stop(process)
+
+
+@contextmanager
+def serve_jupyter_server(root: Path, options: Sequence[str] = (), *, log_dir: Path | None = None) -> Iterator[str]:
+    """Run ``jupyter server`` with Voila's server extension on a free 127.0.0.1 port over the folder ``root``;
+    yields ``http://127.0.0.1:<port>/?token=…`` once it answers (:func:`voila_render_url` makes a page's address).
+
+    It runs in the repository, so Voila's extension reads ``voila.json`` (it looks in the working directory); user
+    settings and runtime files go to a temporary folder.
+    """
+    port, token = _free_port(), "segtutor-browser-test"
+    home = Path(tempfile.mkdtemp(prefix="segtutor-server-"))
+    log = Path(log_dir or home) / f"jupyter-server-{port}.log"
+    env = {**_server_env(), "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
+    command = [
+        sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--allow-root", "--ServerApp.jpserver_extensions=voila.server_extension=True", *options,
+    ]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_until(lambda: _answers(url), process, log, SERVER_START_S, "answer HTTP")
+        yield f"{url}?token={token}"
+    finally:
+        _stop(process)
+
+
+def voila_render_url(server: str, notebook: str) -> str:
+    """The address at which Voila's server extension renders ``notebook`` (relative to the served folder)."""
+    base, token = server.split("?")
+    return f"{base}voila/render/{notebook}?{token}"
 
 
 def lab_url(server: str, notebook: str) -> str:
