@@ -80,7 +80,7 @@ class PoolingExplorer(SteppedExplorer):
         self.kernel_picker = widgets.Dropdown(options=[(n.replace("_", " "), n) for n in KERNEL_PRESETS],
                                               value="sobel_x", description="conv kernel")  # fmt: skip
         self.mode = widgets.ToggleButtons(options=[("max", "max"), ("average", "avg")], value="max",
-                                          description="pooling", style={"button_width": "80px"})  # fmt: skip
+                                          description="pooling", style={"button_width": "auto"})  # fmt: skip
         self.kernel_size = widgets.IntSlider(value=2, min=1, max=4, description="window")
         self.stride = widgets.IntSlider(value=2, min=1, max=3, description="stride")
         self.state = PoolingState(self._feature_map())

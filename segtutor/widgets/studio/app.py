@@ -93,7 +93,8 @@ class TrainingStudio(widgets.VBox):
         self.race_config = race_config if race_config is not None else TrainConfig(max_seconds=15, eval_every=20)
         self.picker = ModelPicker(model, size, in_channels=image.shape[0], num_classes=len(self.class_names),
                                   input_size=image.shape[-1], seed=seed)  # fmt: skip
-        self.settings = TrainSettings(self.config)  # the link's copy of the dashboard's settings, linked to them
+        # the link's copy of the dashboard's settings, linked to them (with the same model's recommendations)
+        self.settings = TrainSettings(self.config, model=self.picker.model)
         # the other tabs are built when first opened: a page shows its first widgets sooner
         self._dashboard: TrainingDashboard | None = None
         self._predictions: PredictionViewer | None = None
@@ -128,7 +129,9 @@ class TrainingStudio(widgets.VBox):
         if self._dashboard is None:
             self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data,
                                                 self.settings.config(), class_names=self.class_names)  # fmt: skip
-            for control in LINKED_SETTINGS.values():  # a link's settings and the dashboard's show the same values
+            # a link's settings and the dashboard's show the same values (and the same batch sizes to choose from)
+            widgets.dlink((self._dashboard.settings.batch_size, "options"), (self.settings.batch_size, "options"))
+            for control in LINKED_SETTINGS.values():
                 widgets.link((getattr(self.settings, control), "value"),
                              (getattr(self._dashboard.settings, control), "value"))  # fmt: skip
             self._pages[TRAIN_TAB].children = [self._dashboard]

@@ -29,7 +29,7 @@ from segtutor.data import LABS, FileFormatError, TissueDataset, class_colors, cl
 from segtutor.figures import error_picture, image_trace, png_uri, style
 from segtutor.models import MIN_SIZE
 from segtutor.predict import PredictionAnalysis, analyse_prediction, error_map, overlay, score_dataset
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.live_figure import LiveFigure
 
 MAX_MAP_SIDE = 192  # probability maps are sent at most this many values across (hover keeps true coordinates)
@@ -125,7 +125,7 @@ class PredictionViewer(widgets.VBox):
         self.lab_scores: dict[str, object] = {}  # lab name -> SegmentationScores over all validation tiles
         labs = isinstance(dataset, TissueDataset) and dataset.lab in LABS.values()
         self.lab = widgets.ToggleButtons(options=list(LABS), value=dataset.lab.name if labs else None,
-                                         description="test on lab", style={"button_width": "40px"},
+                                         description="test on lab", style={"button_width": "auto"},
                                          layout=widgets.Layout(display=None if labs else "none"))  # fmt: skip
         self.lab_message = widgets.HTML()
 
@@ -137,7 +137,7 @@ class PredictionViewer(widgets.VBox):
                                             value=min(1, len(self.class_names) - 1), description="errors of",
                                             layout=widgets.Layout(width="220px"))  # fmt: skip
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload an image",
-                                         layout=widgets.Layout(width="170px"))  # fmt: skip
+                                         layout=widgets.Layout(width="auto"))  # as wide as its text  # fmt: skip
         self.message = widgets.HTML()
         self.scores = widgets.HTML()
         self.errors = widgets.Output()
@@ -156,9 +156,9 @@ class PredictionViewer(widgets.VBox):
                   "(truly this class, predicted another) · <b style='color:rgb(200,160,0)'>yellow</b> wrong "
                   "between two other classes</span>")  # fmt: skip
         super().__init__([
-            widgets.HBox([self.tile, self.opacity, self.error_class]),
-            widgets.HBox([self.lab, self.lab_message], layout=widgets.Layout(align_items="center")),
-            widgets.HBox([self.upload, self.message], layout=widgets.Layout(align_items="center")),
+            row([self.tile, self.opacity, self.error_class]),
+            row([self.lab, self.lab_message]),
+            row([self.upload, self.message]),
             self.figure, widgets.HTML(legend), self.scores, self.errors,
         ])  # fmt: skip
 

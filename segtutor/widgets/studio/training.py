@@ -39,6 +39,7 @@ from segtutor.train import (
     TrainState,
     smooth,
 )
+from segtutor.widgets.controls import row
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.time_machine import TimeMachineViewer
@@ -158,7 +159,7 @@ class TrainingDashboard(widgets.VBox, Callback):
                                              indent=False)  # fmt: skip
         self.status = widgets.HTML()
         self.status.add_class("segtutor-training-status")
-        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="100%"))
+        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="auto"))  # the row, less margins
         self.errors = widgets.Output()
         self.lr_finder_button = widgets.Button(description="find lr", icon="search", **button,
                                                tooltip="a short mock training with a rising learning rate, on a copy "
@@ -185,10 +186,10 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.log_scale.observe(self._on_log_scale, names="value")
         self._render_status()
         super().__init__([
-            widgets.HBox([self.start_button, self.pause_button, self.resume_button, self.stop_button,
-                          self.lr_finder_button, self.status], layout=widgets.Layout(align_items="center")),
+            row([self.start_button, self.pause_button, self.resume_button, self.stop_button, self.lr_finder_button,
+                 self.status]),
             *self.settings.rows(),
-            widgets.HBox([self.log_scale, self.keep_weights]),
+            row([self.log_scale, self.keep_weights]),
             self.lr_panel, self.progress, self.figure, self.rewind, self.errors,
         ])  # fmt: skip
 
@@ -329,6 +330,8 @@ class TrainingDashboard(widgets.VBox, Callback):
         session = self.session
         state, history, trainer = session.state, session.history, session.trainer
         active = state in ("running", "paused", "warming up", "finding lr")
+        busy = state in ("running", "paused", "finding lr")  # Stop first: a second Start would restart silently
+        self.start_button.disabled = self.lr_finder_button.disabled = busy
         self.pause_button.disabled = state != "running"
         self.resume_button.disabled = state != "paused"
         self.stop_button.disabled = not active
@@ -342,7 +345,8 @@ class TrainingDashboard(widgets.VBox, Callback):
                 f"step {len(history.losses)}{total}",
                 f"{history.train_seconds:.1f} s",
                 f"{history.images_per_second:.0f} images/s",
-                f"lr {history.lrs[-1]:.1e}",
+                f"lr {history.lrs[-1]:.1e}" + (" (cosine: falls to 0 by the end)"
+                                               if trainer.config.schedule == "cosine" else ""),
                 f"loss {history.losses[-1]:.3f}",
             ]
             if history.evaluations:
@@ -353,7 +357,7 @@ class TrainingDashboard(widgets.VBox, Callback):
             if num_params > PAPER_SIZED_PARAMETERS:
                 parts.append("<span style='color:#b35806'>paper-sized: a step takes seconds or more on a CPU</span>")
         parts.append(f"on {session.device}")
-        text = " · ".join(parts)
+        text = " · ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts)  # wraps between parts
         if history is not None and history.status != "running" and history.message:
             message_color = "#cb181d" if history.status in ("diverged", "error") else "#333333"
             text += f"<br><span style='color:{message_color}'>{html.escape(history.message)}</span>"

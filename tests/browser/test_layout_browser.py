@@ -1,0 +1,118 @@
+"""Every widget of the course fits JupyterLab's narrowest usual output: 1280 × 800, the file browser open.
+
+``notebooks/course_widgets.ipynb`` builds each widget the course shows (and the dashboards' widgets), one per cell,
+without training. After Run All, for every widget output (and every tab of the training studio) the test asserts
+that nothing in it reaches past the right edge of its output area (which clips it without a scrollbar) and that no
+label is cut to "…". Screenshots of each output go to ``/tmp/segtutor-shots/layout/`` (the test prints the
+folder): look at them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .harness import SHOTS, lab_url, serve_jupyterlab
+from .test_jupyterlab_browser import assert_all_figures_drawn, run_all
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = Path(__file__).parent / "notebooks" / "course_widgets.ipynb"
+VIEWPORT = {"width": 1280, "height": 800}
+SETTINGS = {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"}}  # render every cell
+OUTPUTS = ".jp-NotebookPanel .jp-CodeCell .jp-OutputArea-output"
+STUDIO_TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race", "6 · Annotate")
+
+# In the browser: what in ``output`` reaches past its right edge, and which texts are cut to "…".
+MEASURE = """(output) => {
+  const box = output.getBoundingClientRect();
+  const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const name = (el) => el.tagName.toLowerCase() + Array.from(el.classList).slice(0, 3).map((c) => "." + c).join("");
+  let right = box.left, widest = null;
+  const ellipsised = [];
+  for (const el of output.querySelectorAll("*")) {
+    if (el.ownerSVGElement) continue;  // inside an <svg>, which clips what reaches past it (plotly's drag handles)
+    if (!shown(el) || el.closest(".lm-TabPanel-stackedPanel.lm-mod-hidden, .p-mod-hidden")) continue;
+    const rect = el.getBoundingClientRect();
+    if (rect.width > 0 && rect.right > right) { right = rect.right; widest = name(el); }
+    const style = getComputedStyle(el);
+    if (style.textOverflow === "ellipsis" && el.textContent.trim()) {
+      const text = document.createRange();  // the text as laid out, also where "…" is painted over its end
+      text.selectNodeContents(el);
+      const needs = Math.ceil(Math.max(el.scrollWidth, text.getBoundingClientRect().width));
+      const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      if (needs > Math.max(room, 0) + 1 && (el.scrollWidth > el.clientWidth || text.getBoundingClientRect().width > room + 1)) {
+        ellipsised.push(`${JSON.stringify(el.textContent.trim().slice(0, 40))} (${Math.round(room)} of ${needs} px)`);
+      }
+    }
+  }
+  return {output: Math.round(box.width), content: Math.round(right - box.left), widest, ellipsised};
+}"""
+
+
+def widget_names() -> list[str]:
+    """The widget each code cell after the first shows, from its source (e.g. "TrainingDashboard")."""
+    import json
+
+    cells = [c for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"][1:]
+    return [re.findall(r"\b([A-Z]\w+(?:Explorer|Viewer|Dashboard|Race|Studio))\(", "".join(c["source"]))[0]
+            for c in cells]  # fmt: skip
+
+
+def problems_of(measured: dict, what: str) -> list[str]:
+    problems = []
+    if measured["content"] > measured["output"] + 1:
+        problems.append(f"{what}: {measured['content']} px wide in a {measured['output']} px output "
+                        f"(widest: {measured['widest']})")  # fmt: skip
+    problems += [f"{what}: text cut to '…': {text}" for text in measured["ellipsised"]]
+    return problems
+
+
+def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_path):
+    shots = SHOTS / "layout"
+    shots.mkdir(parents=True, exist_ok=True)
+    shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
+    names = widget_names()
+    with serve_jupyterlab(tmp_path, log_dir=tmp_path, settings=SETTINGS) as server:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(lab_url(server, NOTEBOOK.name), timeout=90_000)
+        page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=90_000)
+        assert page.locator(".jp-FileBrowser").first.is_visible(), "the file browser should be open (the default)"
+        choose_kernel = page.locator(".jp-Dialog", has_text="Select Kernel")
+        kernel_ready = page.locator(".jp-Notebook-toolbarKernelName, .jp-KernelName", has_text="Python 3")
+        choose_kernel.or_(kernel_ready).first.wait_for(timeout=60_000)
+        if choose_kernel.count():  # the kernel list arrived late (busy machine): JupyterLab asks
+            choose_kernel.get_by_role("button", name="Select", exact=True).click()
+        seconds = run_all(page, restart=False)
+        assert_all_figures_drawn(page)
+        page.wait_for_timeout(1500)  # figures settle at their width
+        outputs = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets"))
+        assert outputs.count() == len(names), f"{outputs.count()} widget outputs for {len(names)} widgets: {names}"
+        print(f"\nJupyterLab {VIEWPORT['width']}×{VIEWPORT['height']}, file browser open: ran in {seconds:.1f} s; "
+              f"screenshots in {shots}")  # fmt: skip
+        problems: list[str] = []
+        for index, name in enumerate(names):
+            output = outputs.nth(index)
+            output.scroll_into_view_if_needed()
+            views = [(name, None)] if name != "TrainingStudio" else [(f"{name} {tab}", tab) for tab in STUDIO_TABS]
+            for what, tab in views:
+                if tab is not None:
+                    output.locator(".lm-TabBar-tab", has_text=tab).click()
+                    page.wait_for_timeout(300)
+                    assert_all_figures_drawn(page)  # a tab builds its figures when first opened
+                    page.wait_for_timeout(1000)
+                measured = output.evaluate(MEASURE)
+                print(f"{what}: content {measured['content']} px in a {measured['output']} px output, "
+                      f"{len(measured['ellipsised'])} text(s) cut")  # fmt: skip
+                problems += problems_of(measured, what)
+                slug = re.sub(r"\W+", "-", what.replace("·", "")).strip("-").lower()
+                output.screenshot(path=str(shots / f"{index:02d}-{slug}.png"), timeout=15_000)
+        context.close()
+    assert errors == []
+    assert problems == [], "\n".join(problems)
