@@ -163,7 +163,7 @@ def test_upsampling_explorer_adds_the_core_stamps(kernel, size, stride, padding,
         add_stamp(expected, step)
     fig = explorer.figure
     np.testing.assert_allclose(fig.data[UPSAMPLED]["z"], expected)
-    np.testing.assert_array_equal(fig.data[OVERLAP]["z"], overlap_count(x.shape, size, stride=stride, padding=padding))
+    np.testing.assert_array_equal(fig.data[OVERLAP]["z"], stamps_so_far(x.shape, size, stride, padding, steps))
     bilinear = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=stride, mode="bilinear")[0, 0]
     np.testing.assert_allclose(fig.data[BILINEAR]["z"], bilinear.numpy())
     assert cell_centres(fig.layout["shapes"], "input pixel") == {core[steps].position}
@@ -224,3 +224,28 @@ def test_receptive_field_explorer_gives_the_fields_in_microns_at_the_pixel_size(
 def test_receptive_field_explorer_rejects_unknown_models():
     with pytest.raises(ValueError, match="unknown model names"):
         ReceptiveFieldExplorer({"segnet": torch.nn.Conv2d(3, 2, 1)}, tile_size=64)
+
+
+def stamps_so_far(in_size: tuple[int, int], size: int, stride: int, padding: int, step: int) -> np.ndarray:
+    """torch's transposed convolution of ones at the input pixels stamped so far (row by row) with a kernel of ones."""
+    stamped = (torch.arange(in_size[0] * in_size[1]) <= step).double().reshape(1, 1, *in_size)
+    return F.conv_transpose2d(stamped, torch.ones(1, 1, size, size, dtype=torch.float64), stride=stride,
+                              padding=padding)[0, 0].numpy()  # fmt: skip
+
+
+def test_upsampling_explorer_counts_the_stamps_as_they_land_and_numbers_them_at_stride_3():
+    explorer = UpsamplingExplorer()
+    explorer.stride.value = 3  # kernel 3 on 4 × 4: a 12 × 12 output, every pixel stamped once
+    fig = explorer.figure
+    assert np.asarray(fig.data[OVERLAP]["z"]).sum() == 9  # step 0: one stamp of 3 × 3
+    for trace in (UPSAMPLED, OVERLAP, BILINEAR):  # the numbers stay on the 12 × 12 grids
+        assert np.asarray(fig.data[trace]["z"]).shape == (12, 12)
+        assert fig.data[trace]["texttemplate"] == "%{text}" and len(fig.data[trace]["text"]) == 12
+    assert fig.data[OVERLAP]["text"][0][:4] == ["1", "1", "1", "0"]  # a "1" where the first stamp landed
+    last = len(explorer.state.steps) - 1
+    explorer.stepper.slider.value = last
+    np.testing.assert_array_equal(fig.data[OVERLAP]["z"], overlap_count((4, 4), 3, stride=3))
+    np.testing.assert_array_equal(fig.data[OVERLAP]["z"], stamps_so_far((4, 4), 3, 3, 0, last))
+    assert {text for row in fig.data[OVERLAP]["text"] for text in row} == {"1"}  # "1 everywhere": no checkerboard
+    assert fig.data[OVERLAP]["zmax"] == 1
+    assert fig.layout["xaxis"]["tickfont"]["size"] >= 11  # no tick labels under 11 px
