@@ -17,6 +17,7 @@ from segtutor.figures.diagram import architecture_figure, legend_html, place_sta
 from segtutor.figures.grids import MAX_NUMBERED, cell_outline, cell_text, grid_heatmap, square_cells
 from segtutor.figures.pictures import (
     ERROR_COLORS,
+    class_legend_html,
     error_picture,
     image_row,
     image_trace,
@@ -35,6 +36,7 @@ __all__ = [
     "TEMPLATE",
     "architecture_figure",
     "cell_outline",
+    "class_legend_html",
     "cell_text",
     "error_picture",
     "grid_heatmap",

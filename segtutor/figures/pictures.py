@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import html
 import io
 import math
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from PIL import Image
 
 from segtutor.predict import FALSE_NEGATIVE, FALSE_POSITIVE, OTHER_ERROR
 
+EOSIN_PINK = (232, 160, 200)  # a typical stroma pixel of an H&E tile, under the overlays
 ERROR_COLORS = {FALSE_POSITIVE: (214, 39, 40), FALSE_NEGATIVE: (31, 119, 180), OTHER_ERROR: (240, 200, 0)}
 
 
@@ -184,6 +186,28 @@ def error_picture(image: np.ndarray, codes: np.ndarray) -> np.ndarray:
     for code, color in ERROR_COLORS.items():
         picture[codes == code] = color
     return picture.clip(0, 255).astype(np.uint8)
+
+
+def class_legend_html(class_names: Sequence[str], colors: Sequence[Sequence[int]], *, alpha: float = 0.45) -> str:
+    """One line of HTML naming the overlay colour of each class: the legend of an :func:`segtutor.predict.overlay`.
+
+    Each swatch shows the class colour itself and, next to it, that colour mixed at ``alpha`` over an
+    eosin-pink pixel, as it looks on the tissue (a bluish green turns teal there).
+
+    Example:
+        >>> class_legend_html(["stroma", "tumor"], [(0, 158, 115), (213, 94, 0)])
+    """
+    if len(class_names) != len(colors):
+        raise ValueError(f"got {len(colors)} colours for {len(class_names)} classes; give one colour per class")
+    items = []
+    for name, color in zip(class_names, colors):
+        mixed = tuple(round((1 - alpha) * e + alpha * c) for e, c in zip(EOSIN_PINK, color))
+        swatch = "display:inline-block;width:14px;height:14px;vertical-align:middle;border:1px solid #666"
+        items.append(f"<span style='white-space:nowrap;margin-right:14px'><span style='{swatch};background:"
+                     f"rgb{tuple(color)}'></span><span style='{swatch};border-left:0;background:rgb{mixed}'></span> "
+                     f"{html.escape(name)}</span>")  # fmt: skip
+    return (f"<div style='font-size:13px'>overlay colours (pure, then over the pink stain): {''.join(items)}"
+            "</div>")
 
 
 PROBABILITY_RAMP = ((255, 255, 255), (253, 174, 97), (215, 48, 39), (103, 0, 13))  # white, orange, red, dark red

@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from segtutor.data import LABS, FileFormatError, TissueDataset, class_colors, class_names_of, read_image_bytes
-from segtutor.figures import error_picture, image_trace, png_uri, style
+from segtutor.figures import class_legend_html, error_picture, image_trace, png_uri, style
 from segtutor.models import MIN_SIZE
 from segtutor.predict import PredictionAnalysis, analyse_prediction, error_map, overlay, score_dataset
 from segtutor.widgets.controls import report_errors, row
@@ -73,8 +73,9 @@ def prediction_figure(class_names: Sequence[str]) -> go.Figure:
     style(figure)
     figure.update_layout(
         width=1120, height=560, margin=dict(l=10, r=10, t=40, b=40),
-        coloraxis=dict(colorscale="Viridis", cmin=0, cmax=1,
-                       colorbar=dict(title="P", len=0.45, y=0.22, x=last_map[1] + 0.01, thickness=15)),
+        coloraxis=dict(colorscale="RdBu_r", cmin=0, cmax=1,  # as the notebooks draw p(tumor): white = unsure (0.5)
+                       colorbar=dict(title=dict(text="probability"), len=0.45, y=0.22, x=last_map[1] + 0.01,
+                                     thickness=15)),
     )  # fmt: skip
     for annotation in figure.layout.annotations:
         annotation.font.size = 13
@@ -153,13 +154,14 @@ class PredictionViewer(widgets.VBox):
         self.show_tile(0)
         legend = ("<span style='font-size:12px'>errors: <b style='color:rgb(214,39,40)'>red</b> false positive "
                   "(predicted this class, truly another) · <b style='color:rgb(31,119,180)'>blue</b> false negative "
-                  "(truly this class, predicted another) · <b style='color:rgb(200,160,0)'>yellow</b> wrong "
-                  "between two other classes</span>")  # fmt: skip
+                  "(truly this class, predicted another)" + (" · <b style='color:rgb(200,160,0)'>yellow</b> wrong "
+                  "between two other classes" if len(self.class_names) > 2 else "") + "</span>")  # fmt: skip
         super().__init__([
             row([self.tile, self.opacity, self.error_class]),
             row([self.lab, self.lab_message]),
             row([self.upload, self.message]),
-            self.figure, widgets.HTML(legend), self.scores, self.errors,
+            self.figure, widgets.HTML(class_legend_html(self.class_names, self.colors, alpha=self.opacity.value)),
+            widgets.HTML(legend), self.scores, self.errors,
         ])  # fmt: skip
 
     # ---- Python API ----------------------------------------------------------------------------------------

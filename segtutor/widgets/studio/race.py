@@ -144,10 +144,12 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
         self.errors.outputs = ()
         config, size = self.config(), self.size.value
         control = TrainingControl()
+        self.start_button.disabled, self.stop_button.disabled = True, False  # before the worker: it re-enables Start
         try:
             self._worker = run_in_background(lambda: self._race(config, size, control), control, name="segtutor-race")
         except RuntimeError as error:
             self.errors.append_stderr(f"{error}\n")
+            self._render(final=True)
             return
         self.control = control
 

@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from segtutor.data import class_colors
-from segtutor.figures import image_trace, lr_finder_figure, png_uri, style
+from segtutor.figures import class_legend_html, image_trace, lr_finder_figure, png_uri, style
 from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
 from segtutor.predict import image_to_rgb, overlay
 from segtutor.train import (
@@ -190,7 +190,8 @@ class TrainingDashboard(widgets.VBox, Callback):
                  self.status]),
             *self.settings.rows(),
             row([self.log_scale, self.keep_weights]),
-            self.lr_panel, self.progress, self.figure, self.rewind, self.errors,
+            self.lr_panel, self.progress, self.figure, widgets.HTML(class_legend_html(self.class_names, self.colors)),
+            self.rewind, self.errors,
         ])  # fmt: skip
 
     # ---- the Python API (what the buttons do) --------------------------------------------------------------
