@@ -249,3 +249,13 @@ def test_upsampling_explorer_counts_the_stamps_as_they_land_and_numbers_them_at_
     assert {text for row in fig.data[OVERLAP]["text"] for text in row} == {"1"}  # "1 everywhere": no checkerboard
     assert fig.data[OVERLAP]["zmax"] == 1
     assert fig.layout["xaxis"]["tickfont"]["size"] >= 11  # no tick labels under 11 px
+
+
+def test_convolution_and_pooling_outputs_show_their_empty_cells_from_step_0():
+    explorer = ConvolutionExplorer()
+    z = np.asarray(explorer.figure.data[OUTPUT]["z"], dtype=float)
+    assert np.isnan(z).sum() == z.size - 1  # only output[0, 0] is computed at step 0 ...
+    for axis in ("xaxis4", "yaxis4"):  # ... and lines between the cells show the 5 × 5 result it will be
+        minor = explorer.figure.layout[axis]["minor"]
+        assert minor["showgrid"] and (minor["tick0"], minor["dtick"]) == (0.5, 1)
+    assert PoolingExplorer().figure.layout["xaxis3"]["minor"]["showgrid"]

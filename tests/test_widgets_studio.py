@@ -377,3 +377,18 @@ def test_studio_train_tab_opens_with_the_models_batch_size(train_data, val_data)
     studio.picker.architecture.value = "deeplabv3"  # another model's recommendation reaches both
     assert studio.settings.batch_size.options == dashboard.settings.batch_size.options
     assert studio.settings.batch_size.value == dashboard.settings.batch_size.value
+
+
+def test_hovering_the_viewers_truth_and_prediction_names_the_class_and_its_probability(val_data):
+    model = create_model("unet", size="tiny", seed=0)
+    viewer = PredictionViewer(model, val_data)
+    image, mask = val_data[0]
+    probs = predict_proba(model, image)  # (K, H, W), the engine's own
+    prediction = viewer.figure.data[viewer.figure.trace_index("prediction")]
+    truth = viewer.figure.data[viewer.figure.trace_index("ground truth")]
+    for row, col in ((0, 0), (5, 17), (TILE - 1, TILE - 1)):
+        c = int(probs[:, row, col].argmax())
+        name = val_data.class_names[c]
+        assert prediction["text"][row][col] == f"{name} (p = {float(probs[c, row, col]):.2f})"
+        assert truth["text"][row][col] == val_data.class_names[int(mask[row, col])]
+    assert prediction["hovertemplate"].startswith("prediction: %{text}") and "color" not in prediction["hovertemplate"]

@@ -106,3 +106,11 @@ def square_cells(figure: go.Figure, num_subplots: int) -> None:
                                    "dtick": 1, "showgrid": False, "zeroline": False, "tickfont": {"size": 11}},
             }
         )  # fmt: skip
+
+
+def empty_cell_grid(figure: go.Figure, subplot: int, color: str = "#dfe4ea") -> None:
+    """Faint lines between the cells of subplot ``subplot``: an output that fills in step by step shows its size
+    (a 5 × 5 result) from step 0. The lines lie under the heatmap, so computed cells cover them."""
+    suffix = "" if subplot == 1 else str(subplot)
+    lines = {"minor": {"tick0": 0.5, "dtick": 1, "showgrid": True, "gridcolor": color, "gridwidth": 1}}
+    figure.update_layout({f"xaxis{suffix}": lines, f"yaxis{suffix}": lines})

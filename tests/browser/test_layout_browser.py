@@ -24,6 +24,10 @@ NOTEBOOK = Path(__file__).parent / "notebooks" / "course_widgets.ipynb"
 VIEWPORT = {"width": 1280, "height": 800}
 SETTINGS = {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"}}  # render every cell
 OUTPUTS = ".jp-NotebookPanel .jp-CodeCell .jp-OutputArea-output"
+CENTRE_OF_PREDICTION = """(plot) => {
+  const [xaxis, yaxis, box] = [plot._fullLayout.xaxis3, plot._fullLayout.yaxis3, plot.getBoundingClientRect()];
+  return [box.left + xaxis._offset + xaxis._length / 2, box.top + yaxis._offset + yaxis._length / 2];
+}"""  # the middle of the viewer's third picture, the prediction
 STUDIO_TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race", "6 · Annotate")
 
 # In the browser: what in ``output`` reaches past its right edge, and which texts are cut to "…".
@@ -113,6 +117,16 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
                 problems += problems_of(measured, what)
                 slug = re.sub(r"\W+", "-", what.replace("·", "")).strip("-").lower()
                 output.screenshot(path=str(shots / f"{index:02d}-{slug}.png"), timeout=15_000)
+            if name == "PredictionViewer":  # hovering the prediction names the class and its probability
+                plot = output.locator(".segtutor-prediction .js-plotly-plot")
+                x, y = plot.evaluate(CENTRE_OF_PREDICTION)
+                page.mouse.move(x, y)
+                hover = plot.locator(".hoverlayer .hovertext")
+                hover.first.wait_for(timeout=10_000)
+                label = hover.first.text_content()
+                print(f"{name}: hovering the prediction shows {label!r}")
+                if not re.search(r"^prediction: (stroma|tumor) \(p = 0\.\d\d\)", label):
+                    problems.append(f"{name}: hovering the prediction shows {label!r}, not a class and its p")
         context.close()
     assert errors == []
     assert problems == [], "\n".join(problems)

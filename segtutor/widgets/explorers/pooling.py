@@ -16,7 +16,16 @@ from segtutor.explain.conv import conv2d
 from segtutor.explain.kernels import KERNEL_PRESETS, kernel_preset
 from segtutor.explain.pool import PoolStep, pool2d_steps
 from segtutor.explain.samples import number_grid, tissue_patch
-from segtutor.figures import HIGHLIGHT, MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.figures import (
+    HIGHLIGHT,
+    MAX_NUMBERED,
+    TEMPLATE,
+    cell_outline,
+    cell_text,
+    empty_cell_grid,
+    grid_heatmap,
+    square_cells,
+)
 from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 
 FEATURES, RELU, POOLED = range(3)  # trace indices, one heatmap per subplot
@@ -109,6 +118,7 @@ class PoolingExplorer(SteppedExplorer):
             figure.add_trace(grid_heatmap(values, colorscale="RdBu", zmin=-scale, zmax=scale, name=name, decimals=1),
                              row=1, col=column)  # fmt: skip
         square_cells(figure, 3)
+        empty_cell_grid(figure, 3)  # the pooled map's cells, before they are computed
         self._fixed_shapes = [
             cell_outline(0, 0, subplot=3, name="output", height=state.output_shape[0], width=state.output_shape[1],
                          color="lightgray", line_width=1),

@@ -32,6 +32,7 @@ from segtutor.predict import PredictionAnalysis, analyse_prediction, error_map, 
 from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.live_figure import LiveFigure
 
+MAX_HOVER_PIXELS = 256 * 256  # larger pictures hover with row and column only (no class names per pixel)
 MAX_MAP_SIDE = 192  # probability maps are sent at most this many values across (hover keeps true coordinates)
 
 
@@ -243,6 +244,7 @@ class PredictionViewer(widgets.VBox):
             else:
                 self.figure.update_trace("ground truth", source=png_uri(np.full_like(analysis.image, 255)))
             self._draw_overlay()
+            self._hover_texts(analysis)
             self._draw_errors()
             for c, name in enumerate(self.class_names):
                 z, step = _display_map(analysis.probs[c])
@@ -265,6 +267,26 @@ class PredictionViewer(widgets.VBox):
         if self.analysis is not None:
             picture = overlay(self.analysis.image, self.analysis.preds, self.colors, self.opacity.value)
             self.figure.update_trace("prediction", source=png_uri(picture))
+
+    def _hover_texts(self, analysis: PredictionAnalysis) -> None:
+        """Hovering a pixel of the truth or the prediction names its class (and the prediction's probability)."""
+        height, width = analysis.preds.shape
+        if height * width > MAX_HOVER_PIXELS:  # a large upload: the texts would outweigh the picture
+            texts = {"ground truth": None, "prediction": None}
+        else:
+            names = np.array(self.class_names, dtype=object)
+            sure = analysis.probs.max(0).values.numpy()  # (H, W) the probability of the predicted class
+            predicted = names[analysis.preds.numpy()]
+            texts = {"prediction": [[f"{name} (p = {p:.2f})" for name, p in zip(*row)] for row in zip(predicted, sure)]}
+            if analysis.mask is not None:
+                truth = analysis.mask.numpy()
+                known = np.where(truth < len(names), truth, 0)
+                texts["ground truth"] = np.where(truth < len(names), names[known], "not annotated").tolist()
+            else:
+                texts["ground truth"] = None
+        for name, text in texts.items():
+            rows = f"{name}: %{{text}}<br>" if text is not None else f"{name}<br>"
+            self.figure.update_trace(name, text=text, hovertemplate=rows + "row %{y:.0f}, col %{x:.0f}<extra></extra>")
 
     def _draw_errors(self) -> None:
         if self.analysis is None:
