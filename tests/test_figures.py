@@ -128,3 +128,12 @@ def test_image_row_per_panel_gives_each_map_its_own_symmetric_scale_and_titled_b
         assert axis.cmax == pytest.approx(np.abs(values).max()) and axis.cmin == -axis.cmax
         assert axis.colorbar.orientation == "h" and axis.colorbar.title.text == "value (white = 0)"
     assert figure.layout.coloraxis2.colorbar.x > figure.layout.coloraxis.colorbar.x  # each bar under its map
+
+
+def test_image_row_says_its_axes_are_pixels_and_hovers_without_rgba():
+    pictures = np.zeros((2, 4, 4, 3), np.uint8)
+    figure = image_row(pictures, ["a", "b"])
+    assert figure.layout.xaxis.title.text == "pixels" and figure.layout.yaxis.title.text == "pixels"
+    assert {trace.hovertemplate for trace in figure.data} == {"row %{y}, col %{x}<extra></extra>"}
+    maps = image_row(np.zeros((2, 4, 4)), ["a", "b"])
+    assert {trace.hovertemplate for trace in maps.data} == {"row %{y}, col %{x}: %{z:.3f}<extra></extra>"}

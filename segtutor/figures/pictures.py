@@ -97,6 +97,10 @@ def image_row(
     figure = px.imshow(stack, facet_col=0, facet_col_wrap=columns, height=height, title=title, **imshow)
     for annotation in figure.layout.annotations:  # plotly names the facets "facet_col=0", "facet_col=1", ...
         annotation.text = titles[int(annotation.text.split("=")[-1])]
+    # the axes count pixels (say so), and hover gives the pixel's row and column (and value), not an RGBA tuple
+    figure.update_layout(xaxis_title_text="pixels", yaxis_title_text="pixels")
+    value = ": %{z:.3f}" if maps else ""
+    figure.update_traces(hovertemplate=f"row %{{y}}, col %{{x}}{value}<extra></extra>")
     if maps:
         zero = centred or imshow.get("color_continuous_midpoint") == 0
         label = colorbar_title if colorbar_title is not None else "value<br>(white = 0)" if zero else "value"

@@ -3,8 +3,8 @@
 ``notebooks/course_widgets.ipynb`` builds each widget the course shows (and the dashboards' widgets), one per cell,
 without training. After Run All, for every widget output (and every tab of the training studio) the test asserts
 that nothing in it reaches past the right edge of its output area (which clips it without a scrollbar) and that no
-label is cut to "…". Screenshots of each output go to ``/tmp/segtutor-shots/layout/`` (the test prints the
-folder): look at them.
+label is cut to "…"; then again in a 1024 × 768 window (a laptop). Screenshots of each output go to
+``/tmp/segtutor-shots/layout/`` and ``layout-1024/`` (the test prints the folders): look at them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.browser
 
 NOTEBOOK = Path(__file__).parent / "notebooks" / "course_widgets.ipynb"
 VIEWPORT = {"width": 1280, "height": 800}
+LAPTOP = {"width": 1024, "height": 768}
 SETTINGS = {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"}}  # render every cell
 OUTPUTS = ".jp-NotebookPanel .jp-CodeCell .jp-OutputArea-output"
 CENTRE_OF_PREDICTION = """(plot) => {
@@ -75,9 +76,31 @@ def problems_of(measured: dict, what: str) -> list[str]:
     return problems
 
 
+def measure_every_widget(page, names: list[str], shots: Path, width: int) -> list[str]:
+    """Measure each widget output (each tab of the studio), screenshot it into ``shots``; the problems found."""
+    outputs = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets"))
+    assert outputs.count() == len(names), f"{outputs.count()} widget outputs for {len(names)} widgets: {names}"
+    problems: list[str] = []
+    for index, name in enumerate(names):
+        output = outputs.nth(index)
+        output.scroll_into_view_if_needed()
+        views = [(name, None)] if name != "TrainingStudio" else [(f"{name} {tab}", tab) for tab in STUDIO_TABS]
+        for what, tab in views:
+            if tab is not None:
+                output.locator(".lm-TabBar-tab", has_text=tab).click()
+                page.wait_for_timeout(300)
+                assert_all_figures_drawn(page)  # a tab builds its figures when first opened
+                page.wait_for_timeout(1000)
+            measured = output.evaluate(MEASURE)
+            print(f"{width} px window, {what}: content {measured['content']} px in a {measured['output']} px "
+                  f"output, {len(measured['ellipsised'])} text(s) cut")  # fmt: skip
+            problems += problems_of(measured, f"{width} px window, {what}")
+            slug = re.sub(r"\W+", "-", what.replace("·", "")).strip("-").lower()
+            output.screenshot(path=str(shots / f"{index:02d}-{slug}.png"), timeout=15_000)
+    return problems
+
+
 def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_path):
-    shots = SHOTS / "layout"
-    shots.mkdir(parents=True, exist_ok=True)
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
     names = widget_names()
     with serve_jupyterlab(tmp_path, log_dir=tmp_path, settings=SETTINGS) as server:
@@ -96,37 +119,32 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
         seconds = run_all(page, restart=False)
         assert_all_figures_drawn(page)
         page.wait_for_timeout(1500)  # figures settle at their width
-        outputs = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets"))
-        assert outputs.count() == len(names), f"{outputs.count()} widget outputs for {len(names)} widgets: {names}"
+        shots = SHOTS / "layout"
+        shots.mkdir(parents=True, exist_ok=True)
         print(f"\nJupyterLab {VIEWPORT['width']}×{VIEWPORT['height']}, file browser open: ran in {seconds:.1f} s; "
               f"screenshots in {shots}")  # fmt: skip
-        problems: list[str] = []
-        for index, name in enumerate(names):
-            output = outputs.nth(index)
-            output.scroll_into_view_if_needed()
-            views = [(name, None)] if name != "TrainingStudio" else [(f"{name} {tab}", tab) for tab in STUDIO_TABS]
-            for what, tab in views:
-                if tab is not None:
-                    output.locator(".lm-TabBar-tab", has_text=tab).click()
-                    page.wait_for_timeout(300)
-                    assert_all_figures_drawn(page)  # a tab builds its figures when first opened
-                    page.wait_for_timeout(1000)
-                measured = output.evaluate(MEASURE)
-                print(f"{what}: content {measured['content']} px in a {measured['output']} px output, "
-                      f"{len(measured['ellipsised'])} text(s) cut")  # fmt: skip
-                problems += problems_of(measured, what)
-                slug = re.sub(r"\W+", "-", what.replace("·", "")).strip("-").lower()
-                output.screenshot(path=str(shots / f"{index:02d}-{slug}.png"), timeout=15_000)
-            if name == "PredictionViewer":  # hovering the prediction names the class and its probability
-                plot = output.locator(".segtutor-prediction .js-plotly-plot")
-                x, y = plot.evaluate(CENTRE_OF_PREDICTION)
-                page.mouse.move(x, y)
-                hover = plot.locator(".hoverlayer .hovertext")
-                hover.first.wait_for(timeout=10_000)
-                label = hover.first.text_content()
-                print(f"{name}: hovering the prediction shows {label!r}")
-                if not re.search(r"^prediction: (stroma|tumor) \(p = 0\.\d\d\)", label):
-                    problems.append(f"{name}: hovering the prediction shows {label!r}, not a class and its p")
+        problems = measure_every_widget(page, names, shots, VIEWPORT["width"])
+
+        # hovering the viewer's prediction names the class and its probability
+        viewer = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets")).nth(names.index("PredictionViewer"))
+        viewer.scroll_into_view_if_needed()
+        plot = viewer.locator(".segtutor-prediction .js-plotly-plot")
+        x, y = plot.evaluate(CENTRE_OF_PREDICTION)
+        page.mouse.move(x, y)
+        hover = plot.locator(".hoverlayer .hovertext")
+        hover.first.wait_for(timeout=10_000)
+        label = hover.first.text_content()
+        print(f"PredictionViewer: hovering the prediction shows {label!r}")
+        if not re.search(r"^prediction: (stroma|tumor) \(p = [01]\.\d\d\)", label):
+            problems.append(f"PredictionViewer: hovering the prediction shows {label!r}, not a class and its p")
+
+        # a 1024 px laptop, the file browser still open: the figures follow the narrower output
+        page.set_viewport_size(LAPTOP)
+        page.wait_for_timeout(1500)
+        laptop = SHOTS / "layout-1024"
+        laptop.mkdir(parents=True, exist_ok=True)
+        print(f"{LAPTOP['width']}×{LAPTOP['height']}: screenshots in {laptop}")
+        problems += measure_every_widget(page, names, laptop, LAPTOP["width"])
         context.close()
     assert errors == []
     assert problems == [], "\n".join(problems)
