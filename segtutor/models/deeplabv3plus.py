@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from segtutor.models.contract import check_channels, check_images
-from segtutor.models.deeplabv3 import ASPP, BLOCKS, ResNet
+from segtutor.models.deeplabv3 import ASPP, BLOCKS, DeepLabV3, ResNet
 from segtutor.models.summary import Stage
 
 
@@ -107,6 +107,10 @@ class DeepLabV3Plus(nn.Module):
         >>> model(torch.rand(2, 3, 64, 64)).shape
         torch.Size([2, 2, 64, 64])
     """
+
+    # Recommended training settings (TrainConfig fields left at None): DeepLabv3's, whose backbone and ASPP it
+    # shares (not measured for the decoder on its own).
+    training_defaults = DeepLabV3.training_defaults
 
     def __init__(
         self,
