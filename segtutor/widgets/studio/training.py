@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from segtutor.data import class_colors
 from segtutor.figures import class_legend_html, image_trace, lr_finder_figure, png_uri, style
 from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
-from segtutor.predict import image_to_rgb, overlay
+from segtutor.predict import BrokenModelError, image_to_rgb, overlay
 from segtutor.train import (
     Callback,
     History,
@@ -159,7 +159,7 @@ class TrainingDashboard(widgets.VBox, Callback):
                                              indent=False)  # fmt: skip
         self.status = widgets.HTML()
         self.status.add_class("segtutor-training-status")
-        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="auto"))  # the row, less margins
+        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="auto"))  # fits the row
         self.errors = widgets.Output()
         self.lr_finder_button = widgets.Button(description="find lr", icon="search", **button,
                                                tooltip="a short mock training with a rising learning rate, on a copy "
@@ -310,7 +310,7 @@ class TrainingDashboard(widgets.VBox, Callback):
     def _draw_preview(self, step: int) -> None:
         try:
             probs = self.session.predict_preview()  # (K, H, W)
-        except ValueError:  # the weights predict NaN just now: say so, and let the run (and its checks) go on
+        except BrokenModelError:  # the weights predict NaN just now: say so, and let the run (and its checks) go on
             self.figure.set_subplot_title(PREDICTION_TITLE, f"prediction at step {step}: NaN")
             return
         image, _ = self.session.preview_sample()
