@@ -43,4 +43,5 @@ def row(children: Sequence[widgets.Widget], **layout: Any) -> widgets.HBox:
     Example:
         >>> row([start_button, stop_button, status])
     """
-    return widgets.HBox(list(children), layout=widgets.Layout(**{"flex_flow": "row wrap", "align_items": "center", **layout}))
+    layout = {"flex_flow": "row wrap", "align_items": "center", **layout}
+    return widgets.HBox(list(children), layout=widgets.Layout(**layout))

@@ -47,9 +47,9 @@ MEASURE = """(output) => {
     if (style.textOverflow === "ellipsis" && el.textContent.trim()) {
       const text = document.createRange();  // the text as laid out, also where "…" is painted over its end
       text.selectNodeContents(el);
-      const needs = Math.ceil(Math.max(el.scrollWidth, text.getBoundingClientRect().width));
+      const needs = Math.ceil(text.getBoundingClientRect().width);
       const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-      if (needs > Math.max(room, 0) + 1 && (el.scrollWidth > el.clientWidth || text.getBoundingClientRect().width > room + 1)) {
+      if (el.scrollWidth > el.clientWidth + 1 || needs > room + 1) {
         ellipsised.push(`${JSON.stringify(el.textContent.trim().slice(0, 40))} (${Math.round(room)} of ${needs} px)`);
       }
     }

@@ -159,7 +159,8 @@ class TrainingDashboard(widgets.VBox, Callback):
                                              indent=False)  # fmt: skip
         self.status = widgets.HTML()
         self.status.add_class("segtutor-training-status")
-        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="auto"))  # fits the row
+        self.progress = widgets.FloatProgress(value=0, min=0, max=1,
+                                              layout=widgets.Layout(width="auto"))  # the row's width, less margins
         self.errors = widgets.Output()
         self.lr_finder_button = widgets.Button(description="find lr", icon="search", **button,
                                                tooltip="a short mock training with a rising learning rate, on a copy "
