@@ -23,6 +23,7 @@ pytestmark = pytest.mark.browser
 NOTEBOOK = Path(__file__).parent / "notebooks" / "course_widgets.ipynb"
 VIEWPORT = {"width": 1280, "height": 800}
 LAPTOP = {"width": 1024, "height": 768}
+SHOT_HEIGHT = 1800  # screenshots: the window as wide, taller
 SETTINGS = {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"}}  # render every cell
 OUTPUTS = ".jp-NotebookPanel .jp-CodeCell .jp-OutputArea-output"
 CENTRE_OF_PREDICTION = """(plot) => {
@@ -44,7 +45,8 @@ MEASURE = """(output) => {
     const rect = el.getBoundingClientRect();
     if (rect.width > 0 && rect.right > right) { right = rect.right; widest = name(el); }
     const style = getComputedStyle(el);
-    if (style.textOverflow === "ellipsis" && el.textContent.trim()) {
+    // text-overflow acts on blocks only (an inline label has no width of its own: clientWidth 0)
+    if (style.textOverflow === "ellipsis" && style.display !== "inline" && el.textContent.trim()) {
       const text = document.createRange();  // the text as laid out, also where "…" is painted over its end
       text.selectNodeContents(el);
       const needs = Math.ceil(text.getBoundingClientRect().width);
@@ -76,8 +78,10 @@ def problems_of(measured: dict, what: str) -> list[str]:
     return problems
 
 
-def measure_every_widget(page, names: list[str], shots: Path, width: int) -> list[str]:
-    """Measure each widget output (each tab of the studio), screenshot it into ``shots``; the problems found."""
+def measure_every_widget(page, names: list[str], shots: Path, viewport: dict[str, int]) -> list[str]:
+    """Measure each widget output (each tab of the studio) at ``viewport``, screenshot it into ``shots``; the
+    problems found. Screenshots are taken in a window as wide and taller, so that a tall widget is on them whole."""
+    width = viewport["width"]
     outputs = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets"))
     assert outputs.count() == len(names), f"{outputs.count()} widget outputs for {len(names)} widgets: {names}"
     problems: list[str] = []
@@ -96,7 +100,10 @@ def measure_every_widget(page, names: list[str], shots: Path, width: int) -> lis
                   f"output, {len(measured['ellipsised'])} text(s) cut")  # fmt: skip
             problems += problems_of(measured, f"{width} px window, {what}")
             slug = re.sub(r"\W+", "-", what.replace("·", "")).strip("-").lower()
+            page.set_viewport_size({"width": width, "height": SHOT_HEIGHT})  # the same width: the same layout
+            output.scroll_into_view_if_needed()
             output.screenshot(path=str(shots / f"{index:02d}-{slug}.png"), timeout=15_000)
+            page.set_viewport_size(viewport)
     return problems
 
 
@@ -123,7 +130,7 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
         shots.mkdir(parents=True, exist_ok=True)
         print(f"\nJupyterLab {VIEWPORT['width']}×{VIEWPORT['height']}, file browser open: ran in {seconds:.1f} s; "
               f"screenshots in {shots}")  # fmt: skip
-        problems = measure_every_widget(page, names, shots, VIEWPORT["width"])
+        problems = measure_every_widget(page, names, shots, VIEWPORT)
 
         # hovering the viewer's prediction names the class and its probability
         viewer = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets")).nth(names.index("PredictionViewer"))
@@ -144,7 +151,7 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
         laptop = SHOTS / "layout-1024"
         laptop.mkdir(parents=True, exist_ok=True)
         print(f"{LAPTOP['width']}×{LAPTOP['height']}: screenshots in {laptop}")
-        problems += measure_every_widget(page, names, laptop, LAPTOP["width"])
+        problems += measure_every_widget(page, names, laptop, LAPTOP)
         context.close()
     assert errors == []
     assert problems == [], "\n".join(problems)
