@@ -279,6 +279,13 @@ def test_rounded_hand_computations_are_accepted():
 PROBS_WITH_A_TIE = np.array([[[0.9, 0.4, 0.5]], [[0.1, 0.6, 0.5]]])  # (K=2, H=1, W=3): the last pixel is a tie
 
 
+def half_frozen() -> nn.Module:
+    """Two convolutions, the first frozen: 64·4·9 + 64 = 2,368 of its 2,408 parameters learn."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Conv2d(4, 64, 3))
+    model[0].requires_grad_(False)
+    return model
+
+
 def wrong_answers():
     return [  # (check, answer, arguments after the answer, words the message must contain)
         (exercises.check_conv_parameters, 512 * 1024 * 9, (512, 1024, 3), "bias"),  # the biases forgotten
@@ -293,6 +300,9 @@ def wrong_answers():
         (exercises.check_pixel_value, (5, 4, 3), (np.arange(12).reshape(2, 2, 3), 0, 1), "reverse order"),
         (exercises.check_most_parameters, "U-Net", (), "another has more"),
         (exercises.check_most_parameters, "SegNet", (), "one of"),
+        # a count of parameters compares exactly, however large: 10 off in 36,928 is wrong
+        (exercises.check_trainable_parameters, 64 * 64 * 9 + 64 + 10, (nn.Conv2d(64, 64, 3),), "is not it"),
+        (exercises.check_trainable_parameters, 4 * 9 + 4 + 64 * 4 * 9 + 64, (half_frozen(),), "frozen ones too"),
     ]
 
 
@@ -328,6 +338,9 @@ def natural_answers():
         (exercises.check_most_parameters, " fcn_8s ", ()),
         (exercises.check_tile_count, np.int64(15 * 20), (960, 1280, 96, 32)),
         (exercises.check_same_padding, 4.0, (5,), {"dilation": 2}),
+        (exercises.check_trainable_parameters, 64 * 4 * 9 + 64, (half_frozen(),)),
+        (exercises.check_trainable_parameters, torch.tensor(float(64 * 4 * 9 + 64)), (half_frozen(),)),
+        (exercises.check_tile_count, 300.0, (960, 1280, 96, 32)),
     ]
 
 
@@ -454,4 +467,13 @@ def test_first_step_reads_the_time_machine():
     assert reached, "the tiny run should reach tumor IoU 0.3 on its own training tile"
     assert exercises.check_first_step(reached[0], machine, "tumor", 0.3).correct
     assert not exercises.check_first_step(reached[0] + 1, machine, "tumor", 0.3).correct
+    assert not exercises.check_first_step(reached[0] + 0.4, machine, "tumor", 0.3).correct  # a step is whole
+    assert exercises.check_first_step(float(reached[0]), machine, "tumor", 0.3).correct
+    steps = machine.iterations
+    if reached[0] > 0:
+        before = steps[steps.index(reached[0]) - 1]
+        assert "one snapshot later" in exercises.check_first_step(before, machine, "tumor", 0.3).message
+    later = [step for step in steps if step > reached[0]]
+    if later:
+        assert "one snapshot earlier" in exercises.check_first_step(later[0], machine, "tumor", 0.3).message
     assert not exercises.check_first_step(0, machine, "tumor", 1.01).correct  # never reached: says so

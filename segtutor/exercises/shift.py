@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from segtutor.exercises.feedback import Feedback, as_tensor, check_number
+from segtutor.exercises.feedback import Feedback, as_tensor, check_count, check_number
 
 
 def check_share_won_back(answer: Any, home_iou: float, shifted_iou: float, fixed_iou: float) -> Feedback:
@@ -62,11 +62,12 @@ def check_trainable_parameters(answer: Any, model: nn.Module) -> Feedback:
     """How many of ``model``'s weights the optimizer updates: those with ``requires_grad`` (not frozen)."""
     expected = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
     total = sum(parameter.numel() for parameter in model.parameters())
-    return check_number(
+    return check_count(
         "parameters that learn",
         answer,
         expected,
-        tolerance=0,
+        unit="a number of parameters",
+        mistakes=[(total, "that is every parameter, the frozen ones too; count only those with requires_grad.")],
         right=f"{expected:,} of {total:,} parameters learn ({expected / total:.0%}); the frozen encoder's "
         f"{total - expected:,} keep their pretrained values.",
         hint="count the elements (parameter.numel()) of the parameters whose requires_grad is True.",
