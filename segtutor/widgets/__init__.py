@@ -13,10 +13,12 @@ and ``open_link(view)`` in a Voila dashboard opens it in the state of the page's
 """
 
 from segtutor.widgets.explorers import (
+    BackpropExplorer,
     ConvolutionExplorer,
     ConvolutionState,
     LossPlaygroundExplorer,
     LossPlaygroundState,
+    OptimizerExplorer,
     PoolingExplorer,
     PoolingState,
     ReceptiveFieldExplorer,
@@ -41,6 +43,7 @@ from segtutor.widgets.studio import (
 __all__ = [
     "AnnotationViewer",
     "ArchitectureRace",
+    "BackpropExplorer",
     "Click",
     "ConvolutionExplorer",
     "ConvolutionState",
@@ -49,6 +52,7 @@ __all__ = [
     "LossPlaygroundExplorer",
     "LossPlaygroundState",
     "ModelPicker",
+    "OptimizerExplorer",
     "PlotlyLibrary",
     "PoolingExplorer",
     "PoolingState",
