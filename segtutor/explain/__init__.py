@@ -30,7 +30,7 @@ from segtutor.explain.receptive_field import (
     receptive_field,
     receptive_spans,
 )
-from segtutor.explain.samples import number_grid, tissue_patch
+from segtutor.explain.samples import number_grid, rgb_patch, tissue_patch
 from segtutor.explain.transposed import (
     ScatterStep,
     conv_transpose2d,
@@ -71,6 +71,7 @@ __all__ = [
     "receptive_boxes",
     "receptive_field",
     "receptive_region",
+    "rgb_patch",
     "receptive_spans",
     "structural_copy",
     "tissue_patch",
