@@ -64,7 +64,8 @@ def main() -> None:
         config = TrainConfig(lr=None, max_iters=args.iters, eval_every=args.iters // 2, seed=seed)
         for result in race(list_models(), train_data, val_data, config, size=args.size, seed=seed,
                            model_options=options):  # fmt: skip
-            label = result.model_name + (f" (rates {', '.join(map(str, rates))})" if result.model_name in options else "")
+            scaled = f" (rates {', '.join(map(str, rates))})" if result.model_name in options else ""
+            label = result.model_name + scaled
             record(label, result.mean_iou, result.boundary.mean_f_score, result.seconds_per_iteration * 1000)
         if args.no_ablations:
             continue

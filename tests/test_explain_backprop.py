@@ -1,4 +1,4 @@
-"""Backpropagation and the optimizers made visible: one pixel's gradients by the chain rule, SGD and Adam by their rules."""
+"""Backpropagation and the optimizers made visible: one pixel's gradients by the chain rule, SGD and Adam by rule."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def test_one_pixels_gradients_follow_the_chain_rule_by_hand():
 
 
 def test_a_closed_relu_passes_nothing_back():
-    result = pixel_gradients(two_layer(-0.8, (0.3, -0.5)), torch.full((1, 3, 4), 1.5), torch.ones(3, 4, dtype=torch.long),
-                             (0, 0))  # fmt: skip
+    image, mask = torch.full((1, 3, 4), 1.5), torch.ones(3, 4, dtype=torch.long)
+    result = pixel_gradients(two_layer(-0.8, (0.3, -0.5)), image, mask, (0, 0))
     assert result.layers[0].rms == 0 and result.layers[0].share_reached == 0 and result.reach == (0, 0)
 
 

@@ -430,7 +430,8 @@ def test_rates_scaled_to_the_tile_reach_inside_the_map_as_the_papers_do(tile_siz
 
 @pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
 def test_create_model_takes_aspp_rates_which_change_no_weight(name):
-    plain, scaled = create_model(name, size="tiny", seed=0), create_model(name, size="tiny", seed=0, aspp_rates=[2, 4, 7])
+    plain = create_model(name, size="tiny", seed=0)
+    scaled = create_model(name, size="tiny", seed=0, aspp_rates=[2, 4, 7])
     assert plain.aspp_rates == [12, 24, 36] and scaled.aspp_rates == [2, 4, 7]
     assert [branch[0].dilation for branch in scaled.head.aspp.convs[1:4]] == [(2, 2), (4, 4), (7, 7)]
     assert [branch[0].padding for branch in scaled.head.aspp.convs[1:4]] == [(2, 2), (4, 4), (7, 7)]  # size kept

@@ -1,4 +1,4 @@
-"""BackpropExplorer and OptimizerExplorer: what they draw is what segtutor.explain computes, and clicks and buttons move it."""
+"""BackpropExplorer and OptimizerExplorer draw what segtutor.explain computes; clicks and buttons move them."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ result torch computes: :func:`conv2d` equals ``F.conv2d``, :func:`pool2d` equals
 :func:`conv_transpose2d` equals ``F.conv_transpose2d``. :func:`receptive_field`, :func:`receptive_boxes` and
 :func:`receptive_region` say which input pixels a network's output pixel can see, :class:`EffectiveField` how
 much each one matters. :func:`pixel_gradients` backpropagates one pixel's loss and reports what reaches each layer;
-:class:`OptimizerRace` steps SGD and Adam side by side with Adam's running averages on view. The explorers in :mod:`segtutor.widgets` animate all of this.
+:class:`OptimizerRace` steps SGD and Adam side by side with Adam's running averages on view. The explorers in
+:mod:`segtutor.widgets` animate all of this.
 """
 
 from segtutor.explain.backprop import LayerGradient, PixelGradients, pixel_gradients

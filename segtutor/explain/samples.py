@@ -1,4 +1,4 @@
-"""Small inputs for the explorers: a grid of numbers a learner can add up by hand, and a patch of tissue (grey or RGB)."""
+"""Small inputs for the explorers: a grid of numbers to add up by hand, and a patch of tissue (grey or RGB)."""
 
 from __future__ import annotations
 
