@@ -266,14 +266,22 @@ def aspp_rates_for_tile(tile_size: int, output_stride: int = 8) -> list[int]:
     return rates
 
 
-def check_aspp_rates(aspp_rates: list[int] | tuple[int, ...] | None, output_stride: int) -> list[int]:
-    """``aspp_rates`` as a list of three whole rates >= 1, or the paper's for ``output_stride`` if None."""
-    if aspp_rates is None:
-        return paper_aspp_rates(output_stride)
+def check_aspp_rates(aspp_rates: list[int] | tuple[int, ...]) -> list[int]:
+    """``aspp_rates`` as a list of three whole rates >= 1 (the ASPP's atrous branches), else a ValueError."""
     rates = list(aspp_rates)
     if len(rates) != 3 or not all(isinstance(rate, int) and not isinstance(rate, bool) and rate >= 1 for rate in rates):
         raise ValueError(f"aspp_rates must be three whole numbers >= 1, e.g. [2, 4, 7], got {aspp_rates!r}")
     return rates
+
+
+def aspp_rates_for(block: str, layers: list[int] | tuple[int, ...], output_stride: int) -> list[int]:
+    """The ASPP rates for ``output_stride`` (the paper's 6, 12, 18 at 16; doubled at 8), after checking that
+    ``block``, ``layers`` and ``output_stride`` describe a backbone DeepLab can build."""
+    if block not in BLOCKS:
+        raise ValueError(f"unknown block {block!r}; available options are: {', '.join(BLOCKS)}")
+    if len(layers) != 4:
+        raise ValueError(f"the ResNet backbone has four stages, so layers needs four numbers, got {list(layers)}")
+    return paper_aspp_rates(output_stride)
 
 
 class DeepLabV3(nn.Module):
@@ -323,16 +331,12 @@ class DeepLabV3(nn.Module):
     ) -> None:
         super().__init__()
         check_channels(in_channels, num_classes)
-        if block not in BLOCKS:
-            raise ValueError(f"unknown block {block!r}; available options are: {', '.join(BLOCKS)}")
-        if len(layers) != 4:
-            raise ValueError(f"the ResNet backbone has four stages, so layers needs four numbers, got {list(layers)}")
-        if output_stride not in (8, 16):
-            raise ValueError(f"output_stride must be 16 or 8, got {output_stride}")
+        rates = aspp_rates_for(block, layers, output_stride)  # checks the backbone settings too
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.output_stride = output_stride
-        rates = check_aspp_rates(aspp_rates, output_stride)  # (6, 12, 18) at 16, (12, 24, 36) at 8 by default
+        if aspp_rates is not None:  # rates scaled to a small tile (aspp_rates_for_tile) instead of the paper's
+            rates = check_aspp_rates(aspp_rates)
 
         self.backbone = ResNet(BLOCKS[block], layers, in_channels, width, output_stride)
         self.head = DeepLabHead(self.backbone.out_channels, num_classes, rates, aspp_channels, pooling_batch_norm)
