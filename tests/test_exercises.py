@@ -189,6 +189,13 @@ def test_ece_share_won_back_and_trainable_parameters_match_independent_computati
     masks = torch.tensor(np.where(correct, 0, 1))[None, :, None]  # (1, 200, 1)
     expected = expected_calibration_error(logits, masks, num_bins=10)
     assert exercises.check_ece(expected, confidences, correct, num_bins=10).correct
+    histogram = np.histogram(confidences, bins=10, range=(0, 1))[0]  # numpy's [low, high) bins: the same here
+    bins = np.minimum((confidences * 10).astype(int), 9)
+    by_numpy = sum(abs(correct[bins == b].mean() - confidences[bins == b].mean()) * n / 200
+                   for b, n in enumerate(histogram) if n)  # fmt: skip
+    assert exercises.check_ece(by_numpy, confidences, correct, num_bins=10).correct
+    with pytest.raises(ValueError, match="bin edge"):  # a confidence of 0.6 with 5 bins: the convention decides
+        exercises.check_ece(0.2, np.array([0.55, 0.6]), np.array([1, 0]), num_bins=5)
     assert not exercises.check_ece(expected + 0.01, confidences, correct, num_bins=10).correct
     assert exercises.check_share_won_back(0.5, home_iou=0.9, shifted_iou=0.7, fixed_iou=0.8).correct
     with pytest.raises(ValueError, match="nothing was lost"):
@@ -225,7 +232,7 @@ WRONG_ANSWERS = [  # (check, arguments after the answer, a wrong answer, words t
     (exercises.check_downsample, (0.25, 10), 16, "10 / magnification"),
     (exercises.check_field_in_microns, (nn.Conv2d(3, 2, 3), 40), 3, "µm per pixel"),
     (exercises.check_share_won_back, (0.9, 0.7, 0.8), 0.1, "divide the gain by the loss"),
-    (exercises.check_ece, (np.array([0.9, 0.6]), np.array([1, 1]), 5), 0.1, "mean confidence"),
+    (exercises.check_ece, (np.array([0.9, 0.65]), np.array([1, 1]), 5), 0.1, "mean confidence"),
     (exercises.check_trainable_parameters, (nn.Linear(2, 2),), 4, "requires_grad"),
 ]
 

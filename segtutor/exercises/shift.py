@@ -37,6 +37,11 @@ def check_ece(
     correct = as_tensor(correct, torch.float64).flatten()
     if confidences.shape != correct.shape:
         raise ValueError(f"confidences {tuple(confidences.shape)} and correct {tuple(correct.shape)} differ in size")
+    edges = np.arange(1, num_bins) / num_bins  # the inner bin edges
+    on_edge = [float(c) for c in confidences.numpy() if np.isclose(c, edges).any()]
+    if on_edge:  # (low, high] and [low, high) bins would disagree about these pixels, and so would two right answers
+        raise ValueError(f"confidences {on_edge} lie on a bin edge of {num_bins} bins, where the binning convention "
+                         "decides the answer; choose confidences between the edges")  # fmt: skip
     # Independent of segtutor.metrics: a loop over the bins (b / B, (b + 1) / B], the first one holding 0 too.
     total, lines = 0.0, []
     for b in range(num_bins):
