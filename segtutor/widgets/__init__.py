@@ -15,6 +15,7 @@ and ``open_link(view)`` in a Voila dashboard opens it in the state of the page's
 from segtutor.widgets.explorers import (
     ConvolutionExplorer,
     ConvolutionState,
+    ExplorerGallery,
     LossPlaygroundExplorer,
     LossPlaygroundState,
     PoolingExplorer,
@@ -44,6 +45,7 @@ __all__ = [
     "Click",
     "ConvolutionExplorer",
     "ConvolutionState",
+    "ExplorerGallery",
     "FeatureMapViewer",
     "LiveFigure",
     "LossPlaygroundExplorer",

@@ -5,6 +5,7 @@ tested on its own (the ``...State`` classes).
 """
 
 from segtutor.widgets.explorers.convolution import ConvolutionExplorer, ConvolutionState
+from segtutor.widgets.explorers.gallery import ExplorerGallery
 from segtutor.widgets.explorers.loss_playground import LossPlaygroundExplorer, LossPlaygroundState
 from segtutor.widgets.explorers.pooling import PoolingExplorer, PoolingState
 from segtutor.widgets.explorers.receptive_field import ReceptiveFieldExplorer, ReceptiveFieldState
@@ -13,6 +14,7 @@ from segtutor.widgets.explorers.upsampling import UpsamplingExplorer, Upsampling
 __all__ = [
     "ConvolutionExplorer",
     "ConvolutionState",
+    "ExplorerGallery",
     "LossPlaygroundExplorer",
     "LossPlaygroundState",
     "PoolingExplorer",
