@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 DASHBOARDS = Path(__file__).parents[2] / "notebooks" / "dashboards"
 LINK = "?view=convolution&input=tissue&kernel=blur&stride=2&padding=1&step=3&colour=red"
 PLOT = "document.querySelector('.js-plotly-plot')"
-SELECTED = "select => select.options[select.selectedIndex].textContent"
+SELECTED = "select => select.options[select.selectedIndex].textContent.replace(/\\u00a0/g, ' ')"  # ipywidgets: nbsp
 
 
 def slider_readout(page, description: str) -> str:
@@ -71,8 +71,8 @@ def test_the_explorers_dashboard_opens_the_explorer_a_link_names(voila_page, opt
     page = voila.page
     mode = "preheated" if options else "cold"
     picker = page.locator(".widget-dropdown", has_text="explorer").first.locator("select")
-    page.wait_for_function("s => s.options[s.selectedIndex].textContent === 'ReLU and pooling (03)'",
-                           arg=picker.element_handle(), timeout=30_000)  # fmt: skip
+    page.wait_for_function(f"s => ({SELECTED})(s) === 'ReLU and pooling (03)'", arg=picker.element_handle(),
+                           timeout=30_000)  # fmt: skip
     page.locator(".widget-toggle-button.mod-active", has_text="average").wait_for(timeout=30_000)
     assert slider_readout(page, "window") == "3" and slider_readout(page, "stride") == "3"
     # the pooled 16 × 16 tissue map, window 3, stride 3: ⌊(16 − 3) / 3⌋ + 1 = 5 rows in the output grid
