@@ -56,6 +56,8 @@ def test_every_explorer_round_trips_through_its_link(kind):
         assert control(opened, path).value == pytest.approx(value) if isinstance(value, float) else \
             control(opened, path).value == value, path  # fmt: skip
     assert view_link(opened) == link
+    if hasattr(opened, "stepper"):  # Play holds the link's step too: the page's jslink copies Play onto the slider
+        assert opened.stepper.play.value == opened.stepper.slider.value == CHANGES[kind]["stepper.slider"]
     if kind is ConvolutionExplorer:  # the state follows the controls, not only the controls
         assert (opened.state.stride, opened.state.padding, opened.state.dilation) == (2, 2, 2)
         assert opened.state.index == 7 and opened.state.kernel.shape == (5, 5)

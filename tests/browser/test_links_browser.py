@@ -42,7 +42,7 @@ def test_a_link_opens_the_convolution_dashboard_in_its_state(voila_page, options
     note = page.locator(".segtutor-share-note")
     note.wait_for(timeout=15_000)
     assert note.inner_text() == "Opened from a link; ignored colour=red (no such setting)."
-    link = page.locator(".segtutor-share-link").input_value()
+    link = page.locator("input.segtutor-share-link").input_value()
     assert link.startswith(page.url.split("?")[0] + "?view=convolution&input=tissue&kernel=blur") and "step=3" in link
     page.wait_for_timeout(500)
     voila.screenshot(f"link-convolution-{mode}")
@@ -81,7 +81,7 @@ def test_the_explorers_dashboard_opens_the_explorer_a_link_names(voila_page, opt
     note = page.locator(".segtutor-share-note")
     note.wait_for(timeout=15_000)
     assert note.inner_text() == "Opened from a link; ignored colour=red (no such setting)."
-    link = page.locator(".segtutor-share-link").input_value()
+    link = page.locator("input.segtutor-share-link").input_value()
     assert link.startswith(page.url.split("?")[0] + "?view=pooling&input=tissue&") and "mode=avg&window=3" in link
     page.wait_for_timeout(500)
     voila.screenshot(f"link-explorers-pooling-{mode}")
