@@ -28,6 +28,7 @@ from segtutor.models.transfer import check_input_statistics
 from segtutor.train.callbacks import Callback, TrainState
 from segtutor.train.checks import (
     WeightSnapshot,
+    absurd_lr,
     check_batch,
     check_values,
     end_note,
@@ -150,6 +151,9 @@ class Trainer:
         shared = shared_data(train_data, val_data)
         if shared is not None:
             warnings.warn(shared, stacklevel=3)
+        too_high = absurd_lr(config.optimizer, config.lr)  # said before the first step, not only after it diverged
+        if too_high is not None:
+            warnings.warn(too_high, stacklevel=3)
         self.iters_per_epoch = len(self.train_loader)
         self.total_iters = _total_iters(config, self.iters_per_epoch)  # None: only a time budget
         self.eval_every = config.eval_every or self.iters_per_epoch
