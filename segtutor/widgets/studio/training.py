@@ -334,6 +334,7 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.stop_button.disabled = not active
         color = STATE_COLORS.get(state, "#525252")
         parts = [f"<b style='color:{color}'>{state}</b>"]
+        parts += _sharing_note(state, trainer, session)
         if state == "finding lr":
             parts.append("a short mock training on a copy of the model, the learning rate rising each step")
         elif history is not None and history.losses:
@@ -373,3 +374,15 @@ class TrainingDashboard(widgets.VBox, Callback):
         log = change["new"]
         self.figure.update_layout({"yaxis.type": "log" if log else "linear", "yaxis.autorange": True,
                                    "yaxis.rangemode": "normal" if log else "tozero"})  # fmt: skip
+
+
+def _sharing_note(state: str, trainer, session) -> list[str]:
+    """What the status says while a run shares the machine's cores with other learners' runs (CpuShare)."""
+    if state != "running" or trainer is None or session.cpu_share is None or not session.cpu_share.enabled:
+        return []
+    cores, runs = session.cpu_share.slots, trainer.state.runs_sharing
+    share = f"{runs} runs share {cores} core{'s' if cores > 1 else ''}"
+    if trainer.state.waiting_ahead is not None:
+        ahead = trainer.state.waiting_ahead
+        return [f"<span style='color:#6a51a3'>waiting for a free core — {ahead} ahead ({share})</span>"]
+    return [share] if runs > 1 else []
