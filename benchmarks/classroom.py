@@ -23,7 +23,7 @@ kernels' resident memory (the ``ipykernel_launcher`` processes under the server)
 of the server (voila and its kernels) against the browser are sampled. Every wait is bounded: a page that does not
 load within ``--load-timeout`` is reported as such and takes no further part. Traffic goes only to 127.0.0.1. Run::
 
-    flock /tmp/segtutor-heavy.lock .venv/bin/python benchmarks/classroom.py 8
+    flock /tmp/segtutor-heavy.lock .venv/bin/python benchmarks/classroom.py 8     # the README's command for a class
     .venv/bin/python benchmarks/classroom.py 1 4 8 --serve "voila --preheat_kernel=True" --serve voila
     .venv/bin/python benchmarks/classroom.py 8 --serve "voila --preheat_kernel=True --pool_size=8"
     .venv/bin/python benchmarks/classroom.py 8 --serve "jupyter server"     # /voila/render/<studio>
@@ -60,7 +60,7 @@ from browser.harness import (  # noqa: E402
 )
 
 STUDIO = "notebooks/dashboards/training_studio.ipynb"
-README_COMMAND = "voila --preheat_kernel=True"
+README_COMMAND = "readme"  # the README's command for a class, its pool sized for each class measured (N + 2)
 STATUS = ".segtutor-training-status"
 LOSS_POINTS = "(document.querySelector('.segtutor-training-curves .js-plotly-plot')?.data?.[0]?.x?.length ?? -1)"
 TARGETS = {"widgets": 8.0, "plot": 10.0, "median click": 1.0, "max click": 2.0, "kernel MB": 1024}
@@ -348,6 +348,15 @@ class Classroom:
         return await page.evaluate(check)
 
 
+def readme_class_command(count: int) -> str:
+    """The README's command that serves a class, with ``--pool_size`` for ``count`` learners (N + 2), no notebook."""
+    line = next(line for line in (ROOT / "README.md").read_text().splitlines()
+                if "voila" in line and "--pool_size=" in line and line.lstrip().startswith(".venv"))  # fmt: skip
+    words = [word for word in shlex.split(line) if not word.endswith(".ipynb")]
+    words[0] = "voila"
+    return " ".join(re.sub(r"^--pool_size=\d+$", f"--pool_size={count + 2}", word) for word in words)
+
+
 @contextmanager
 def serve(command: str, args: argparse.Namespace) -> Iterator[tuple[str, int]]:
     """Start the server that ``command`` names; yields (the studio's URL, the server's process id)."""
@@ -390,6 +399,8 @@ def wait_until_quiet(timeout_s: float = 60, busy: float = 0.25) -> float:
 
 def measure(command: str, count: int, args: argparse.Namespace) -> dict:
     """One class: a fresh server, ``count`` learners; returns the table row's numbers and the details."""
+    if command == README_COMMAND:
+        command = readme_class_command(count)
     busy_at_start = wait_until_quiet()  # the previous class's kernels have gone
     load_at_start = os.getloadavg()
     started = time.monotonic()
