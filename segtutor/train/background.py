@@ -170,7 +170,8 @@ class TrainingSession:
 
         torch builds its kernels for each shape on first use, so the first step of a fresh kernel is several times
         slower than the next; segtutor's generated tiles are made on first read (``cache=True`` keeps them). The
-        next :meth:`start` waits for this to finish (its state shows ``"warming up"`` meanwhile). Paper-sized
+        next :meth:`start` waits for this to finish (its state shows ``"warming up"`` meanwhile). With :attr:`cpu_share`, it waits
+        for a free core of the machine first, as a run does. Paper-sized
         models take no throw-away step: one of their steps takes seconds anyway.
         """
         model = None
@@ -182,22 +183,25 @@ class TrainingSession:
 
     def _prepare(self, model: nn.Module | None, batch_size: int) -> None:
         self._warm_up_now.wait(self.warm_up_delay)
-        # 1) read every training sample once if the dataset caches what it reads (segtutor's datasets do)
-        if getattr(self.train_data, "cache", False) and hasattr(self.train_data, "load_sample"):
-            for index in range(len(self.train_data)):
-                self.train_data.load_sample(index)  # no augmentation: its epoch counter stays at 0
-        # 2) one throw-away step on validation samples, on a copy of the model, in turn with the machine's other runs
-        if model is not None:
-            turn = self.cpu_share.join(threads=torch.get_num_threads()) if self.cpu_share is not None and self.device.type == "cpu" else None
-            try:
-                waited = 0.0
-                while turn is not None and not turn.acquire(timeout=1.0) and waited < WARM_UP_WAIT_S:
-                    waited += 1.0
-                with _threads(turn.threads if turn is not None else None):
+        # 1) a turn for the machine's cores, like a run's (a class opening the Train tab at once takes turns)
+        turn = None
+        if self.cpu_share is not None and self.device.type == "cpu":
+            turn = self.cpu_share.join(threads=torch.get_num_threads())
+            waited = 0.0
+            while not turn.acquire(timeout=1.0) and waited < WARM_UP_WAIT_S:
+                waited += 1.0
+        try:
+            with _threads(turn.threads if turn is not None else None):
+                # 2) read every training sample once if the dataset caches what it reads (segtutor's datasets do)
+                if getattr(self.train_data, "cache", False) and hasattr(self.train_data, "load_sample"):
+                    for index in range(len(self.train_data)):
+                        self.train_data.load_sample(index)  # no augmentation: its epoch counter stays at 0
+                # 3) one throw-away step on validation samples, on a copy of the model
+                if model is not None:
                     warm_up_step(model, [self.val_data[i % len(self.val_data)] for i in range(batch_size)])
-            finally:
-                if turn is not None:
-                    turn.leave()
+        finally:
+            if turn is not None:
+                turn.leave()
 
     # ---- the run -------------------------------------------------------------------------------------------
     @property

@@ -273,6 +273,7 @@ class TrainingDashboard(widgets.VBox, Callback):
         self._render_status()
 
     def on_train_end(self, state: TrainState) -> None:
+        self._render_status()  # "stopped" at once; the last curves and preview follow
         self._draw(preview=bool(state.history.losses))
         if state.traceback:
             self.errors.append_stderr(state.traceback)
