@@ -170,9 +170,9 @@ class TrainingSession:
 
         torch builds its kernels for each shape on first use, so the first step of a fresh kernel is several times
         slower than the next; segtutor's generated tiles are made on first read (``cache=True`` keeps them). The
-        next :meth:`start` waits for this to finish (its state shows ``"warming up"`` meanwhile). With :attr:`cpu_share`, it waits
-        for a free core of the machine first, as a run does. Paper-sized
-        models take no throw-away step: one of their steps takes seconds anyway.
+        next :meth:`start` waits for this to finish (its state shows ``"warming up"`` meanwhile). With
+        :attr:`cpu_share`, it waits for a free core of the machine first, as a run does. Paper-sized models take no
+        throw-away step: one of their steps takes seconds anyway.
         """
         model = None
         if count_parameters(self.model) <= PAPER_SIZED_PARAMETERS:
