@@ -221,6 +221,7 @@ class Classroom:
         self.learners = [Learner(i) for i in range(count)]
         self.pages: dict[int, object] = {}
         self.phases: list[Phase] = []
+        self.shots: set[str] = set()  # the kinds of page shot already
         self._mark = (time.monotonic(), dict(sampler.cpu))
 
     def phase(self, name: str) -> None:
@@ -324,6 +325,17 @@ class Classroom:
         seconds = (after[2] - before[2]) / 1000
         learner.steps_per_s = (after[0] - before[0]) / seconds
         learner.updates_per_s = (after[1] - before[1]) / seconds
+        await self.shoot(page, "waiting" if "waiting for a free core" in await page.inner_text(STATUS) else "training")
+
+    async def shoot(self, page, kind: str) -> None:
+        """One screenshot of a page of each kind (a run waiting in line, a run training) in /tmp/segtutor-shots."""
+        if kind in self.shots:
+            return
+        self.shots.add(kind)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SHOTS / f"classroom-{len(self.learners)}-{kind}.png"
+        await page.screenshot(path=str(shot), timeout=15_000)
+        print(f"screenshot of a page {kind}: {shot}", flush=True)
 
     async def pause_and_resume(self, learner: Learner, page) -> None:
         learner.pause_s = await self.click_until(page, "‖ Pause", "paused")
