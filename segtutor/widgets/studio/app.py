@@ -93,7 +93,8 @@ class TrainingStudio(widgets.VBox):
         self.race_config = race_config if race_config is not None else TrainConfig(max_seconds=15, eval_every=20)
         self.picker = ModelPicker(model, size, in_channels=image.shape[0], num_classes=len(self.class_names),
                                   input_size=image.shape[-1], seed=seed)  # fmt: skip
-        self.settings = TrainSettings(self.config)  # the link's copy of the dashboard's settings, linked to them
+        # the link's copy of the dashboard's settings, linked to them: the same model's recommendations shown
+        self.settings = TrainSettings(self.config, model=self.picker.model)
         # the other tabs are built when first opened: a page shows its first widgets sooner
         self._dashboard: TrainingDashboard | None = None
         self._predictions: PredictionViewer | None = None
@@ -194,6 +195,7 @@ class TrainingStudio(widgets.VBox):
         return self._copy
 
     def _on_new_model(self, model: nn.Module) -> None:
+        self.settings.use_model(model)  # first: the dashboard's controls, linked to these, then offer the same values
         if self._dashboard is not None:  # a dashboard built later starts from picker.model
             self._dashboard.set_model(model)
         self.refresh_viewers(force=True)
