@@ -252,6 +252,10 @@ def _image_batch(model: nn.Module, image: ImageLike) -> torch.Tensor:
     return tensor.unsqueeze(0)  # (1, C, H, W)
 
 
+class BrokenModelError(ValueError):
+    """The model predicts NaN or infinity: its weights are broken, so there is no prediction to show."""
+
+
 def _run(model: nn.Module, images: torch.Tensor, device: torch.device | str | None) -> torch.Tensor:
     """Probabilities of a batch in eval mode, leaving the model's train/eval mode as it was."""
     if device is not None:
@@ -261,7 +265,7 @@ def _run(model: nn.Module, images: torch.Tensor, device: torch.device | str | No
     with evaluating(model):
         probs = logits_to_probs(model(images).float())  # (N, K, H, W)
     if not bool(torch.isfinite(probs).all()):  # argmax of NaN is class 0: a "prediction" that is no prediction
-        raise ValueError(
+        raise BrokenModelError(
             "the model predicts NaN for this image: its weights are broken (a training run that diverged?), and "
             "the argmax would call every such pixel class 0. Fix: "
             "train it again with a smaller learning rate, or load a checkpoint saved before it went wrong"

@@ -136,4 +136,5 @@ def test_fit_checks_the_first_batch_against_the_pretraining_input():
     with pytest.warns(UserWarning, match="stain-normalise"):
         history = fit(create_model("unet", pretrained=True), Scaled(data, 0.3), None, config)
     assert history.status == "completed"
-    fit(create_model("unet"), Scaled(data, 255.0), None, config)  # from scratch, 0–255 is the learner's choice
+    with pytest.raises(ValueError, match="0-255 pixel values"):  # from scratch too: the networks take [0, 1]
+        fit(create_model("unet"), Scaled(data, 255.0), None, config)

@@ -18,6 +18,7 @@ from segtutor.predict import (
     OTHER_ERROR,
     TRUE_NEGATIVE,
     TRUE_POSITIVE,
+    BrokenModelError,
     analyse_prediction,
     blend_window,
     error_map,
@@ -225,7 +226,7 @@ def test_nan_images_and_models_that_predict_nan_are_refused_not_shown_as_class_0
     with torch.no_grad():
         next(broken.parameters()).fill_(float("nan"))
     for run in (predict_proba, lambda m, i: sliding_window_proba(m, i, tile_size=32, overlap=8)):
-        with pytest.raises(ValueError, match="the model predicts NaN for this image: its weights are broken"):
+        with pytest.raises(BrokenModelError, match="the model predicts NaN for this image: its weights are broken"):
             run(broken, random_image())
     with pytest.raises(ValueError, match="model predicts NaN"):  # no IoU of an all-class-0 "prediction"
         analyse_prediction(broken, random_image(), np.zeros((40, 48), np.int64), ["a", "b"], tile_size=32)

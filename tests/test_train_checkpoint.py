@@ -41,7 +41,8 @@ def test_checkpoint_round_trip(tmp_path):
     model.eval()
     images = data.tensors[0][:2]
     with torch.no_grad():
-        assert torch.equal(loaded.model(images), model(images))
+        # the same weights; fit may have left the model channels_last, whose convolutions round differently
+        torch.testing.assert_close(loaded.model(images), model(images), rtol=1e-5, atol=1e-6)
     assert not loaded.model.training
 
 

@@ -236,6 +236,18 @@ class DeepLabHead(nn.Sequential):
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}  # residual block types by name
 
 
+def aspp_rates_for(block: str, layers: list[int] | tuple[int, ...], output_stride: int) -> list[int]:
+    """The ASPP rates for ``output_stride`` (the paper's 6, 12, 18 at 16; doubled at 8), after checking that
+    ``block``, ``layers`` and ``output_stride`` describe a backbone DeepLab can build."""
+    if block not in BLOCKS:
+        raise ValueError(f"unknown block {block!r}; available options are: {', '.join(BLOCKS)}")
+    if len(layers) != 4:
+        raise ValueError(f"the ResNet backbone has four stages, so layers needs four numbers, got {list(layers)}")
+    if output_stride not in (8, 16):
+        raise ValueError(f"output_stride must be 16 or 8, got {output_stride}")
+    return [rate * 16 // output_stride for rate in (6, 12, 18)]
+
+
 class DeepLabV3(nn.Module):
     """DeepLabv3 (Chen et al. 2017, https://arxiv.org/abs/1706.05587).
 
@@ -280,16 +292,10 @@ class DeepLabV3(nn.Module):
     ) -> None:
         super().__init__()
         check_channels(in_channels, num_classes)
-        if block not in BLOCKS:
-            raise ValueError(f"unknown block {block!r}; available options are: {', '.join(BLOCKS)}")
-        if len(layers) != 4:
-            raise ValueError(f"the ResNet backbone has four stages, so layers needs four numbers, got {list(layers)}")
-        if output_stride not in (8, 16):
-            raise ValueError(f"output_stride must be 16 or 8, got {output_stride}")
+        rates = aspp_rates_for(block, layers, output_stride)  # checks the backbone settings too
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.output_stride = output_stride
-        rates = [rate * 16 // output_stride for rate in (6, 12, 18)]  # (6, 12, 18) at 16, (12, 24, 36) at 8
 
         self.backbone = ResNet(BLOCKS[block], layers, in_channels, width, output_stride)
         self.head = DeepLabHead(self.backbone.out_channels, num_classes, rates, aspp_channels, pooling_batch_norm)

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from segtutor.models.contract import check_channels, check_images
-from segtutor.models.deeplabv3 import ASPP, BLOCKS, ResNet
+from segtutor.models.deeplabv3 import ASPP, BLOCKS, DeepLabV3, ResNet, aspp_rates_for
 from segtutor.models.summary import Stage
 
 
@@ -108,6 +108,10 @@ class DeepLabV3Plus(nn.Module):
         torch.Size([2, 2, 64, 64])
     """
 
+    # Recommended training settings (TrainConfig fields left at None): DeepLabv3's, whose backbone and ASPP it
+    # shares (not measured for the decoder on its own).
+    training_defaults = DeepLabV3.training_defaults
+
     def __init__(
         self,
         in_channels: int = 3,
@@ -123,16 +127,10 @@ class DeepLabV3Plus(nn.Module):
     ) -> None:
         super().__init__()
         check_channels(in_channels, num_classes)
-        if block not in BLOCKS:
-            raise ValueError(f"unknown block {block!r}; available options are: {', '.join(BLOCKS)}")
-        if len(layers) != 4:
-            raise ValueError(f"the ResNet backbone has four stages, so layers needs four numbers, got {list(layers)}")
-        if output_stride not in (8, 16):
-            raise ValueError(f"output_stride must be 16 or 8, got {output_stride}")
+        rates = aspp_rates_for(block, layers, output_stride)  # checks the backbone settings too
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.output_stride = output_stride
-        rates = [rate * 16 // output_stride for rate in (6, 12, 18)]  # (6, 12, 18) at 16, (12, 24, 36) at 8
 
         self.backbone = ResNet(BLOCKS[block], layers, in_channels, width, output_stride)
         low_level_in = width * BLOCKS[block].expansion  # layer1's output channels (256 for ResNet-50)

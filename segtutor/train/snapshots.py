@@ -47,7 +47,7 @@ from torch.utils.data import Dataset
 
 from segtutor.data import IGNORE_INDEX, class_names_of
 from segtutor.metrics import confusion_matrix, dice_per_class, iou_per_class, pixel_accuracy
-from segtutor.predict import predict_proba
+from segtutor.predict import BrokenModelError, predict_proba
 from segtutor.train.callbacks import Callback, TrainState
 
 MIN_THINNED = 8  # thinning for time never leaves fewer snapshots than this
@@ -180,7 +180,10 @@ class TimeMachine(Callback):
     # ---- internals ------------------------------------------------------------------------------------------------
     def _take(self, state: TrainState) -> None:
         started = time.perf_counter()
-        probs = predict_proba(state.model, self.image)  # (K, H, W) float32 on the CPU; eval mode, no gradients
+        try:
+            probs = predict_proba(state.model, self.image)  # (K, H, W) float32 on the CPU; eval mode, no gradients
+        except BrokenModelError:
+            return  # NaN weights just now: no picture to keep; the run's own checks say what went wrong
         preds = probs.argmax(0)  # (H, W)
         matrix = confusion_matrix(self.mask, preds, probs.shape[0], ignore_index=self.ignore_index)
         snapshot = Snapshot(

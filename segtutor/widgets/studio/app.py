@@ -93,8 +93,7 @@ class TrainingStudio(widgets.VBox):
         self.race_config = race_config if race_config is not None else TrainConfig(max_seconds=15, eval_every=20)
         self.picker = ModelPicker(model, size, in_channels=image.shape[0], num_classes=len(self.class_names),
                                   input_size=image.shape[-1], seed=seed)  # fmt: skip
-        # the link's copy of the dashboard's settings, linked to them: the same model's recommendations shown
-        self.settings = TrainSettings(self.config, model=self.picker.model)
+        self.settings = TrainSettings(self.config, model=self.picker.model)  # a link's copy of the dashboard's, linked
         # the other tabs are built when first opened: a page shows its first widgets sooner
         self._dashboard: TrainingDashboard | None = None
         self._predictions: PredictionViewer | None = None

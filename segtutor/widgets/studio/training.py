@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from segtutor.data import class_colors
 from segtutor.figures import image_trace, lr_finder_figure, png_uri, style
 from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
-from segtutor.predict import image_to_rgb, overlay
+from segtutor.predict import BrokenModelError, image_to_rgb, overlay
 from segtutor.train import (
     Callback,
     History,
@@ -309,7 +309,7 @@ class TrainingDashboard(widgets.VBox, Callback):
     def _draw_preview(self, step: int) -> None:
         try:
             probs = self.session.predict_preview()  # (K, H, W)
-        except ValueError:  # the weights predict NaN just now: say so, and let the run (and its checks) go on
+        except BrokenModelError:  # the weights predict NaN just now: say so, and let the run (and its checks) go on
             self.figure.set_subplot_title(PREDICTION_TITLE, f"prediction at step {step}: NaN")
             return
         image, _ = self.session.preview_sample()
