@@ -105,6 +105,29 @@ def test_dashboard_says_when_its_run_waits_for_a_free_core_and_trains_once_it_is
     assert dashboard.join(JOIN_S) and dashboard.history.status == "stopped"
 
 
+def test_dashboard_offers_the_trained_model_as_a_checkpoint_to_download(train_data, val_data, tmp_path):
+    import base64
+    import re
+
+    from segtutor.train import load_checkpoint
+
+    config = TrainConfig(batch_size=2, max_iters=4, eval_every=2)
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data, config, warm_up=False)
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    dashboard.checkpoint_button.click()
+    link = dashboard.checkpoint_link.value
+    name, data = re.search(r"download='([^']+)' href='data:application/octet-stream;base64,([^']+)'", link).groups()
+    assert name == "unet-step4.pt" and "after 4 steps" in link
+    path = tmp_path / name
+    path.write_bytes(base64.b64decode(data))
+    kept = load_checkpoint(path)
+    for key, value in dashboard.model.state_dict().items():
+        assert torch.equal(kept.model.state_dict()[key], value.cpu()), key
+    assert kept.history.losses == dashboard.history.losses and kept.class_names == list(dashboard.class_names)
+    assert kept.config.max_iters == 4
+
+
 def test_dashboard_runs_again_in_seconds_and_shows_errors(train_data, val_data):
     dashboard = TrainingDashboard(create_model("fcn8s", size="tiny"), train_data, val_data,
                                   TrainConfig(batch_size=2, max_seconds=1, eval_every=20), warm_up=False)  # fmt: skip
