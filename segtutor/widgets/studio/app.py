@@ -200,7 +200,7 @@ class TrainingStudio(widgets.VBox):
         return self._copy
 
     def _on_new_model(self, model: nn.Module) -> None:
-        self.settings.use_model(model)  # its recommended learning rate and batch size, unless the config gives them
+        self.settings.use_model(model)  # first: the dashboard's controls, linked to these, then offer the same values
         if self._dashboard is not None:  # a dashboard built later starts from picker.model
             self._dashboard.set_model(model)
         self.refresh_viewers(force=True)
