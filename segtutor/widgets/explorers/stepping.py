@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import ipywidgets as widgets
 import numpy as np
 
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.links import Shareable, ShareLink
 from segtutor.widgets.live_figure import LiveFigure
 
@@ -86,7 +86,8 @@ class StepControls(widgets.HBox):
         self.slider.observe(self._follow, names="value")
         self.step_button.on_click(self._next)
         self.speed.observe(self._set_speed, names="value")
-        super().__init__([self.play, self.step_button, self.slider, self.speed])
+        super().__init__([self.play, self.step_button, self.slider, self.speed],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
 
     def reset(self, num_steps: int) -> None:
         """Start again at step 0 of an algorithm with ``num_steps`` steps (stops Play)."""
@@ -138,7 +139,7 @@ class SteppedExplorer(widgets.VBox, Shareable):
         for control in itertools.chain.from_iterable(columns):
             control.observe(guard(self._on_settings), names="value")
         self.stepper.slider.observe(guard(self._on_step), names="value")
-        settings = widgets.HBox([widgets.VBox(list(column)) for column in columns])
+        settings = row([widgets.VBox(list(column)) for column in columns], align_items="flex-start")
         self.share = ShareLink(self)
         super().__init__([settings, self.stepper, self.formula, self.figure, *below, self.errors, self.share])
         self._redraw()

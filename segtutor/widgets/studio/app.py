@@ -129,7 +129,9 @@ class TrainingStudio(widgets.VBox):
         if self._dashboard is None:
             self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data,
                                                 self.settings.config(), class_names=self.class_names)  # fmt: skip
-            for control in LINKED_SETTINGS.values():  # a link's settings and the dashboard's show the same values
+            # a link's settings and the dashboard's show the same values (and the same batch sizes to choose from)
+            widgets.dlink((self._dashboard.settings.batch_size, "options"), (self.settings.batch_size, "options"))
+            for control in LINKED_SETTINGS.values():
                 widgets.link((getattr(self.settings, control), "value"),
                              (getattr(self._dashboard.settings, control), "value"))  # fmt: skip
             self._pages[TRAIN_TAB].children = [self._dashboard]

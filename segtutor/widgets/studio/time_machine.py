@@ -24,7 +24,7 @@ from plotly.subplots import make_subplots
 from segtutor.figures import error_picture, image_trace, png_uri, probability_picture, style
 from segtutor.predict import error_map, image_to_rgb, overlay
 from segtutor.train import Snapshot, TimeMachine
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.live_figure import LiveFigure
 
 TITLES = ("prediction", "errors", "probability", "confusion matrix")
@@ -110,7 +110,7 @@ class TimeMachineViewer(widgets.VBox):
             "<b>Time machine</b> <span style='font-size:13px;color:#555'>drag the slider back through training: "
             "what the model predicted on the preview tile at that step, and what it got wrong</span>"
         )
-        super().__init__([title, widgets.HBox([self.slider, self.class_picker]), self.info, self.figure, self.errors])
+        super().__init__([title, row([self.slider, self.class_picker]), self.info, self.figure, self.errors])
         self.refresh(draw=True)
 
     def refresh(self, *, draw: bool = True) -> None:

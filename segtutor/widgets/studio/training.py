@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from segtutor.data import class_colors
-from segtutor.figures import image_trace, lr_finder_figure, png_uri, style
+from segtutor.figures import class_legend_html, image_trace, lr_finder_figure, png_uri, style
 from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
 from segtutor.predict import BrokenModelError, image_to_rgb, overlay
 from segtutor.train import (
@@ -44,6 +44,7 @@ from segtutor.train import (
     save_checkpoint,
     smooth,
 )
+from segtutor.widgets.controls import row
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.time_machine import TimeMachineViewer
@@ -164,7 +165,8 @@ class TrainingDashboard(widgets.VBox, Callback):
                                              indent=False)  # fmt: skip
         self.status = widgets.HTML()
         self.status.add_class("segtutor-training-status")
-        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="100%"))
+        self.progress = widgets.FloatProgress(value=0, min=0, max=1,
+                                              layout=widgets.Layout(width="auto"))  # the row's width, less margins
         self.errors = widgets.Output()
         self.lr_finder_button = widgets.Button(description="find lr", icon="search", **button,
                                                tooltip="a short mock training with a rising learning rate, on a copy "
@@ -197,12 +199,12 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.log_scale.observe(self._on_log_scale, names="value")
         self._render_status()
         super().__init__([
-            widgets.HBox([self.start_button, self.pause_button, self.resume_button, self.stop_button,
-                          self.lr_finder_button, self.status], layout=widgets.Layout(align_items="center")),
+            row([self.start_button, self.pause_button, self.resume_button, self.stop_button, self.lr_finder_button,
+                 self.status]),
             *self.settings.rows(),
-            widgets.HBox([self.log_scale, self.keep_weights, self.checkpoint_button, self.checkpoint_link],
-                         layout=widgets.Layout(align_items="center")),
-            self.lr_panel, self.progress, self.figure, self.rewind, self.errors,
+            row([self.log_scale, self.keep_weights, self.checkpoint_button, self.checkpoint_link]),
+            self.lr_panel, self.progress, self.figure, widgets.HTML(class_legend_html(self.class_names, self.colors)),
+            self.rewind, self.errors,
         ])  # fmt: skip
 
     # ---- the Python API (what the buttons do) --------------------------------------------------------------
@@ -372,6 +374,8 @@ class TrainingDashboard(widgets.VBox, Callback):
         session = self.session
         state, history, trainer = session.state, session.history, session.trainer
         active = state in ("running", "paused", "warming up", "finding lr")
+        busy = state in ("running", "paused", "finding lr")  # Stop first: a second Start would restart silently
+        self.start_button.disabled = self.lr_finder_button.disabled = busy
         self.pause_button.disabled = state != "running"
         self.resume_button.disabled = state != "paused"
         self.stop_button.disabled = not active
@@ -386,7 +390,8 @@ class TrainingDashboard(widgets.VBox, Callback):
                 f"step {len(history.losses)}{total}",
                 f"{history.train_seconds:.1f} s",
                 f"{history.images_per_second:.0f} images/s",
-                f"lr {history.lrs[-1]:.1e}",
+                f"lr {history.lrs[-1]:.1e}" + (" (cosine: falls to 0 by the end)"
+                                               if trainer.config.schedule == "cosine" else ""),
                 f"loss {history.losses[-1]:.3f}",
             ]
             if history.evaluations:
@@ -397,7 +402,7 @@ class TrainingDashboard(widgets.VBox, Callback):
             if num_params > PAPER_SIZED_PARAMETERS:
                 parts.append("<span style='color:#b35806'>paper-sized: a step takes seconds or more on a CPU</span>")
         parts.append(f"on {session.device}")
-        text = " · ".join(parts)
+        text = " · ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts)  # wraps between parts
         if history is not None and history.status != "running" and history.message:
             message_color = "#cb181d" if history.status in ("diverged", "error") else "#333333"
             text += f"<br><span style='color:{message_color}'>{html.escape(history.message)}</span>"
