@@ -189,6 +189,13 @@ def test_ece_share_won_back_and_trainable_parameters_match_independent_computati
     masks = torch.tensor(np.where(correct, 0, 1))[None, :, None]  # (1, 200, 1)
     expected = expected_calibration_error(logits, masks, num_bins=10)
     assert exercises.check_ece(expected, confidences, correct, num_bins=10).correct
+    histogram = np.histogram(confidences, bins=10, range=(0, 1))[0]  # numpy's [low, high) bins: the same here
+    bins = np.minimum((confidences * 10).astype(int), 9)
+    by_numpy = sum(abs(correct[bins == b].mean() - confidences[bins == b].mean()) * n / 200
+                   for b, n in enumerate(histogram) if n)  # fmt: skip
+    assert exercises.check_ece(by_numpy, confidences, correct, num_bins=10).correct
+    with pytest.raises(ValueError, match="bin edge"):  # a confidence of 0.6 with 5 bins: the convention decides
+        exercises.check_ece(0.2, np.array([0.55, 0.6]), np.array([1, 0]), num_bins=5)
     assert not exercises.check_ece(expected + 0.01, confidences, correct, num_bins=10).correct
     assert exercises.check_share_won_back(0.5, home_iou=0.9, shifted_iou=0.7, fixed_iou=0.8).correct
     with pytest.raises(ValueError, match="nothing was lost"):
@@ -225,7 +232,7 @@ WRONG_ANSWERS = [  # (check, arguments after the answer, a wrong answer, words t
     (exercises.check_downsample, (0.25, 10), 16, "10 / magnification"),
     (exercises.check_field_in_microns, (nn.Conv2d(3, 2, 3), 40), 3, "µm per pixel"),
     (exercises.check_share_won_back, (0.9, 0.7, 0.8), 0.1, "divide the gain by the loss"),
-    (exercises.check_ece, (np.array([0.9, 0.6]), np.array([1, 1]), 5), 0.1, "mean confidence"),
+    (exercises.check_ece, (np.array([0.9, 0.65]), np.array([1, 1]), 5), 0.1, "mean confidence"),
     (exercises.check_trainable_parameters, (nn.Linear(2, 2),), 4, "requires_grad"),
 ]
 
@@ -279,6 +286,13 @@ def test_rounded_hand_computations_are_accepted():
 PROBS_WITH_A_TIE = np.array([[[0.9, 0.4, 0.5]], [[0.1, 0.6, 0.5]]])  # (K=2, H=1, W=3): the last pixel is a tie
 
 
+def half_frozen() -> nn.Module:
+    """Two convolutions, the first frozen: 64·4·9 + 64 = 2,368 of its 2,408 parameters learn."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Conv2d(4, 64, 3))
+    model[0].requires_grad_(False)
+    return model
+
+
 def wrong_answers():
     return [  # (check, answer, arguments after the answer, words the message must contain)
         (exercises.check_conv_parameters, 512 * 1024 * 9, (512, 1024, 3), "bias"),  # the biases forgotten
@@ -293,6 +307,9 @@ def wrong_answers():
         (exercises.check_pixel_value, (5, 4, 3), (np.arange(12).reshape(2, 2, 3), 0, 1), "reverse order"),
         (exercises.check_most_parameters, "U-Net", (), "another has more"),
         (exercises.check_most_parameters, "SegNet", (), "one of"),
+        # a count of parameters compares exactly, however large: 10 off in 36,928 is wrong
+        (exercises.check_trainable_parameters, 64 * 64 * 9 + 64 + 10, (nn.Conv2d(64, 64, 3),), "is not it"),
+        (exercises.check_trainable_parameters, 4 * 9 + 4 + 64 * 4 * 9 + 64, (half_frozen(),), "frozen ones too"),
     ]
 
 
@@ -328,6 +345,9 @@ def natural_answers():
         (exercises.check_most_parameters, " fcn_8s ", ()),
         (exercises.check_tile_count, np.int64(15 * 20), (960, 1280, 96, 32)),
         (exercises.check_same_padding, 4.0, (5,), {"dilation": 2}),
+        (exercises.check_trainable_parameters, 64 * 4 * 9 + 64, (half_frozen(),)),
+        (exercises.check_trainable_parameters, torch.tensor(float(64 * 4 * 9 + 64)), (half_frozen(),)),
+        (exercises.check_tile_count, 300.0, (960, 1280, 96, 32)),
     ]
 
 
@@ -454,4 +474,13 @@ def test_first_step_reads_the_time_machine():
     assert reached, "the tiny run should reach tumor IoU 0.3 on its own training tile"
     assert exercises.check_first_step(reached[0], machine, "tumor", 0.3).correct
     assert not exercises.check_first_step(reached[0] + 1, machine, "tumor", 0.3).correct
+    assert not exercises.check_first_step(reached[0] + 0.4, machine, "tumor", 0.3).correct  # a step is whole
+    assert exercises.check_first_step(float(reached[0]), machine, "tumor", 0.3).correct
+    steps = machine.iterations
+    if reached[0] > 0:
+        before = steps[steps.index(reached[0]) - 1]
+        assert "one snapshot later" in exercises.check_first_step(before, machine, "tumor", 0.3).message
+    later = [step for step in steps if step > reached[0]]
+    if later:
+        assert "one snapshot earlier" in exercises.check_first_step(later[0], machine, "tumor", 0.3).message
     assert not exercises.check_first_step(0, machine, "tumor", 1.01).correct  # never reached: says so

@@ -16,6 +16,7 @@ from segtutor.models import (
     DeepLabV3Plus,
     FCN8s,
     UNet,
+    aspp_rates_for_tile,
     count_parameters,
     create_model,
     list_models,
@@ -407,6 +408,45 @@ def test_deeplabv3_output_stride_and_atrous_rates(output_stride, rates, strides,
     with torch.no_grad():
         features = model.backbone(torch.rand(2, 3, 96, 80))
     assert features.shape == (2, 64, 96 // output_stride, 80 // output_stride)
+
+
+def off_centre_taps_inside(rate: int, map_size: int) -> int:
+    """How many of the two off-centre taps of every pixel of a row land inside a map of ``map_size`` (brute force)."""
+    return sum(0 <= i + side * rate < map_size for i in range(map_size) for side in (-1, 1))
+
+
+@pytest.mark.parametrize("tile_size", [96, 128, 192])
+def test_rates_scaled_to_the_tile_reach_inside_the_map_as_the_papers_do(tile_size):
+    paper_map, map_size = 513 // 8 + 1, tile_size // 8  # the paper's 65 x 65 map at output stride 8, and ours
+    rates = aspp_rates_for_tile(tile_size)
+    assert rates == sorted(set(rates)) and rates[0] >= 1
+    for paper_rate, rate in zip([12, 24, 36], rates):
+        paper_share = off_centre_taps_inside(paper_rate, paper_map) / (2 * paper_map)
+        ours = off_centre_taps_inside(rate, map_size) / (2 * map_size)
+        assert ours == pytest.approx(paper_share, abs=0.12), (rate, paper_rate)
+        assert off_centre_taps_inside(paper_rate, map_size) < off_centre_taps_inside(rate, map_size)
+    assert off_centre_taps_inside(36, 96 // 8) == 0  # the paper's rates on a 96-pixel tile: padding only
+
+
+@pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
+def test_create_model_takes_aspp_rates_which_change_no_weight(name):
+    plain = create_model(name, size="tiny", seed=0)
+    scaled = create_model(name, size="tiny", seed=0, aspp_rates=[2, 4, 7])
+    assert plain.aspp_rates == [12, 24, 36] and scaled.aspp_rates == [2, 4, 7]
+    assert [branch[0].dilation for branch in scaled.head.aspp.convs[1:4]] == [(2, 2), (4, 4), (7, 7)]
+    assert [branch[0].padding for branch in scaled.head.aspp.convs[1:4]] == [(2, 2), (4, 4), (7, 7)]  # size kept
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), scaled.state_dict().values()))
+    images = torch.rand(2, 3, 96, 96)
+    with torch.no_grad():
+        assert scaled(images).shape == (2, 2, 96, 96) and not torch.allclose(plain(images), scaled(images))
+
+
+@pytest.mark.parametrize("rates, words", [([2, 4], "three"), ([0, 2, 4], ">= 1"), ([2.5, 4, 7], "whole")])
+def test_bad_aspp_rates_say_what_is_expected(rates, words):
+    with pytest.raises(ValueError, match=words):
+        create_model("deeplabv3", size="tiny", aspp_rates=rates)
+    with pytest.raises(ValueError, match="has none"):
+        create_model("unet", size="tiny", aspp_rates=[2, 4, 7])
 
 
 def test_fcn8s_fuses_pool3_pool4_and_fc7_scores():

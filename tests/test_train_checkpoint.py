@@ -23,6 +23,16 @@ def test_infer_create_args_finds_the_factory_call(name):
     assert infer_create_args(model) == (name, {"in_channels": 1, "num_classes": 3, "size": "tiny"})
 
 
+def test_aspp_rates_are_found_saved_and_loaded_though_they_hold_no_weight(tmp_path):
+    model = create_model("deeplabv3", size="tiny", seed=0, aspp_rates=[2, 4, 7])
+    assert infer_create_args(model) == ("deeplabv3", {"in_channels": 3, "num_classes": 2, "size": "tiny",
+                                                      "aspp_rates": [2, 4, 7]})  # fmt: skip
+    save_checkpoint(tmp_path / "scaled.pt", model)
+    assert load_checkpoint(tmp_path / "scaled.pt").model.aspp_rates == [2, 4, 7]
+    with pytest.raises(ValueError, match="aspp_rates=\\[2, 4, 7\\]"):  # the paper's rates would load silently
+        save_checkpoint(tmp_path / "wrong.pt", model, model_name="deeplabv3", model_kwargs={"size": "tiny"})
+
+
 def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
     model = create_model("unet", size="tiny")

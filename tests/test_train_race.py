@@ -62,3 +62,20 @@ def test_a_stop_ends_the_race_and_keeps_the_models_done(train_data, val_data):
 def test_unknown_models_are_named():
     with pytest.raises(ValueError, match="unknown models \\['unet3'\\]"):
         race(["unet3"], None, None, TrainConfig(max_iters=1))
+
+
+class Rates(RaceCallback):
+    def __init__(self):
+        self.rates = {}
+
+    def on_train_start(self, state):
+        self.rates[type(state.model).__name__] = getattr(state.model, "aspp_rates", None)
+
+
+def test_model_options_reach_the_models_they_name(train_data, val_data):
+    seen = Rates()
+    race(["unet", "deeplabv3"], train_data, val_data, TrainConfig(max_iters=1, batch_size=2), size="tiny",
+         callbacks=[seen], model_options={"deeplabv3": {"aspp_rates": [1, 2, 3]}})  # fmt: skip
+    assert seen.rates == {"UNet": None, "DeepLabV3": [1, 2, 3]}
+    with pytest.raises(ValueError, match="not in this race"):
+        race(["unet"], train_data, val_data, TrainConfig(max_iters=1), model_options={"deeplabv3": {}})

@@ -226,6 +226,25 @@ def test_receptive_field_explorer_rejects_unknown_models():
         ReceptiveFieldExplorer({"segnet": torch.nn.Conv2d(3, 2, 1)}, tile_size=64)
 
 
+def test_the_rgb_input_sums_27_products_as_the_first_layer_of_a_network_does():
+    model = create_model("unet", size="tiny", seed=0)
+    explorer = ConvolutionExplorer(model=model, kernel="model:1")
+    explorer.input_picker.value = "rgb"
+    state = explorer.state
+    assert state.image.shape == (3, 8, 8) and state.kernel.shape == (3, 3, 3)
+    weight = model.encoder[0][0].weight[1].detach().double()  # (3, 3, 3): the model's own three slices
+    expected = F.conv2d(torch.tensor(state.image)[None], weight[None])[0, 0].numpy()  # (6, 6)
+    np.testing.assert_allclose(state.feature_map, expected, atol=1e-12)
+    assert state.step.products.size == 27 and explorer.formula.value.count("·") == 27  # all written out
+    kernel_grid = np.array(explorer.figure.data[1]["z"], dtype=float)  # the three slices, a blank row between
+    assert kernel_grid.shape == (11, 3) and np.isnan(kernel_grid[3]).all() and np.isnan(kernel_grid[7]).all()
+    np.testing.assert_allclose(kernel_grid[4:7], weight[1].numpy())
+    explorer.kernel_picker.value = "sobel_x"  # a preset: a third of it on each channel, an edge finder on grey
+    np.testing.assert_allclose(explorer.state.kernel.sum(0), kernel_preset("sobel_x"))
+    explorer.input_picker.value = "numbers"  # back to one channel
+    assert explorer.state.image.ndim == 2 and explorer.state.kernel.shape == (3, 3)
+
+
 def stamps_so_far(in_size: tuple[int, int], size: int, stride: int, padding: int, step: int) -> np.ndarray:
     """torch's transposed convolution of ones at the input pixels stamped so far (row by row) with a kernel of ones."""
     stamped = (torch.arange(in_size[0] * in_size[1]) <= step).double().reshape(1, 1, *in_size)

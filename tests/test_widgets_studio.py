@@ -87,6 +87,48 @@ def test_dashboard_start_pause_lr_resume_stop_and_curves(train_data, val_data):
     dashboard.log_scale.value = True
     assert dashboard.figure.layout["yaxis"]["type"] == "log"
 
+def test_dashboard_says_when_its_run_waits_for_a_free_core_and_trains_once_it_is_free(train_data, val_data, tmp_path):
+    from segtutor.train import CpuShare
+
+    config = TrainConfig(batch_size=2, max_iters=10_000, schedule="constant")
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data, config, warm_up=False)
+    dashboard.session.cpu_share = CpuShare(1, tmp_path, poll_s=0.01)  # one core, taken by another learner's run
+    other = CpuShare(1, tmp_path).join(threads=1)
+    assert other.acquire(timeout=1)
+    dashboard.start_button.click()
+    wait_until(lambda: "waiting for a free core — 0 ahead (2 runs share 1 core)" in dashboard.status.value)
+    assert "<b style='color:#238b45'>running</b>" in dashboard.status.value and not dashboard.history.losses
+    assert not dashboard.pause_button.disabled  # it can be paused while it waits
+    other.leave()  # the other run pauses: the core is free
+    wait_until(lambda: len(dashboard.history.losses) >= 2)
+    wait_until(lambda: "waiting" not in dashboard.status.value)
+    dashboard.stop_button.click()
+    assert dashboard.join(JOIN_S) and dashboard.history.status == "stopped"
+
+
+def test_dashboard_offers_the_trained_model_as_a_checkpoint_to_download(train_data, val_data, tmp_path):
+    import base64
+    import re
+
+    from segtutor.train import load_checkpoint
+
+    config = TrainConfig(batch_size=2, max_iters=4, eval_every=2)
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data, config, warm_up=False)
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    dashboard.checkpoint_button.click()
+    link = dashboard.checkpoint_link.value
+    name, data = re.search(r"download='([^']+)' href='data:application/octet-stream;base64,([^']+)'", link).groups()
+    assert name == "unet-step4.pt" and "after 4 steps" in link
+    path = tmp_path / name
+    path.write_bytes(base64.b64decode(data))
+    kept = load_checkpoint(path)
+    for key, value in dashboard.model.state_dict().items():
+        assert torch.equal(kept.model.state_dict()[key], value.cpu()), key
+    assert kept.history.losses == dashboard.history.losses and kept.class_names == list(dashboard.class_names)
+    assert kept.config.max_iters == 4
+
+
 def test_dashboard_runs_again_in_seconds_and_shows_errors(train_data, val_data):
     dashboard = TrainingDashboard(create_model("fcn8s", size="tiny"), train_data, val_data,
                                   TrainConfig(batch_size=2, max_seconds=1, eval_every=20), warm_up=False)  # fmt: skip

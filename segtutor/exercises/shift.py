@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from segtutor.exercises.feedback import Feedback, as_tensor, check_number
+from segtutor.exercises.feedback import Feedback, as_tensor, check_count, check_number
 
 
 def check_share_won_back(answer: Any, home_iou: float, shifted_iou: float, fixed_iou: float) -> Feedback:
@@ -37,6 +37,11 @@ def check_ece(
     correct = as_tensor(correct, torch.float64).flatten()
     if confidences.shape != correct.shape:
         raise ValueError(f"confidences {tuple(confidences.shape)} and correct {tuple(correct.shape)} differ in size")
+    edges = np.arange(1, num_bins) / num_bins  # the inner bin edges
+    on_edge = [float(c) for c in confidences.numpy() if np.isclose(c, edges).any()]
+    if on_edge:  # (low, high] and [low, high) bins would disagree about these pixels, and so would two right answers
+        raise ValueError(f"confidences {on_edge} lie on a bin edge of {num_bins} bins, where the binning convention "
+                         "decides the answer; choose confidences between the edges")  # fmt: skip
     # Independent of segtutor.metrics: a loop over the bins (b / B, (b + 1) / B], the first one holding 0 too.
     total, lines = 0.0, []
     for b in range(num_bins):
@@ -62,11 +67,12 @@ def check_trainable_parameters(answer: Any, model: nn.Module) -> Feedback:
     """How many of ``model``'s weights the optimizer updates: those with ``requires_grad`` (not frozen)."""
     expected = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
     total = sum(parameter.numel() for parameter in model.parameters())
-    return check_number(
+    return check_count(
         "parameters that learn",
         answer,
         expected,
-        tolerance=0,
+        unit="a number of parameters",
+        mistakes=[(total, "that is every parameter, the frozen ones too; count only those with requires_grad.")],
         right=f"{expected:,} of {total:,} parameters learn ({expected / total:.0%}); the frozen encoder's "
         f"{total - expected:,} keep their pretrained values.",
         hint="count the elements (parameter.numel()) of the parameters whose requires_grad is True.",

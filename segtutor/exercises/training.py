@@ -347,14 +347,23 @@ def check_first_step(answer: Any, machine: TimeMachine, class_name: str, thresho
         return feedback("the step the tile was learned", "wrong", problem)
     steps = machine.iterations
     before = steps[steps.index(expected) - 1] if expected > 0 else None
-    return check_number(
+    mistakes = []
+    if before is not None:
+        mistakes.append((before, f"at step {before} the {class_name} IoU was still below {threshold}; look one "
+                                 "snapshot later."))  # fmt: skip
+    after = [step for step in steps if step > expected]
+    if after:
+        mistakes.append((after[0], f"by step {after[0]} it had reached {threshold} already; look one snapshot "
+                                   "earlier."))  # fmt: skip
+    return check_count(
         "the step the tile was learned",
         answer,
         expected,
-        tolerance=0,
+        unit="a step number",
         right=f"the snapshot of step {expected} is the first with {class_name} IoU ≥ {threshold} "
         + (f"(at step {before}, the snapshot before, it was not yet)." if before is not None else "."),
         hint=f"move the time machine's slider (or look at machine.snapshots: each has .iteration and .iou) and find "
         f"the first snapshot whose {class_name} IoU is at least {threshold}; snapshots are {machine.every} steps "
         "apart.",
+        mistakes=mistakes,
     )

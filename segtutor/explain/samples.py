@@ -1,4 +1,4 @@
-"""Small inputs for the explorers: a grid of numbers a learner can add up by hand, and a patch of tissue."""
+"""Small inputs for the explorers: a grid of numbers to add up by hand, and a patch of tissue (grey or RGB)."""
 
 from __future__ import annotations
 
@@ -32,3 +32,15 @@ def tissue_patch(size: int = 16, *, seed: int = 0) -> np.ndarray:
     gray = image @ np.array([0.299, 0.587, 0.114]) / 255.0  # (T, T), ITU-R 601 luma
     top = (gray.shape[0] - size) // 2
     return gray[top : top + size, top : top + size]
+
+
+def rgb_patch(size: int = 8, *, seed: int = 0) -> np.ndarray:
+    """A ``(3, size, size)`` colour patch of a generated H&E tile, channels R, G, B first, values in [0, 1].
+
+    The same tile centre as :func:`tissue_patch`: what the first layer of an RGB network actually receives.
+    """
+    if size < 3:
+        raise ValueError(f"size must be at least 3, got {size}")
+    image, _mask = generate_tile(max(32, 2 * size), seed=seed)  # (T, T, 3) uint8
+    top = (image.shape[0] - size) // 2
+    return image[top : top + size, top : top + size].transpose(2, 0, 1) / 255.0  # (3, size, size)

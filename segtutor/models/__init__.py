@@ -35,7 +35,7 @@ from segtutor.models.contract import (
     logits_to_probs,
     training_defaults,
 )
-from segtutor.models.deeplabv3 import ASPP, DeepLabV3
+from segtutor.models.deeplabv3 import ASPP, DeepLabV3, aspp_rates_for_tile
 from segtutor.models.deeplabv3plus import DeepLabV3Plus
 from segtutor.models.fcn import FCN8s
 from segtutor.models.transfer import (
@@ -125,6 +125,7 @@ def create_model(
     size: str = "small",
     seed: int | None = None,
     pretrained: bool = False,
+    aspp_rates: list[int] | tuple[int, ...] | None = None,
 ) -> nn.Module:
     """Build one of the course's segmentation networks with fresh (untrained) weights, or a pretrained encoder.
 
@@ -137,6 +138,8 @@ def create_model(
             is left as it was); None draws them from torch's global generator, as ``nn.Module`` does.
         pretrained: start the encoder from the weights that ship with segtutor (small RGB models; see
             :mod:`segtutor.models.transfer`); the decoder and classifier start fresh, drawn from ``seed``.
+        aspp_rates: DeepLabv3 and DeepLabv3+ only: the three atrous rates of ASPP instead of the paper's; for
+            tiles far smaller than the paper's 513 pixels, ``aspp_rates_for_tile(tile_size)`` (notebook 07).
 
     Returns:
         A model mapping ``images (N, in_channels, H, W)`` to ``logits (N, num_classes, H, W)``, H, W >= 32.
@@ -150,12 +153,17 @@ def create_model(
         raise ValueError(f"unknown size {size!r} for {name!r}; available options are: {', '.join(SIZES[name])}")
     if pretrained and in_channels != 3:
         raise ValueError(f"the pretrained encoders take RGB images (in_channels=3), got in_channels={in_channels}")
+    options = dict(SIZES[name][size])
+    if aspp_rates is not None:
+        if name not in ("deeplabv3", "deeplabv3plus"):
+            raise ValueError(f"aspp_rates are the atrous rates of DeepLabv3's ASPP; {name!r} has none. Leave them out")
+        options["aspp_rates"] = list(aspp_rates)
     if seed is None:
-        model = MODELS[name](in_channels=in_channels, num_classes=num_classes, **SIZES[name][size])
+        model = MODELS[name](in_channels=in_channels, num_classes=num_classes, **options)
     else:
         with torch.random.fork_rng(devices=[]):  # a private copy of the generator: the caller's stays untouched
             torch.manual_seed(seed)
-            model = MODELS[name](in_channels=in_channels, num_classes=num_classes, **SIZES[name][size])
+            model = MODELS[name](in_channels=in_channels, num_classes=num_classes, **options)
     return load_pretrained_encoder(model, size) if pretrained else model
 
 
@@ -177,6 +185,7 @@ __all__ = [
     "StageShape",
     "TrainingDefaults",
     "UNet",
+    "aspp_rates_for_tile",
     "check_input_statistics",
     "count_flops",
     "count_parameters",

@@ -235,6 +235,44 @@ class DeepLabHead(nn.Sequential):
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}  # residual block types by name
 
+PAPER_CROP = 513  # the crop size DeepLabv3 trains on (Sec. 4.1): its rates are chosen for maps of 513 / OS pixels
+
+
+def paper_aspp_rates(output_stride: int) -> list[int]:
+    """The paper's ASPP rates: ``[6, 12, 18]`` at output stride 16, doubled to ``[12, 24, 36]`` at 8."""
+    if output_stride not in (8, 16):
+        raise ValueError(f"output_stride must be 16 or 8, got {output_stride}")
+    return [rate * 16 // output_stride for rate in (6, 12, 18)]
+
+
+def aspp_rates_for_tile(tile_size: int, output_stride: int = 8) -> list[int]:
+    """The paper's ASPP rates scaled from its 513-pixel crops to ``tile_size``-pixel tiles.
+
+    The paper's rates reach a fixed share of its feature map (rate 18 at output stride 16 spans more than half of
+    a 33-pixel map). On a small tile the same rates reach past the map's edge, so every off-centre tap reads
+    padding and each atrous branch is a 1x1 convolution. Scaling each rate by ``tile_size / 513`` keeps the
+    paper's reach in shares of the map; rates stay whole, at least 1 and increasing.
+
+    Example:
+        >>> aspp_rates_for_tile(96)  # a 12 x 12 map at output stride 8, instead of [12, 24, 36]
+        [2, 4, 7]
+    """
+    if not tile_size >= 32:
+        raise ValueError(f"tile_size must be at least 32 pixels, got {tile_size!r}")
+    rates: list[int] = []
+    for rate in paper_aspp_rates(output_stride):
+        scaled = max(1, round(rate * tile_size / PAPER_CROP))
+        rates.append(max(scaled, rates[-1] + 1) if rates else scaled)
+    return rates
+
+
+def check_aspp_rates(aspp_rates: list[int] | tuple[int, ...]) -> list[int]:
+    """``aspp_rates`` as a list of three whole rates >= 1 (the ASPP's atrous branches), else a ValueError."""
+    rates = list(aspp_rates)
+    if len(rates) != 3 or not all(isinstance(rate, int) and not isinstance(rate, bool) and rate >= 1 for rate in rates):
+        raise ValueError(f"aspp_rates must be three whole numbers >= 1, e.g. [2, 4, 7], got {aspp_rates!r}")
+    return rates
+
 
 def aspp_rates_for(block: str, layers: list[int] | tuple[int, ...], output_stride: int) -> list[int]:
     """The ASPP rates for ``output_stride`` (the paper's 6, 12, 18 at 16; doubled at 8), after checking that
@@ -243,9 +281,7 @@ def aspp_rates_for(block: str, layers: list[int] | tuple[int, ...], output_strid
         raise ValueError(f"unknown block {block!r}; available options are: {', '.join(BLOCKS)}")
     if len(layers) != 4:
         raise ValueError(f"the ResNet backbone has four stages, so layers needs four numbers, got {list(layers)}")
-    if output_stride not in (8, 16):
-        raise ValueError(f"output_stride must be 16 or 8, got {output_stride}")
-    return [rate * 16 // output_stride for rate in (6, 12, 18)]
+    return paper_aspp_rates(output_stride)
 
 
 class DeepLabV3(nn.Module):
@@ -266,6 +302,8 @@ class DeepLabV3(nn.Module):
         output_stride: 16 or 8, input pixels per feature pixel at the end of the backbone.
         aspp_channels: channels of every ASPP branch and of the projection (paper: 256).
         pooling_batch_norm: batch norm in the image-pooling branch (paper: True; then training needs batch_size >= 2).
+        aspp_rates: the three atrous rates; None: the paper's for ``output_stride``. For tiles much smaller than
+            the paper's 513-pixel crops, :func:`aspp_rates_for_tile` scales them to the map.
 
     Shapes:
         ``images (N, in_channels, H, W)`` with H, W >= 32 ``-> logits (N, num_classes, H, W)``.
@@ -289,6 +327,7 @@ class DeepLabV3(nn.Module):
         output_stride: int = 16,
         aspp_channels: int = 256,
         pooling_batch_norm: bool = True,
+        aspp_rates: list[int] | tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         check_channels(in_channels, num_classes)
@@ -296,6 +335,8 @@ class DeepLabV3(nn.Module):
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.output_stride = output_stride
+        if aspp_rates is not None:  # rates scaled to a small tile (aspp_rates_for_tile) instead of the paper's
+            rates = check_aspp_rates(aspp_rates)
 
         self.backbone = ResNet(BLOCKS[block], layers, in_channels, width, output_stride)
         self.head = DeepLabHead(self.backbone.out_channels, num_classes, rates, aspp_channels, pooling_batch_norm)

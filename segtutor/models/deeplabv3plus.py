@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from segtutor.models.contract import check_channels, check_images
-from segtutor.models.deeplabv3 import ASPP, BLOCKS, DeepLabV3, ResNet, aspp_rates_for
+from segtutor.models.deeplabv3 import ASPP, BLOCKS, DeepLabV3, ResNet, aspp_rates_for, check_aspp_rates
 from segtutor.models.summary import Stage
 
 
@@ -97,6 +97,8 @@ class DeepLabV3Plus(nn.Module):
         low_level_channels: channels the stride-4 features are reduced to (paper: 48).
         decoder_channels: channels of the decoder's two 3x3 convolutions (paper: 256).
         pooling_batch_norm: batch norm in ASPP's image-pooling branch (then training needs batch_size >= 2).
+        aspp_rates: the three atrous rates; None: the paper's for ``output_stride`` (see
+            :func:`~segtutor.models.deeplabv3.aspp_rates_for_tile` for small tiles).
 
     Shapes:
         ``images (N, in_channels, H, W)`` with H, W >= 32 ``-> logits (N, num_classes, H, W)``.
@@ -124,6 +126,7 @@ class DeepLabV3Plus(nn.Module):
         low_level_channels: int = 48,
         decoder_channels: int = 256,
         pooling_batch_norm: bool = True,
+        aspp_rates: list[int] | tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         check_channels(in_channels, num_classes)
@@ -131,6 +134,8 @@ class DeepLabV3Plus(nn.Module):
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.output_stride = output_stride
+        if aspp_rates is not None:  # rates scaled to a small tile (aspp_rates_for_tile) instead of the paper's
+            rates = check_aspp_rates(aspp_rates)
 
         self.backbone = ResNet(BLOCKS[block], layers, in_channels, width, output_stride)
         low_level_in = width * BLOCKS[block].expansion  # layer1's output channels (256 for ResNet-50)
@@ -147,6 +152,11 @@ class DeepLabV3Plus(nn.Module):
         features = backbone.layer4(backbone.layer3(backbone.layer2(low_level)))  # (N, 2048, H/OS, W/OS)
         scores = self.head(features, low_level)  # (N, num_classes, H/4, W/4)
         return F.interpolate(scores, size=images.shape[-2:], mode="bilinear", align_corners=False)  # (N, K, H, W)
+
+    @property
+    def aspp_rates(self) -> list[int]:
+        """The dilation rates of the ASPP's three atrous branches, e.g. ``[12, 24, 36]`` at output stride 8."""
+        return list(self.head.aspp.rates)
 
     def describe(self) -> list[Stage]:
         """The named stages of this DeepLabv3+, in forward order, for architecture diagrams."""

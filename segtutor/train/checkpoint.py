@@ -207,6 +207,9 @@ def _find_create_args(model: nn.Module, model_name: str | None) -> tuple[str, di
                 with torch.device("meta"):
                     candidate = create_model(name, **kwargs)
                 if type(candidate) is type(model) and _shapes(candidate) == shapes:
+                    rates = getattr(model, "aspp_rates", None)  # dilations hold no weights: compare them apart
+                    if rates is not None and rates != candidate.aspp_rates:
+                        kwargs["aspp_rates"] = list(rates)
                     return name, kwargs
     named = f"model_name={model_name!r} with any size" if model_name is not None else "any create_model call"
     raise ValueError(
@@ -220,6 +223,13 @@ def _check_rebuilds(model: nn.Module, model_name: str, model_kwargs: dict) -> No
     with torch.device("meta"):
         candidate = create_model(model_name, **model_kwargs)
     shapes, rebuilt = _shapes(model), _shapes(candidate)
+    rates, rebuilt_rates = getattr(model, "aspp_rates", None), getattr(candidate, "aspp_rates", None)
+    if type(candidate) is type(model) and rebuilt == shapes and rates != rebuilt_rates:
+        raise ValueError(
+            f"create_model({model_name!r}, **{model_kwargs}) builds ASPP rates {rebuilt_rates}, but this model's "
+            f"are {rates}: the checkpoint would load into another network. Fix: add aspp_rates={rates} to "
+            "model_kwargs, or leave model_name and model_kwargs out for segtutor to find them"
+        )
     if type(candidate) is type(model) and rebuilt == shapes:
         return
     differ = next((key for key in shapes if rebuilt.get(key) != shapes[key]), None)

@@ -9,7 +9,9 @@ training step), and quality (IoU and Dice, and the boundary F-score, which looks
 :mod:`segtutor.metrics.boundary`). On a 2-core laptop the models train in turn: side by side they would only make
 each other slower.
 
-A race is one comparison, at one budget and one seed: not a ranking of the architectures.
+A race is one comparison, at one budget and one seed: not a ranking of the architectures. Repeat it with other
+seeds (``seed`` draws the initial weights, ``config.seed`` the order of the batches) to see the spread, and give
+DeepLabv3 rates that fit the tile (``model_options={"deeplabv3": {"aspp_rates": aspp_rates_for_tile(96)}}``).
 
 Example:
     >>> results = race(["unet", "fcn8s"], train_data, val_data, TrainConfig(max_seconds=20))
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +81,7 @@ def race(
     tolerance: float = 2.0,
     callbacks: Sequence[Callback] = (),
     control: TrainingControl | None = None,
+    model_options: Mapping[str, Mapping[str, object]] | None = None,
 ) -> list[RaceResult]:
     """Train each of ``model_names`` in turn with the same ``config``; one :class:`RaceResult` per model.
 
@@ -94,6 +97,8 @@ def race(
         callbacks: told about every model's training; :class:`RaceCallback` hooks also about each model's start
             and end.
         control: pause / resume the model training now; a stop ends the race (the models done keep their line).
+        model_options: more ``create_model`` arguments for some models, by name, e.g.
+            ``{"deeplabv3": {"aspp_rates": [2, 4, 7]}}``.
 
     Returns:
         The results in the order the models trained (fewer than ``model_names`` if the race was stopped).
@@ -101,6 +106,10 @@ def race(
     unknown = [name for name in model_names if name not in list_models()]
     if unknown:
         raise ValueError(f"unknown models {unknown}; available options are: {', '.join(list_models())}")
+    options = {name: dict(value) for name, value in (model_options or {}).items()}
+    stray = [name for name in options if name not in model_names]
+    if stray:
+        raise ValueError(f"model_options name {stray}, which are not in this race ({list(model_names)})")
     names = class_names_of(train_data, class_names)
     control = control if control is not None else TrainingControl()
     tile = tuple(val_data[0][0].shape)  # (C, H, W)
@@ -109,7 +118,8 @@ def race(
     for index, name in enumerate(model_names):
         if control.stop_requested:
             break
-        model = create_model(name, size=size, in_channels=tile[0], num_classes=len(names), seed=seed)
+        model = create_model(name, size=size, in_channels=tile[0], num_classes=len(names), seed=seed,
+                             **options.get(name, {}))
         for callback in race_callbacks:
             callback.on_model_start(name, index)
         batch_size = max(config.resolve(model).batch_size, 2)  # the batch size it trains with (its own if None)

@@ -13,10 +13,13 @@ and ``open_link(view)`` in a Voila dashboard opens it in the state of the page's
 """
 
 from segtutor.widgets.explorers import (
+    BackpropExplorer,
     ConvolutionExplorer,
     ConvolutionState,
+    ExplorerGallery,
     LossPlaygroundExplorer,
     LossPlaygroundState,
+    OptimizerExplorer,
     PoolingExplorer,
     PoolingState,
     ReceptiveFieldExplorer,
@@ -41,14 +44,17 @@ from segtutor.widgets.studio import (
 __all__ = [
     "AnnotationViewer",
     "ArchitectureRace",
+    "BackpropExplorer",
     "Click",
     "ConvolutionExplorer",
     "ConvolutionState",
+    "ExplorerGallery",
     "FeatureMapViewer",
     "LiveFigure",
     "LossPlaygroundExplorer",
     "LossPlaygroundState",
     "ModelPicker",
+    "OptimizerExplorer",
     "PlotlyLibrary",
     "PoolingExplorer",
     "PoolingState",

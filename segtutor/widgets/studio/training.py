@@ -13,10 +13,14 @@ and scrubs back through them.
 
 from __future__ import annotations
 
+import base64
+import copy
 import html
 import math
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
@@ -37,6 +41,7 @@ from segtutor.train import (
     TrainConfig,
     TrainingSession,
     TrainState,
+    save_checkpoint,
     smooth,
 )
 from segtutor.widgets.controls import row
@@ -110,7 +115,8 @@ class TrainingDashboard(widgets.VBox, Callback):
         max_snapshots: the time machine keeps at most this many snapshots of the preview tile per run.
 
     Python API (what the buttons call): :meth:`start`, :meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`join`,
-    :meth:`find_lr`; ``dashboard.settings.lr.value = 1e-4`` changes the learning rate of the running training.
+    :meth:`find_lr`, :meth:`offer_checkpoint`; ``dashboard.settings.lr.value = 1e-4`` changes the learning rate of
+    the running training.
     The controls show the model's recommended learning rate and batch size where ``config`` leaves them at None.
 
     Example:
@@ -168,6 +174,11 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.lr_finder = None  # the latest LRFinderResult
         self.lr_figure = LiveFigure()
         self.lr_panel = widgets.Box([self.lr_figure], layout=widgets.Layout(display="none"))  # shown once it has run
+        self.checkpoint_button = widgets.Button(description="checkpoint", icon="download",
+                                                layout=widgets.Layout(width="120px"),
+                                                tooltip="the model as it is now, with its settings and curves, as a "
+                                                        ".pt file to keep (segtutor.train.load_checkpoint reads it)")
+        self.checkpoint_link = widgets.HTML()  # the download link, once a checkpoint is made
 
         # 2) the figure: curves and preview
         image, mask = self.session.preview_sample()
@@ -183,6 +194,7 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.resume_button.on_click(lambda _: self.resume())
         self.stop_button.on_click(lambda _: self.stop())
         self.lr_finder_button.on_click(lambda _: self.find_lr())
+        self.checkpoint_button.on_click(lambda _: self.offer_checkpoint())
         self.settings.lr.observe(self._on_lr, names="value")
         self.log_scale.observe(self._on_log_scale, names="value")
         self._render_status()
@@ -190,7 +202,7 @@ class TrainingDashboard(widgets.VBox, Callback):
             row([self.start_button, self.pause_button, self.resume_button, self.stop_button, self.lr_finder_button,
                  self.status]),
             *self.settings.rows(),
-            row([self.log_scale, self.keep_weights]),
+            row([self.log_scale, self.keep_weights, self.checkpoint_button, self.checkpoint_link]),
             self.lr_panel, self.progress, self.figure, widgets.HTML(class_legend_html(self.class_names, self.colors)),
             self.rewind, self.errors,
         ])  # fmt: skip
@@ -227,6 +239,35 @@ class TrainingDashboard(widgets.VBox, Callback):
         except (ValueError, TypeError, RuntimeError) as error:
             self.errors.append_stderr(f"{error}\n")
         self._render_status()
+
+    def offer_checkpoint(self) -> bytes:
+        """The model as it is now (between two steps), its settings and history, as a link that downloads a ``.pt``.
+
+        A learner keeps the work on their own machine: a closed tab or a restarted server does not take it along.
+        The file is :func:`~segtutor.train.save_checkpoint`'s; :func:`~segtutor.train.load_checkpoint` reads it back.
+
+        Returns:
+            The file's bytes (also in the link); b"" if the model cannot be saved (the reason is shown).
+        """
+        session = self.session
+        with session.control.step_lock:  # weights and curves of the same step
+            model = copy.deepcopy(session.model).cpu()
+            history = copy.deepcopy(session.history)
+        steps = len(history.losses) if history is not None else 0
+        name = f"{type(model).__name__.lower()}-step{steps}.pt"
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / name
+                save_checkpoint(path, model, class_names=list(self.class_names), history=history,
+                                config=session.config if history is not None else None)  # fmt: skip
+                data = path.read_bytes()
+        except ValueError as error:  # not a model create_model rebuilds, or a setting that is not a plain value
+            self.errors.append_stderr(f"no checkpoint: {error}\n")
+            return b""
+        href = "data:application/octet-stream;base64," + base64.b64encode(data).decode("ascii")
+        self.checkpoint_link.value = (f"<a download='{name}' href='{href}' style='color:#08519c'>⬇ save {name}</a> "
+                                      f"({len(data) / 2**20:.1f} MB, after {steps} steps)")  # fmt: skip
+        return data
 
     def pause(self) -> None:
         """Pause after the step in progress."""
@@ -276,6 +317,7 @@ class TrainingDashboard(widgets.VBox, Callback):
         self._render_status()
 
     def on_train_end(self, state: TrainState) -> None:
+        self._render_status()  # "stopped" at once; the last curves and preview follow
         self._draw(preview=bool(state.history.losses))
         if state.traceback:
             self.errors.append_stderr(state.traceback)
@@ -339,6 +381,7 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.stop_button.disabled = not active
         color = STATE_COLORS.get(state, "#525252")
         parts = [f"<b style='color:{color}'>{state}</b>"]
+        parts += _sharing_note(state, trainer, session)
         if state == "finding lr":
             parts.append("a short mock training on a copy of the model, the learning rate rising each step")
         elif history is not None and history.losses:
@@ -379,3 +422,15 @@ class TrainingDashboard(widgets.VBox, Callback):
         log = change["new"]
         self.figure.update_layout({"yaxis.type": "log" if log else "linear", "yaxis.autorange": True,
                                    "yaxis.rangemode": "normal" if log else "tozero"})  # fmt: skip
+
+
+def _sharing_note(state: str, trainer, session) -> list[str]:
+    """What the status says while a run shares the machine's cores with other learners' runs (CpuShare)."""
+    if state != "running" or trainer is None or session.cpu_share is None or not session.cpu_share.enabled:
+        return []
+    cores, runs = session.cpu_share.slots, trainer.state.runs_sharing
+    share = f"{runs} runs share {cores} core{'s' if cores > 1 else ''}"
+    if trainer.state.waiting_ahead is not None:
+        ahead = trainer.state.waiting_ahead
+        return [f"<span style='color:#6a51a3'>waiting for a free core — {ahead} ahead ({share})</span>"]
+    return [share] if runs > 1 else []
