@@ -434,3 +434,27 @@ def test_hovering_the_viewers_truth_and_prediction_names_the_class_and_its_proba
         assert prediction["text"][row][col] == f"{name} (p = {float(probs[c, row, col]):.2f})"
         assert truth["text"][row][col] == val_data.class_names[int(mask[row, col])]
     assert prediction["hovertemplate"].startswith("prediction: %{text}") and "color" not in prediction["hovertemplate"]
+
+
+def hboxes(widget: widgets.Widget) -> list[widgets.HBox]:
+    """Every HBox inside ``widget`` (itself included)."""
+    found = [widget] if isinstance(widget, widgets.HBox) else []
+    for child in getattr(widget, "children", ()):
+        found += hboxes(child)
+    return found
+
+
+def test_every_row_of_controls_wraps_where_the_output_is_narrow(train_data, val_data):
+    from segtutor.widgets import ConvolutionExplorer, OptimizerExplorer, UpsamplingExplorer
+
+    model = create_model("unet", size="tiny", seed=0)
+    views = [
+        TrainingDashboard(model, train_data, val_data, TrainConfig(batch_size=2, max_iters=2), warm_up=False),
+        PredictionViewer(model, val_data), ArchitectureRace(train_data, val_data, size="tiny"),
+        ConvolutionExplorer(), UpsamplingExplorer(), OptimizerExplorer(),
+    ]  # fmt: skip
+    for view in views:
+        rows = hboxes(view)
+        assert rows, type(view).__name__
+        fixed = [row for row in rows if row.layout.flex_flow != "row wrap"]
+        assert fixed == [], f"{type(view).__name__}: a row that cannot wrap is clipped in a narrow output"

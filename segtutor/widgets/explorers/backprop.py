@@ -25,7 +25,7 @@ from segtutor.data import TissueDataset
 from segtutor.explain import OptimizerRace, PixelGradients, pixel_gradients
 from segtutor.figures import TEMPLATE
 from segtutor.models import create_model
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.live_figure import Click, LiveFigure
 
 TILE, MARKER, REACH, LAYERS = range(4)  # BackpropExplorer's trace indices
@@ -57,7 +57,7 @@ class BackpropExplorer(widgets.VBox):
             control.observe(guard(lambda _change: self._draw()), names="value")
         self.figure.on_click(guard(self._on_click))
         hint = widgets.HTML("<span style='font-size:12px;color:#555'>click a pixel of the tile</span>")
-        super().__init__([widgets.HBox([self.tile, self.row, self.col, hint]), self.summary, self.figure, self.errors])
+        super().__init__([row([self.tile, self.row, self.col, hint]), self.summary, self.figure, self.errors])
         self.result: PixelGradients
         self._draw()
 
@@ -141,9 +141,12 @@ class OptimizerExplorer(widgets.VBox):
                    style={"description_width": "70px"})  # fmt: skip
         self.sgd_lr = widgets.FloatLogSlider(value=sgd_lr, description="SGD lr", **log)
         self.adam_lr = widgets.FloatLogSlider(value=adam_lr, description="Adam lr", **log)
-        self.step_button = widgets.Button(description="1 step", icon="step-forward")
-        self.ten_button = widgets.Button(description="10 steps", icon="forward")
-        self.reset_button = widgets.Button(description="start again", icon="undo")
+        self.step_button = widgets.Button(description="1 step", icon="step-forward",
+                                          layout=widgets.Layout(width="auto"))  # as wide as its label
+        self.ten_button = widgets.Button(description="10 steps", icon="forward",
+                                         layout=widgets.Layout(width="auto"))  # as wide as its label
+        self.reset_button = widgets.Button(description="start again", icon="undo",
+                                           layout=widgets.Layout(width="auto"))  # as wide as its label
         self.table = widgets.HTML()
         self.figure = LiveFigure(self._figure())
         self.errors = widgets.Output()
@@ -153,7 +156,7 @@ class OptimizerExplorer(widgets.VBox):
         self.reset_button.on_click(guard(lambda _: self.reset()))
         for slider in (self.sgd_lr, self.adam_lr):
             slider.observe(guard(lambda _change: self.reset()), names="value")
-        controls = widgets.HBox([self.sgd_lr, self.adam_lr, self.step_button, self.ten_button, self.reset_button])
+        controls = row([self.sgd_lr, self.adam_lr, self.step_button, self.ten_button, self.reset_button])
         super().__init__([controls, self.figure, self.table, self.errors])
         self.reset()
 
