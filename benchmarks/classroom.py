@@ -23,7 +23,7 @@ kernels' resident memory (the ``ipykernel_launcher`` processes under the server)
 of the server (voila and its kernels) against the browser are sampled. Every wait is bounded: a page that does not
 load within ``--load-timeout`` is reported as such and takes no further part. Traffic goes only to 127.0.0.1. Run::
 
-    flock /tmp/segtutor-heavy.lock .venv/bin/python benchmarks/classroom.py 8
+    flock /tmp/segtutor-heavy.lock .venv/bin/python benchmarks/classroom.py 8     # the README's command for a class
     .venv/bin/python benchmarks/classroom.py 1 4 8 --serve "voila --preheat_kernel=True" --serve voila
     .venv/bin/python benchmarks/classroom.py 8 --serve "voila --preheat_kernel=True --pool_size=8"
     .venv/bin/python benchmarks/classroom.py 8 --serve "jupyter server"     # /voila/render/<studio>
@@ -60,7 +60,7 @@ from browser.harness import (  # noqa: E402
 )
 
 STUDIO = "notebooks/dashboards/training_studio.ipynb"
-README_COMMAND = "voila --preheat_kernel=True"
+README_COMMAND = "readme"  # the README's command for a class, its pool sized for each class measured (N + 2)
 STATUS = ".segtutor-training-status"
 LOSS_POINTS = "(document.querySelector('.segtutor-training-curves .js-plotly-plot')?.data?.[0]?.x?.length ?? -1)"
 TARGETS = {"widgets": 8.0, "plot": 10.0, "median click": 1.0, "max click": 2.0, "kernel MB": 1024}
@@ -221,6 +221,7 @@ class Classroom:
         self.learners = [Learner(i) for i in range(count)]
         self.pages: dict[int, object] = {}
         self.phases: list[Phase] = []
+        self.shots: set[str] = set()  # the kinds of page shot already
         self._mark = (time.monotonic(), dict(sampler.cpu))
 
     def phase(self, name: str) -> None:
@@ -324,6 +325,17 @@ class Classroom:
         seconds = (after[2] - before[2]) / 1000
         learner.steps_per_s = (after[0] - before[0]) / seconds
         learner.updates_per_s = (after[1] - before[1]) / seconds
+        await self.shoot(page, "waiting" if "waiting for a free core" in await page.inner_text(STATUS) else "training")
+
+    async def shoot(self, page, kind: str) -> None:
+        """One screenshot of a page of each kind (a run waiting in line, a run training) in /tmp/segtutor-shots."""
+        if kind in self.shots:
+            return
+        self.shots.add(kind)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SHOTS / f"classroom-{len(self.learners)}-{kind}.png"
+        await page.screenshot(path=str(shot), timeout=15_000)
+        print(f"screenshot of a page {kind}: {shot}", flush=True)
 
     async def pause_and_resume(self, learner: Learner, page) -> None:
         learner.pause_s = await self.click_until(page, "‖ Pause", "paused")
@@ -346,6 +358,15 @@ class Classroom:
         await page.get_by_role("button", name=button).click(force=True, timeout=STEP_TIMEOUT_S * 1000)
         await page.wait_for_function(f"{check} !== null", timeout=STEP_TIMEOUT_S * 1000)
         return await page.evaluate(check)
+
+
+def readme_class_command(count: int) -> str:
+    """The README's command that serves a class, with ``--pool_size`` for ``count`` learners (N + 2), no notebook."""
+    line = next(line for line in (ROOT / "README.md").read_text().splitlines()
+                if "voila" in line and "--pool_size=" in line and line.lstrip().startswith(".venv"))  # fmt: skip
+    words = [word for word in shlex.split(line) if not word.endswith(".ipynb")]
+    words[0] = "voila"
+    return " ".join(re.sub(r"^--pool_size=\d+$", f"--pool_size={count + 2}", word) for word in words)
 
 
 @contextmanager
@@ -390,6 +411,8 @@ def wait_until_quiet(timeout_s: float = 60, busy: float = 0.25) -> float:
 
 def measure(command: str, count: int, args: argparse.Namespace) -> dict:
     """One class: a fresh server, ``count`` learners; returns the table row's numbers and the details."""
+    if command == README_COMMAND:
+        command = readme_class_command(count)
     busy_at_start = wait_until_quiet()  # the previous class's kernels have gone
     load_at_start = os.getloadavg()
     started = time.monotonic()

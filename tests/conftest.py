@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 
 import pytest
 import torch
+
+# Training sessions take turns for the cores with every run that shares this folder (segtutor.train.CpuShare): the
+# tests' runs, and the kernels of the servers they start, share one of their own, not other test runs' or a class's.
+os.environ.setdefault("SEGTUTOR_CPU_SHARE_DIR", tempfile.mkdtemp(prefix="segtutor-cpu-share-tests-"))
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -17,6 +17,8 @@ from segtutor.data import (
     load_qupath_annotations,
     rasterize_polygon,
     read_qupath_geojson,
+    trace_outlines,
+    write_qupath_geojson,
 )
 from segtutor.data.polygons import polygon_box
 
@@ -263,3 +265,112 @@ def test_bad_arguments(tmp_path):
         load_qupath_annotations(path, (30, 40, 3))
     with pytest.raises(ValueError, match="downsample must be positive"):
         load_qupath_annotations(path, (30, 40), downsample=0)
+
+
+# ---- the way back: masks (predictions) as QuPath GeoJSON -----------------------------------------------------
+def random_labels(rng: np.random.Generator, shape: tuple[int, int], num_classes: int, smooth: float) -> np.ndarray:
+    """Blobs with holes, islands and pixels touching only at corners; some pixels IGNORE_INDEX."""
+    from scipy import ndimage
+
+    noise = rng.random((num_classes, *shape))
+    if smooth:
+        noise = ndimage.gaussian_filter(noise, (0, smooth, smooth))
+    labels = noise.argmax(0).astype(np.int64)
+    labels[rng.random(shape) < 0.05] = IGNORE_INDEX
+    return labels
+
+
+def shoelace(ring: list) -> float:
+    """Signed area of a closed [x, y] ring, y down: > 0 clockwise on the screen (anticlockwise with y up)."""
+    xy = np.array(ring[:-1], dtype=float)
+    x, y = xy[:, 0], xy[:, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+@pytest.mark.parametrize(("smooth", "shape", "downsample", "origin"), [
+    (0.0, (13, 17), 1.0, (0.0, 0.0)),  # salt and pepper: corners touching everywhere
+    (1.5, (40, 52), 4.0, (1000.0, 520.0)),  # blobs with holes and islands, a region of a slide at a quarter
+    (2.5, (33, 29), 2.5, (12.5, 7.0)),
+])
+def test_a_written_mask_fills_back_to_itself_by_a_brute_force_point_in_polygon_test(
+    tmp_path, smooth, shape, downsample, origin
+):
+    rng = np.random.default_rng(int(smooth * 10))
+    labels = random_labels(rng, shape, 3, smooth)
+    path = write_qupath_geojson(tmp_path / "p.geojson", labels, ["Stroma", "Tumor", "Necrosis"],
+                                downsample=downsample, origin=origin)  # fmt: skip
+    data = json.loads(path.read_text())
+    assert data["type"] == "FeatureCollection"
+    painted = []
+    for item in data["features"]:
+        assert item["geometry"]["type"] == "MultiPolygon" and item["properties"]["objectType"] == "annotation"
+        label = ["Stroma", "Tumor", "Necrosis"].index(item["properties"]["classification"]["name"])
+        polygons = item["geometry"]["coordinates"]
+        for rings in polygons:
+            assert all(ring[0] == ring[-1] for ring in rings)  # GeoJSON rings are closed
+            assert shoelace(rings[0]) > 0 and all(shoelace(hole) < 0 for hole in rings[1:])  # RFC 7946 orientation
+        area = sum(shoelace(ring) for rings in polygons for ring in rings)
+        assert area == pytest.approx((labels == label).sum() * downsample**2)  # outlines along the pixels' edges
+        painted.append((polygons, label))
+    assert [label for _, label in painted] == sorted(set(np.unique(labels)) - {IGNORE_INDEX})
+    assert np.array_equal(reference_mask(painted, shape, downsample, origin), labels)  # the independent reference
+    back = load_qupath_annotations(path, shape, class_names=["Stroma", "Tumor", "Necrosis"], downsample=downsample,
+                                   origin=origin, image_size=(origin[0] + shape[1] * downsample,
+                                                              origin[1] + shape[0] * downsample))  # fmt: skip
+    assert np.array_equal(back.mask, labels)
+
+
+def test_trace_outlines_counts_regions_and_holes_like_scipys_labelling():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        region = random_labels(rng, (24, 31), 2, float(rng.uniform(0, 2))) == 1
+        polygons = trace_outlines(region)
+        _, regions = ndimage.label(region)  # 4-connected regions
+        # A hole: a piece of the outside (8-connected, the dual of 4) that does not reach the border.
+        _, pieces = ndimage.label(np.pad(~region, 1, constant_values=True), structure=np.ones((3, 3)))
+        holes = pieces - 1  # all but the piece around the border
+        assert len(polygons) == regions and sum(len(rings) - 1 for rings in polygons) == holes
+        for rings in polygons:  # each region with its holes fills exactly one labelled region
+            filled = rasterize_polygon(rings, region.shape)
+            assert filled.any() and np.array_equal(filled & region, filled)
+            assert len(np.unique(ndimage.label(region)[0][filled])) == 1
+
+
+def test_corner_touching_pixels_and_a_ring_give_the_expected_outlines():
+    checker = np.array([[1, 0], [0, 1]], dtype=bool)  # touching at one corner: two regions
+    assert [rings[0].tolist() for rings in trace_outlines(checker)] == [
+        [[-0.5, -0.5], [-0.5, 0.5], [0.5, 0.5], [0.5, -0.5]],
+        [[0.5, 0.5], [0.5, 1.5], [1.5, 1.5], [1.5, 0.5]],
+    ]
+    ring = np.ones((3, 3), dtype=bool)
+    ring[1, 1] = False
+    (outline, hole), = trace_outlines(ring)
+    assert len(outline) == len(hole) == 4  # only the corners where the outline turns
+    assert sorted(map(tuple, hole.tolist())) == [(0.5, 0.5), (0.5, 1.5), (1.5, 0.5), (1.5, 1.5)]
+    assert trace_outlines(np.zeros((4, 4), dtype=bool)) == []
+    with pytest.raises(ValueError, match="bool"):
+        trace_outlines(np.ones((4, 4)))
+
+
+def test_write_qupath_geojson_options_and_errors(tmp_path):
+    labels = np.zeros((20, 20), dtype=np.int64)
+    labels[2:6, 2:6] = labels[10:15, 8:18] = 1
+    path = write_qupath_geojson(tmp_path / "t.geojson", labels, ["Stroma", "Tumor"], classes=["Tumor"],
+                                colors=[(1, 2, 3), (200, 0, 0)], object_type="detection", split=True)  # fmt: skip
+    features = json.loads(path.read_text())["features"]
+    assert [f["geometry"]["type"] for f in features] == ["Polygon", "Polygon"]  # one per region, Tumor only
+    assert {f["properties"]["objectType"] for f in features} == {"detection"}
+    assert features[0]["properties"]["classification"] == {"name": "Tumor", "color": [200, 0, 0]}
+    back = load_qupath_annotations(path, (20, 20))
+    assert back.class_names == ("Tumor",) and back.colors == ((200, 0, 0),)
+    assert np.array_equal(back.mask == 0, labels == 1) and (back.mask[labels == 0] == IGNORE_INDEX).all()
+    with pytest.raises(ValueError, match=r"labels \[2\] but class_names names only 2"):
+        write_qupath_geojson(tmp_path / "x.geojson", labels + 1, ["Stroma", "Tumor"])
+    with pytest.raises(ValueError, match="int \\(H, W\\) labels.*argmax"):
+        write_qupath_geojson(tmp_path / "x.geojson", labels.astype(float), ["Stroma", "Tumor"])
+    with pytest.raises(ValueError, match=r"classes \['tumor'\] are not in class_names"):
+        write_qupath_geojson(tmp_path / "x.geojson", labels, ["Stroma", "Tumor"], classes=["tumor"])
+    with pytest.raises(ValueError, match="object_type must be one of"):
+        write_qupath_geojson(tmp_path / "x.geojson", labels, ["Stroma", "Tumor"], object_type="cell")

@@ -103,3 +103,37 @@ def test_reliability_figure_draws_each_filled_bin_with_its_gap_and_titles_the_ec
     assert single.layout.annotations[0].text == f"ECE {sharp.ece:.3f}" and len(single.data) == 3
     with pytest.raises(ValueError, match="at least one"):
         reliability_figure({})
+
+
+def test_image_row_centres_signed_maps_on_zero_and_titles_the_colour_bar():
+    maps = np.random.default_rng(0).normal(-0.5, 0.3, size=(8, 6, 6))  # mostly negative, some positive
+    figure = image_row(maps, columns=4, color_continuous_scale="RdBu_r")
+    assert figure.layout.coloraxis.cmid == 0  # white = 0: a red map is a positive map
+    assert figure.layout.coloraxis.colorbar.title.text == "value<br>(white = 0)"
+    own = image_row(maps, columns=4, color_continuous_scale="RdBu_r", colorbar_title="activation")
+    assert own.layout.coloraxis.colorbar.title.text == "activation"
+    ranged = image_row(maps, columns=4, color_continuous_scale="RdBu_r", zmin=-2, zmax=1)  # the caller's range wins
+    assert ranged.layout.coloraxis.cmid is None
+    positive = image_row(np.abs(maps), color_continuous_scale="Viridis")
+    assert positive.layout.coloraxis.cmid is None and positive.layout.coloraxis.colorbar.title.text == "value"
+
+
+def test_image_row_per_panel_gives_each_map_its_own_symmetric_scale_and_titled_bar():
+    rng = np.random.default_rng(1)
+    image, edges = rng.random((6, 6)), 3 * rng.normal(size=(6, 6))  # 0 … 1 next to ±8: one scale flattens one
+    figure = image_row([image, edges], ["identity", "Sobel x"], color_continuous_scale="RdBu_r",
+                       color_continuous_midpoint=0, per_panel=True)  # fmt: skip
+    assert [trace.coloraxis for trace in figure.data] == ["coloraxis", "coloraxis2"]
+    for axis, values in ((figure.layout.coloraxis, image), (figure.layout.coloraxis2, edges)):
+        assert axis.cmax == pytest.approx(np.abs(values).max()) and axis.cmin == -axis.cmax
+        assert axis.colorbar.orientation == "h" and axis.colorbar.title.text == "value (white = 0)"
+    assert figure.layout.coloraxis2.colorbar.x > figure.layout.coloraxis.colorbar.x  # each bar under its map
+
+
+def test_image_row_says_its_axes_are_pixels_and_hovers_without_rgba():
+    pictures = np.zeros((2, 4, 4, 3), np.uint8)
+    figure = image_row(pictures, ["a", "b"])
+    assert figure.layout.xaxis.title.text == "pixels" and figure.layout.yaxis.title.text == "pixels"
+    assert {trace.hovertemplate for trace in figure.data} == {"row %{y}, col %{x}<extra></extra>"}
+    maps = image_row(np.zeros((2, 4, 4)), ["a", "b"])
+    assert {trace.hovertemplate for trace in maps.data} == {"row %{y}, col %{x}: %{z:.3f}<extra></extra>"}

@@ -64,3 +64,20 @@ def test_the_figure_draws_the_curve_and_marks_the_suggestion():
     assert list(traces["loss"].y) == result.losses and list(traces["smoothed loss"].y) == result.smoothed
     assert list(traces["suggestion"].x) == [result.suggestion] and figure.layout.xaxis.type == "log"
     assert f"{result.suggestion:.1e}" in figure.layout.title.text
+
+
+@pytest.mark.parametrize("data", ["blobs", "tissue"])
+def test_the_suggestion_trains_at_least_as_well_as_the_default_lr(data):
+    # two data sets of different kinds; validation samples drawn from other seeds than training
+    if data == "blobs":
+        train, val = blob_dataset(count=32, seed=0), blob_dataset(count=16, seed=1)
+    else:
+        train, val = TissueDataset(32, 64, seed=0), TissueDataset(16, 64, seed=1)
+    found = lr_find(create_model("unet", size="tiny", seed=0), train, TrainConfig(max_iters=1), num_steps=60)
+    scores = {}
+    for label, lr in (("default", None), ("suggested", found.suggestion)):
+        history = fit(create_model("unet", size="tiny", seed=0), train, val, TrainConfig(max_iters=40, lr=lr))
+        scores[label] = history.evaluations[-1]
+    assert found.suggestion != create_model("unet", size="tiny").training_defaults.lr  # two different runs
+    assert scores["suggested"].loss <= scores["default"].loss
+    assert scores["suggested"].mean_iou >= scores["default"].mean_iou - 0.02

@@ -383,6 +383,19 @@ def test_an_absurd_learning_rate_ends_as_diverged_and_names_the_usual_range():
     assert "lr=1e+03 is far above the usual 0.0001 to 0.01 for adam; start at lr=0.001" in history.message
 
 
+def test_an_absurd_learning_rate_is_named_before_the_first_step():
+    with pytest.warns(UserWarning, match="lr=1e\\+03 is far above the usual 0.0001 to 0.01 for adam: such a run "
+                      "usually diverges.*Fix: start at lr=0.001"):  # fmt: skip
+        trainer = Trainer(tiny_net(), blob_dataset(count=8), None, TrainConfig(batch_size=4, max_iters=3, lr=1e3))
+    assert trainer.iteration == 0  # said before any step
+    with pytest.warns(UserWarning, match="lr=50 is far above the usual 0.001 to 0.1 for sgd"):
+        Trainer(tiny_net(), blob_dataset(count=8), None, TrainConfig(max_iters=3, lr=50.0, optimizer="sgd"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a high but usual rate, and SGD's 1.0 (10 x its usual top), say nothing
+        Trainer(tiny_net(), blob_dataset(count=8), None, TrainConfig(batch_size=4, max_iters=3, lr=0.05))
+        Trainer(tiny_net(), blob_dataset(count=8), None, TrainConfig(max_iters=3, lr=1.0, optimizer="sgd"))
+
+
 def test_images_given_as_0_to_255_floats_are_refused_before_the_loss():
     data = with_change(blob_dataset(), lambda images, masks: images.mul_(255))
     recorder = Recorder()

@@ -163,7 +163,7 @@ def test_upsampling_explorer_adds_the_core_stamps(kernel, size, stride, padding,
         add_stamp(expected, step)
     fig = explorer.figure
     np.testing.assert_allclose(fig.data[UPSAMPLED]["z"], expected)
-    np.testing.assert_array_equal(fig.data[OVERLAP]["z"], overlap_count(x.shape, size, stride=stride, padding=padding))
+    np.testing.assert_array_equal(fig.data[OVERLAP]["z"], stamps_so_far(x.shape, size, stride, padding, steps))
     bilinear = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=stride, mode="bilinear")[0, 0]
     np.testing.assert_allclose(fig.data[BILINEAR]["z"], bilinear.numpy())
     assert cell_centres(fig.layout["shapes"], "input pixel") == {core[steps].position}
@@ -227,8 +227,6 @@ def test_receptive_field_explorer_rejects_unknown_models():
 
 
 def test_the_rgb_input_sums_27_products_as_the_first_layer_of_a_network_does():
-    import torch.nn.functional as F
-
     model = create_model("unet", size="tiny", seed=0)
     explorer = ConvolutionExplorer(model=model, kernel="model:1")
     explorer.input_picker.value = "rgb"
@@ -245,3 +243,38 @@ def test_the_rgb_input_sums_27_products_as_the_first_layer_of_a_network_does():
     np.testing.assert_allclose(explorer.state.kernel.sum(0), kernel_preset("sobel_x"))
     explorer.input_picker.value = "numbers"  # back to one channel
     assert explorer.state.image.ndim == 2 and explorer.state.kernel.shape == (3, 3)
+
+
+def stamps_so_far(in_size: tuple[int, int], size: int, stride: int, padding: int, step: int) -> np.ndarray:
+    """torch's transposed convolution of ones at the input pixels stamped so far (row by row) with a kernel of ones."""
+    stamped = (torch.arange(in_size[0] * in_size[1]) <= step).double().reshape(1, 1, *in_size)
+    return F.conv_transpose2d(stamped, torch.ones(1, 1, size, size, dtype=torch.float64), stride=stride,
+                              padding=padding)[0, 0].numpy()  # fmt: skip
+
+
+def test_upsampling_explorer_counts_the_stamps_as_they_land_and_numbers_them_at_stride_3():
+    explorer = UpsamplingExplorer()
+    explorer.stride.value = 3  # kernel 3 on 4 × 4: a 12 × 12 output, every pixel stamped once
+    fig = explorer.figure
+    assert np.asarray(fig.data[OVERLAP]["z"]).sum() == 9  # step 0: one stamp of 3 × 3
+    for trace in (UPSAMPLED, OVERLAP, BILINEAR):  # the numbers stay on the 12 × 12 grids
+        assert np.asarray(fig.data[trace]["z"]).shape == (12, 12)
+        assert fig.data[trace]["texttemplate"] == "%{text}" and len(fig.data[trace]["text"]) == 12
+    assert fig.data[OVERLAP]["text"][0][:4] == ["1", "1", "1", "0"]  # a "1" where the first stamp landed
+    last = len(explorer.state.steps) - 1
+    explorer.stepper.slider.value = last
+    np.testing.assert_array_equal(fig.data[OVERLAP]["z"], overlap_count((4, 4), 3, stride=3))
+    np.testing.assert_array_equal(fig.data[OVERLAP]["z"], stamps_so_far((4, 4), 3, 3, 0, last))
+    assert {text for row in fig.data[OVERLAP]["text"] for text in row} == {"1"}  # "1 everywhere": no checkerboard
+    assert fig.data[OVERLAP]["zmax"] == 1
+    assert fig.layout["xaxis"]["tickfont"]["size"] >= 11  # no tick labels under 11 px
+
+
+def test_convolution_and_pooling_outputs_show_their_empty_cells_from_step_0():
+    explorer = ConvolutionExplorer()
+    z = np.asarray(explorer.figure.data[OUTPUT]["z"], dtype=float)
+    assert np.isnan(z).sum() == z.size - 1  # only output[0, 0] is computed at step 0 ...
+    for axis in ("xaxis4", "yaxis4"):  # ... and lines between the cells show the 5 × 5 result it will be
+        minor = explorer.figure.layout[axis]["minor"]
+        assert minor["showgrid"] and (minor["tick0"], minor["dtick"]) == (0.5, 1)
+    assert PoolingExplorer().figure.layout["xaxis3"]["minor"]["showgrid"]

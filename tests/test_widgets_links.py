@@ -7,6 +7,7 @@ import pytest
 
 from segtutor.widgets import (
     ConvolutionExplorer,
+    ExplorerGallery,
     LossPlaygroundExplorer,
     PoolingExplorer,
     ReceptiveFieldExplorer,
@@ -55,6 +56,8 @@ def test_every_explorer_round_trips_through_its_link(kind):
         assert control(opened, path).value == pytest.approx(value) if isinstance(value, float) else \
             control(opened, path).value == value, path  # fmt: skip
     assert view_link(opened) == link
+    if hasattr(opened, "stepper"):  # Play holds the link's step too: the page's jslink copies Play onto the slider
+        assert opened.stepper.play.value == opened.stepper.slider.value == CHANGES[kind]["stepper.slider"]
     if kind is ConvolutionExplorer:  # the state follows the controls, not only the controls
         assert (opened.state.stride, opened.state.padding, opened.state.dilation) == (2, 2, 2)
         assert opened.state.index == 7 and opened.state.kernel.shape == (5, 5)
@@ -104,7 +107,7 @@ def test_the_studio_link_sets_model_and_settings_and_keeps_the_train_tab_unbuilt
     assert report.ignored == ["budget_unit=weeks (no such setting)"]
     assert studio.picker.model_name == "deeplabv3" and studio.picker.size.value == "small"
     assert studio._dashboard is None  # the Train tab is still built on first opening
-    assert studio.share.query == link + "&schedule=constant"
+    assert studio.share.query == link + "&schedule=constant&tab=model"
     config = studio.dashboard.settings.config()  # built now, from the link's settings
     assert (config.lr, config.optimizer, config.batch_size, config.max_iters, config.max_seconds, config.schedule) == (
         0.003, "sgd", 4, 120, None, "constant")  # fmt: skip
@@ -146,3 +149,50 @@ def test_apply_link_names_each_refusal():
     report = apply_link(view, "view=loss-playground&confidence=1.5&tumor_share=abc&gamma=3")
     assert report.applied == {"gamma": "3"} and view.state.gamma == 3.0
     assert report.ignored == ["tumor_share=abc (not a number)", "confidence=1.5 (not in 0.5 … 0.999)"]
+
+
+def test_the_studio_link_names_the_tab_open_and_opens_it():
+    studio = TrainingStudio(model="unet", size="tiny", tile_size=64, num_train=8, num_val=2)
+    studio.tabs.selected_index = 4  # the learner opens the race tab: the link follows
+    assert studio.share.query.endswith("&tab=race") and studio._race is not None
+    opened = TrainingStudio(model="unet", size="tiny", tile_size=64, num_train=8, num_val=2)
+    report = open_link(opened, "view=studio&lr=0.02&tab=train")
+    assert report.ignored == [] and opened.tabs.selected_index == 1
+    assert opened._dashboard is not None and opened._pages[1].children == (opened._dashboard,)  # built, and shown
+    assert opened.dashboard.settings.lr.value == pytest.approx(0.02)
+    assert opened.share.query.endswith("lr=0.02&optimizer=adam&batch_size=4&unit=seconds&budget=30"
+                                       "&schedule=cosine&tab=train")  # fmt: skip
+    bad = open_link(opened, "view=studio&tab=7")
+    assert opened.tabs.selected_index == 1 and bad.ignored == ["tab=7 (not one of model, train, predictions, features, race, annotate)"]
+
+
+def test_the_explorer_gallery_opens_the_explorer_a_link_names_in_its_state():
+    gallery = ExplorerGallery()
+    assert gallery.name == "convolution" and list(gallery.explorers) == ["convolution"]  # one explorer built
+    assert gallery.holder.children == (gallery.explorer,)
+    link = "view=pooling&input=tissue&mode=avg&window=3&stride=3&step=4"
+    report = open_link(gallery, link + "&colour=red")
+    pooling = gallery.explorer
+    assert isinstance(pooling, PoolingExplorer) and gallery.picker.value == "pooling"
+    assert gallery.holder.children == (pooling,)  # shown instead of the convolution explorer
+    assert (pooling.mode.value, pooling.kernel_size.value, pooling.stride.value, pooling.stepper.slider.value) == (
+        "avg", 3, 3, 4)  # fmt: skip
+    assert pooling.share.query == view_link(pooling) and "input=tissue&" in pooling.share.query
+    assert pooling.share.query.endswith("&mode=avg&window=3&stride=3&step=4")
+    assert report.ignored == ["colour=red (no such setting)"] and pooling.share.note == \
+        "Opened from a link; ignored colour=red (no such setting)."  # fmt: skip
+
+    # each explorer of the gallery: its own link opens it; switching back keeps the settings made
+    for name in ("upsampling", "loss-playground", "receptive-field", "convolution"):
+        gallery.picker.value = name
+        assert gallery.explorer.LINK_VIEW == name and gallery.holder.children == (gallery.explorer,)
+        assert gallery.explorer.share.query.startswith(f"view={name}&")
+    gallery.picker.value = "pooling"
+    assert gallery.explorer is pooling and pooling.mode.value == "avg"
+
+    # a link to a view the gallery does not hold: the explorer shown stays, and its note says why
+    report = open_link(gallery, "view=studio&lr=0.01")
+    assert gallery.name == "pooling" and report.other_view == "studio" and "default view" in pooling.share.note
+    with pytest.raises(ValueError, match="view must be one of convolution, pooling, upsampling, receptive-field, "
+                       "loss-playground, got 'unet'"):  # fmt: skip
+        ExplorerGallery("unet")

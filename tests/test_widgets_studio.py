@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import ipywidgets as widgets
 import numpy as np
 import pytest
 import torch
@@ -85,6 +86,48 @@ def test_dashboard_start_pause_lr_resume_stop_and_curves(train_data, val_data):
 
     dashboard.log_scale.value = True
     assert dashboard.figure.layout["yaxis"]["type"] == "log"
+
+def test_dashboard_says_when_its_run_waits_for_a_free_core_and_trains_once_it_is_free(train_data, val_data, tmp_path):
+    from segtutor.train import CpuShare
+
+    config = TrainConfig(batch_size=2, max_iters=10_000, schedule="constant")
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data, config, warm_up=False)
+    dashboard.session.cpu_share = CpuShare(1, tmp_path, poll_s=0.01)  # one core, taken by another learner's run
+    other = CpuShare(1, tmp_path).join(threads=1)
+    assert other.acquire(timeout=1)
+    dashboard.start_button.click()
+    wait_until(lambda: "waiting for a free core — 0 ahead (2 runs share 1 core)" in dashboard.status.value)
+    assert "<b style='color:#238b45'>running</b>" in dashboard.status.value and not dashboard.history.losses
+    assert not dashboard.pause_button.disabled  # it can be paused while it waits
+    other.leave()  # the other run pauses: the core is free
+    wait_until(lambda: len(dashboard.history.losses) >= 2)
+    wait_until(lambda: "waiting" not in dashboard.status.value)
+    dashboard.stop_button.click()
+    assert dashboard.join(JOIN_S) and dashboard.history.status == "stopped"
+
+
+def test_dashboard_offers_the_trained_model_as_a_checkpoint_to_download(train_data, val_data, tmp_path):
+    import base64
+    import re
+
+    from segtutor.train import load_checkpoint
+
+    config = TrainConfig(batch_size=2, max_iters=4, eval_every=2)
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data, config, warm_up=False)
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    dashboard.checkpoint_button.click()
+    link = dashboard.checkpoint_link.value
+    name, data = re.search(r"download='([^']+)' href='data:application/octet-stream;base64,([^']+)'", link).groups()
+    assert name == "unet-step4.pt" and "after 4 steps" in link
+    path = tmp_path / name
+    path.write_bytes(base64.b64decode(data))
+    kept = load_checkpoint(path)
+    for key, value in dashboard.model.state_dict().items():
+        assert torch.equal(kept.model.state_dict()[key], value.cpu()), key
+    assert kept.history.losses == dashboard.history.losses and kept.class_names == list(dashboard.class_names)
+    assert kept.config.max_iters == 4
+
 
 def test_dashboard_runs_again_in_seconds_and_shows_errors(train_data, val_data):
     dashboard = TrainingDashboard(create_model("fcn8s", size="tiny"), train_data, val_data,
@@ -323,3 +366,71 @@ def test_a_live_preview_that_predicts_nan_says_so_and_the_run_goes_on(train_data
     assert dashboard.history.status == "completed" and len(dashboard.history.losses) == 3
     assert "prediction at step 3: NaN" in [a["text"] for a in dashboard.figure.layout["annotations"]]
     assert "the validation loss ended at nan" in dashboard.history.message
+
+
+def test_start_is_disabled_while_training_and_the_status_explains_the_cosine_lr(train_data, val_data):
+    config = TrainConfig(batch_size=2, max_iters=10_000, schedule="cosine", eval_every=1000)
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data, config,
+                                  preview_every_s=0.0, draw_every_s=0.0, warm_up=False)  # fmt: skip
+    assert not dashboard.start_button.disabled and not dashboard.lr_finder_button.disabled
+    dashboard.start_button.click()
+    wait_until(lambda: dashboard.history is not None and len(dashboard.history.losses) >= 2)
+    assert dashboard.start_button.disabled and dashboard.lr_finder_button.disabled  # Stop first, then Start
+    dashboard.stop_button.click()
+    assert dashboard.join(JOIN_S)
+    wait_until(lambda: not dashboard.start_button.disabled)
+    status = dashboard.status.value
+    assert "(cosine: falls to 0 by the end)" in status  # a final lr near 0 is the schedule, not a bug
+    # every part of the line keeps its words together: it wraps between parts, never inside "val mean IoU 0.9"
+    assert status.count("<span style='white-space:nowrap'>") == status.count(" · ") + 1
+
+
+def test_overlays_have_a_class_legend_and_two_classes_no_third_error_colour(train_data, val_data):
+    model = create_model("unet", size="tiny", seed=0)
+    dashboard = TrainingDashboard(model, train_data, val_data, TrainConfig(batch_size=2, max_iters=2), warm_up=False)
+    viewer = PredictionViewer(model, val_data)
+    for widget in (dashboard, viewer):
+        texts = [child.value for child in widget.children if isinstance(child, widgets.HTML)]
+        (legend,) = [text for text in texts if "overlay colours" in text]
+        for name, color in zip(val_data.class_names, val_data.class_colors):
+            assert name in legend and f"rgb{tuple(color)}" in legend
+    assert not any("yellow" in child.value for child in viewer.children if isinstance(child, widgets.HTML))
+    axis = viewer.figure.layout["coloraxis"]
+    assert axis["colorscale"][0][1] == "rgb(5,48,97)" and (axis["cmin"], axis["cmax"]) == (0, 1)  # RdBu_r, as 09
+    assert axis["colorbar"]["title"]["text"] == "probability"
+
+
+def test_race_start_is_disabled_while_racing_and_the_table_spaces_its_columns(train_data, val_data):
+    race = ArchitectureRace(train_data, val_data, TrainConfig(batch_size=2, max_iters=2, eval_every=2),
+                            models=("unet",), size="tiny")  # fmt: skip
+    race.start()
+    assert race.start_button.disabled and not race.stop_button.disabled
+    assert race.join(JOIN_S)
+    assert not race.start_button.disabled
+    assert race.table.value.count("padding:2px 10px;white-space:nowrap") >= 2 * 8  # header and row, 8 columns
+
+
+def test_studio_train_tab_opens_with_the_models_batch_size(train_data, val_data):
+    studio = TrainingStudio(model="unet", size="tiny", train_data=train_data, val_data=val_data)
+    dashboard = studio.dashboard  # raised "Invalid selection" when the link's copy offered "each model's own"
+    assert studio.settings.batch_size.value == dashboard.settings.batch_size.value
+    studio.settings.batch_size.value = 4
+    assert dashboard.settings.batch_size.value == 4
+    studio.picker.architecture.value = "deeplabv3"  # another model's recommendation reaches both
+    assert studio.settings.batch_size.options == dashboard.settings.batch_size.options
+    assert studio.settings.batch_size.value == dashboard.settings.batch_size.value
+
+
+def test_hovering_the_viewers_truth_and_prediction_names_the_class_and_its_probability(val_data):
+    model = create_model("unet", size="tiny", seed=0)
+    viewer = PredictionViewer(model, val_data)
+    image, mask = val_data[0]
+    probs = predict_proba(model, image)  # (K, H, W), the engine's own
+    prediction = viewer.figure.data[viewer.figure.trace_index("prediction")]
+    truth = viewer.figure.data[viewer.figure.trace_index("ground truth")]
+    for row, col in ((0, 0), (5, 17), (TILE - 1, TILE - 1)):
+        c = int(probs[:, row, col].argmax())
+        name = val_data.class_names[c]
+        assert prediction["text"][row][col] == f"{name} (p = {float(probs[c, row, col]):.2f})"
+        assert truth["text"][row][col] == val_data.class_names[int(mask[row, col])]
+    assert prediction["hovertemplate"].startswith("prediction: %{text}") and "color" not in prediction["hovertemplate"]

@@ -46,6 +46,8 @@ def test_the_dashboard_keeps_snapshots_and_the_slider_scrubs_back_through_them(t
     titles = [a["text"] for a in rewind.figure.layout["annotations"]]
     assert titles[0] == f"prediction at step {steps[2]}" and "tumor" in titles[1]
     assert f"step <b>{steps[2]}</b>" in rewind.info.value and f"{snapshot.iou[1]:.3f}" in rewind.info.value
+    assert f"{len(steps)} snapshots kept (at most 8), one every {machine.every} steps" in rewind.info.value
+    assert f"{machine.nbytes / 1e6:.1f} MB" in rewind.info.value  # the memory they hold, stated
     markers = [s for s in dashboard.figure.layout["shapes"] if s["name"] == "time machine"]
     assert [(s["xref"], s["x0"]) for s in markers] == [("x", steps[2]), ("x2", steps[2])]
 

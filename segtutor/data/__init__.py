@@ -10,7 +10,9 @@ Every dataset yields ``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H
 - :class:`FolderDataset`, :func:`preflight`: your own images and masks, checked before training;
   :func:`read_image`, :func:`read_image_bytes`, :func:`read_mask`: one decoder for files and uploads alike,
   which checks sizes (``MAX_IMAGE_PIXELS``) before decoding and warns when it rescales pixels.
-- :func:`load_qupath_annotations`: QuPath GeoJSON annotations as a mask (``qupath``).
+- :func:`load_qupath_annotations`: QuPath GeoJSON annotations as a mask (``qupath``); :func:`write_qupath_geojson`:
+  a mask (a prediction) back to QuPath; :func:`rasterize_polygon`, :func:`trace_outlines`: outlines to pixels and
+  back (``polygons``).
 - :class:`Slide`, :func:`preflight_slide`: whole-slide images read at a magnification, checked with their
   annotations (``slide``); :func:`write_sample_slide` makes one, offline (``sample_slide``); :class:`SlideDataset`:
   training crops of a slide and its annotations, read at a magnification when they are used (``slide_dataset``).
@@ -41,9 +43,15 @@ from segtutor.data.files import (
     read_mask,
 )
 from segtutor.data.folder import FolderDataset
-from segtutor.data.polygons import rasterize_polygon
+from segtutor.data.polygons import rasterize_polygon, trace_outlines
 from segtutor.data.preflight import PreflightReport, Problem, preflight, preflight_slide
-from segtutor.data.qupath import AnnotationMask, QuPathAnnotation, load_qupath_annotations, read_qupath_geojson
+from segtutor.data.qupath import (
+    AnnotationMask,
+    QuPathAnnotation,
+    load_qupath_annotations,
+    read_qupath_geojson,
+    write_qupath_geojson,
+)
 from segtutor.data.sample_slide import write_sample_slide
 from segtutor.data.skin import SkinDataset, load_skin, load_skin_outlines
 from segtutor.data.slide import MAGNIFICATION_MPP, Slide, SlideLevel, magnification_to_mpp
@@ -127,6 +135,8 @@ __all__ = [
     "tile_seed",
     "tile_starts",
     "to_tensors",
+    "trace_outlines",
+    "write_qupath_geojson",
     "write_sample_slide",
     "zoom_pair",
 ]

@@ -6,6 +6,10 @@ the outline an odd number of times. A hole is one more ring that the ray crosses
 
 Centres exactly on an edge follow the top-left rule of graphics hardware: top and left edges count as inside,
 bottom and right edges as outside. Two polygons that share an edge then never both claim a pixel, nor leave a gap.
+
+The way back, from pixels to outlines (:func:`trace_outlines`, to write a prediction for QuPath): walk along the
+edges between inside and outside pixels, the inside always on the right, until back at the start. Each walk is
+one ring: clockwise around a region, anticlockwise around a hole in it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 
 def rasterize_polygon(vertices: np.ndarray | Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
@@ -97,3 +102,99 @@ def polygon_box(
     flips = (np.bincount(flat, minlength=box_height * (box_width + 1)) % 2).astype(np.uint8)
     inside = np.bitwise_xor.accumulate(flips.reshape(box_height, box_width + 1), axis=1)[:, :box_width]
     return rows, cols, inside.astype(bool)
+
+
+def trace_outlines(region: np.ndarray) -> list[list[np.ndarray]]:
+    """The outlines of a region of pixels, holes included: the way back from a mask to polygons.
+
+    The outlines run along the pixels' edges, so filling them in (:func:`rasterize_polygon`) gives back exactly
+    the same pixels. Pixels that touch only at a corner are separate regions (4-connectivity).
+
+    Args:
+        region: bool (H, W), e.g. ``labels == tumor``.
+
+    Returns:
+        One entry per connected region: ``[outline, hole, hole, ...]``, each ring an (n, 2) float64 array of the
+        (row, column) corners, in the convention of :func:`rasterize_polygon` (pixel centres at integers, so
+        corners at half-integers), the last corner connecting back to the first; only the corners where the
+        outline turns are kept. Outlines run clockwise on the screen (rows down), holes anticlockwise.
+
+    Example:
+        >>> region = np.zeros((4, 5), dtype=bool)
+        >>> region[1:3, 1:4] = True  # a 2 x 3 block
+        >>> trace_outlines(region)[0][0]  # its four corners
+        array([[0.5, 0.5],
+               [0.5, 3.5],
+               [2.5, 3.5],
+               [2.5, 0.5]])
+    """
+    region = np.asarray(region)
+    if region.ndim != 2 or region.dtype != bool:
+        raise ValueError(f"region must be a bool (H, W) array (e.g. labels == 1), got {region.dtype} {region.shape}")
+    inside = np.pad(region, 1)  # (H + 2, W + 2): nothing inside beyond the border
+
+    # 1) Boundary edges between an inside and an outside pixel, between corners (y, x) of the pixel grid (corner
+    #    (y, x) is the top-left corner of pixel (y, x)), directed so that the inside lies on their right on the
+    #    screen (x right, y down). Directions: 0 right, 1 down, 2 left, 3 up.
+    above, below = inside[:-1, 1:-1], inside[1:, 1:-1]  # (H + 1, W): the pixels on either side of horizontal edges
+    left, right = inside[1:-1, :-1], inside[1:-1, 1:]  # (H, W + 1): the pixels on either side of vertical edges
+    starts, directions = [], []
+    for sides, offset, heading in (
+        (below & ~above, (1, 1), 0),  # the top edge of an inside pixel, rightwards
+        (above & ~below, (1, 2), 2),  # a bottom edge, leftwards
+        (left & ~right, (1, 1), 1),  # a right edge, downwards
+        (right & ~left, (2, 1), 3),  # a left edge, upwards
+    ):
+        starts.append(np.argwhere(sides) + offset)  # the corner the edge starts at
+        directions.append(np.full(len(starts[-1]), heading))
+    start, direction = np.concatenate(starts), np.concatenate(directions)  # (E, 2) corner (y, x), (E,)
+    if len(start) == 0:
+        return []
+    step = np.array([[0, 1], [1, 0], [0, -1], [-1, 0]])  # (dy, dx) of each direction
+    end = start + step[direction]
+
+    # 2) Each edge's successor: the edge that leaves the corner it ends at. Where two leave it (two pixels that
+    #    touch only at this corner), turn right, which keeps those pixels apart.
+    width = inside.shape[1]
+    node = start[:, 0] * width + start[:, 1]
+    order = np.lexsort((direction, node))  # edges grouped by the corner they leave
+    first = np.searchsorted(node[order], end[:, 0] * width + end[:, 1])  # (E,) first edge leaving each end
+    successor = order[first]
+    two = (first + 1 < len(order)) & (node[order[np.minimum(first + 1, len(order) - 1)]] == node[successor])
+    right_turn = (direction + 1) % 4
+    other = order[np.minimum(first + 1, len(order) - 1)]
+    successor = np.where(two & (direction[other] == right_turn), other, successor)
+
+    # 3) Rings: follow successors until back at the start; keep the corners where the direction changes.
+    seen = np.zeros(len(start), dtype=bool)
+    rings = []
+    for edge in range(len(start)):
+        if seen[edge]:
+            continue
+        cycle = [edge]
+        seen[edge] = True
+        while (edge := successor[edge]) != cycle[0]:
+            cycle.append(edge)
+            seen[edge] = True
+        cycle = np.array(cycle)
+        turns = cycle[direction[cycle] != direction[np.roll(cycle, 1)]]
+        rings.append(turns)
+
+    # 4) Outlines and holes: each ring belongs to the region of the inside pixel on the right of its first edge
+    #    (its 4-connected component); a hole is the ring of a region that runs anticlockwise (negative area).
+    components, _ = ndimage.label(inside)  # 4-connectivity
+    outline_of: dict[int, np.ndarray] = {}
+    holes_of: dict[int, list[np.ndarray]] = {}
+    for turns in rings:
+        corners = start[turns].astype(np.float64)  # (n, 2) y, x of the corners
+        y, x = corners[:, 0], corners[:, 1]
+        area = 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))  # > 0: clockwise on the screen
+        first_edge = turns[0]
+        pixel = start[first_edge] + (step[direction[first_edge]] + step[(direction[first_edge] + 1) % 4] - 1) // 2
+        component = int(components[pixel[0], pixel[1]])
+        ring = corners - 1.5  # padded corner (y, x) to rasterize_polygon's (row, column): centres at integers
+        if area > 0:
+            outline_of[component] = ring
+        else:
+            holes_of.setdefault(component, []).append(ring)
+    return [[outline_of[c], *holes_of.get(c, [])] for c in sorted(outline_of)]

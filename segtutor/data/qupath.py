@@ -11,6 +11,10 @@ outline); export only the annotations from QuPath when that is what the mask sho
 A mask pixel belongs to an annotation when its centre lies inside it (:mod:`segtutor.data.polygons`): pixel
 (row, col) of a mask at ``downsample`` d covers full-resolution x from ``col * d`` to ``(col + 1) * d``, so its
 centre is at x = (col + 0.5) * d, y = (row + 0.5) * d.
+
+The way back: :func:`write_qupath_geojson` writes a predicted mask as GeoJSON that QuPath imports (File > Import
+objects, or drag the file onto the slide), one object per class (or per region), outlined along the pixels'
+edges in the same coordinates, so that reading it back gives the same mask.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ import numpy as np
 
 from segtutor.data.classes import IGNORE_INDEX, class_colors
 from segtutor.data.files import FileFormatError
-from segtutor.data.polygons import polygon_box
+from segtutor.data.polygons import polygon_box, trace_outlines
 
 AREA_TYPES = ("Polygon", "MultiPolygon")  # geometries that enclose pixels
 NO_AREA_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString")  # skipped, with a warning
 UNCLASSIFIED_CHOICES = ("error", "ignore", "skip")
+OBJECT_TYPES = ("annotation", "detection")  # what QuPath makes of a written feature
 EXPORT_HINT = "export the annotations from QuPath with File > Export objects as GeoJSON"
 
 
@@ -151,6 +156,94 @@ def load_qupath_annotations(
     skipped += _warn_no_area(annotations, path)
     mask = paint_annotations(annotations, labels, shape, origin=origin, downsample=downsample)
     return AnnotationMask(mask.astype(np.int64), names, colors, tuple(skipped))
+
+
+def write_qupath_geojson(
+    path: str | Path,
+    mask: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    colors: Sequence[tuple[int, int, int]] | None = None,
+    downsample: float = 1.0,
+    origin: tuple[float, float] = (0.0, 0.0),
+    classes: Sequence[str] | None = None,
+    object_type: str = "annotation",
+    split: bool = False,
+) -> Path:
+    """Write a mask (a prediction, say) as QuPath GeoJSON: the way back into QuPath, in full-resolution pixels.
+
+    Each class becomes one ``MultiPolygon`` feature (``split=True``: one ``Polygon`` per connected region), its
+    outlines along the pixels' edges (holes included), classified with the class's name and colour. Pixels of
+    ``IGNORE_INDEX`` or of a class left out of ``classes`` are written as nothing. Reading the file back with
+    :func:`load_qupath_annotations` and the same ``shape``, ``downsample`` and ``origin`` gives the same mask.
+
+    Args:
+        path: the ``.geojson`` file to write.
+        mask: int (H, W) labels, indices into ``class_names`` (e.g. ``probs.argmax(0)``).
+        class_names: the name of each label, as QuPath should show it.
+        colors: one (R, G, B) per class; None: segtutor's palette.
+        downsample: full-resolution pixels per mask pixel (``slide.downsample(magnification=10)``).
+        origin: full-resolution (x, y) of the mask's top-left corner, for a mask of a region.
+        classes: the classes to write (e.g. ``["Tumor"]``); None: every class with pixels.
+        object_type: "annotation" (editable in QuPath) or "detection" (many small objects, read-only).
+        split: one feature per connected region instead of one per class.
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> labels = np.zeros((64, 64), dtype=np.int64)
+        >>> labels[16:40, 8:30] = 1
+        >>> path = write_qupath_geojson("prediction.geojson", labels, ["Stroma", "Tumor"], downsample=4)
+        >>> np.array_equal(load_qupath_annotations(path, (64, 64), downsample=4).mask, labels)
+        True
+    """
+    path = Path(path)
+    mask = np.asarray(mask)
+    names = tuple(str(name) for name in class_names)
+    if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.integer):
+        raise ValueError(f"mask must be int (H, W) labels, got {mask.dtype} {mask.shape}; pass probs.argmax(0)")
+    labels = set(np.unique(mask).tolist()) - {IGNORE_INDEX}
+    beyond = sorted(label for label in labels if not 0 <= label < len(names))
+    if beyond:
+        raise ValueError(
+            f"mask holds labels {beyond[:5]} but class_names names only {len(names)} classes {list(names)}; "
+            "pass a name for every label (IGNORE_INDEX pixels are left out)"
+        )
+    if object_type not in OBJECT_TYPES:
+        raise ValueError(f"object_type must be one of {OBJECT_TYPES}, got {object_type!r}")
+    if downsample <= 0:
+        raise ValueError(f"downsample must be positive (full-resolution pixels per mask pixel), got {downsample}")
+    unknown = sorted(set(classes or ()) - set(names))
+    if unknown:
+        raise ValueError(f"classes {unknown} are not in class_names {list(names)}")
+    colors = tuple(colors) if colors is not None else class_colors(names)
+    if len(colors) != len(names):
+        raise ValueError(f"give one colour per class: {len(names)} classes, {len(colors)} colours")
+    chosen = [label for label, name in enumerate(names) if (classes is None or name in classes) and label in labels]
+
+    def position(corner: np.ndarray) -> list[float]:  # a corner's mask (row, col) to full-resolution [x, y]
+        row, col = corner + 0.5  # pixel centres at integers: corners at half-integers
+        return [round(origin[0] + col * downsample, 6), round(origin[1] + row * downsample, 6)]
+
+    features = []
+    for label in chosen:
+        # 1) The class's regions as outlines and holes, along the pixels' edges.
+        regions = trace_outlines(mask == label)
+        polygons = [[[position(c) for c in [*ring, ring[0]]] for ring in rings] for rings in regions]  # closed rings
+        # 2) One feature for the class, or one per region, classified as QuPath writes it.
+        geometries = [{"type": "MultiPolygon", "coordinates": polygons}] if not split else [
+            {"type": "Polygon", "coordinates": rings} for rings in polygons
+        ]
+        classification = {"name": names[label], "color": [int(c) for c in colors[label][:3]]}
+        features += [
+            {"type": "Feature", "geometry": geometry,
+             "properties": {"objectType": object_type, "classification": classification}}
+            for geometry in geometries
+        ]  # fmt: skip
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump({"type": "FeatureCollection", "features": features}, file)
+    return path
 
 
 def read_qupath_geojson(path: str | Path) -> tuple[QuPathAnnotation, ...]:

@@ -14,9 +14,17 @@ Notebooks call these directly (``fig = image_row(...)`` as a cell's last line sh
 from segtutor.figures.calibration import reliability_figure
 from segtutor.figures.curves import lr_finder_figure
 from segtutor.figures.diagram import architecture_figure, legend_html, place_stages
-from segtutor.figures.grids import MAX_NUMBERED, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.figures.grids import (
+    MAX_NUMBERED,
+    cell_outline,
+    cell_text,
+    empty_cell_grid,
+    grid_heatmap,
+    square_cells,
+)
 from segtutor.figures.pictures import (
     ERROR_COLORS,
+    class_legend_html,
     error_picture,
     image_row,
     image_trace,
@@ -35,6 +43,8 @@ __all__ = [
     "TEMPLATE",
     "architecture_figure",
     "cell_outline",
+    "class_legend_html",
+    "empty_cell_grid",
     "cell_text",
     "error_picture",
     "grid_heatmap",

@@ -33,6 +33,7 @@ def grid_heatmap(
     rows: Sequence[int] | None = None,
     cols: Sequence[int] | None = None,
     decimals: int = 2,
+    max_numbered: int = MAX_NUMBERED,
 ) -> go.Heatmap:
     """A heatmap of ``values (h, w)`` with numbers in the cells when the grid is small enough to read.
 
@@ -43,9 +44,11 @@ def grid_heatmap(
         zmin, zmax, zmid: colour range (give ``zmid=0`` for signed values such as kernels).
         rows, cols: coordinates of the rows/columns (default ``0 … h−1``); padding rows are negative.
         decimals: digits shown in the cells.
+        max_numbered: larger grids (in either direction) show colours only; a figure that gives its grids more
+            room (or shows short numbers: counts) may write numbers into larger ones.
     """
     values = np.asarray(values, float)
-    numbered = max(values.shape) <= MAX_NUMBERED
+    numbered = max(values.shape) <= max_numbered
     return go.Heatmap(
         z=values,
         x=np.arange(values.shape[1]) if cols is None else np.asarray(cols),
@@ -98,8 +101,16 @@ def square_cells(figure: go.Figure, num_subplots: int) -> None:
         figure.update_layout(
             {
                 f"xaxis{suffix}": {"constrain": "domain", "dtick": 1, "showgrid": False, "zeroline": False,
-                                   "tickfont": {"size": 9}},
+                                   "tickfont": {"size": 11}},
                 f"yaxis{suffix}": {"scaleanchor": f"x{suffix}", "constrain": "domain", "autorange": "reversed",
-                                   "dtick": 1, "showgrid": False, "zeroline": False, "tickfont": {"size": 9}},
+                                   "dtick": 1, "showgrid": False, "zeroline": False, "tickfont": {"size": 11}},
             }
         )  # fmt: skip
+
+
+def empty_cell_grid(figure: go.Figure, subplot: int, color: str = "#dfe4ea") -> None:
+    """Faint lines between the cells of subplot ``subplot``: an output that fills in step by step shows its size
+    (a 5 × 5 result) from step 0. The lines lie under the heatmap, so computed cells cover them."""
+    suffix = "" if subplot == 1 else str(subplot)
+    lines = {"minor": {"tick0": 0.5, "dtick": 1, "showgrid": True, "gridcolor": color, "gridwidth": 1}}
+    figure.update_layout({f"xaxis{suffix}": lines, f"yaxis{suffix}": lines})

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import html
 import io
 import math
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from PIL import Image
 
 from segtutor.predict import FALSE_NEGATIVE, FALSE_POSITIVE, OTHER_ERROR
 
+EOSIN_PINK = (232, 160, 200)  # a typical stroma pixel of an H&E tile, under the overlays
 ERROR_COLORS = {FALSE_POSITIVE: (214, 39, 40), FALSE_NEGATIVE: (31, 119, 180), OTHER_ERROR: (240, 200, 0)}
 
 
@@ -49,6 +51,10 @@ def image_trace(rgb: np.ndarray, name: str, *, scale: int = 1) -> go.Image:
                     hovertemplate=f"{name}<br>row %{{y:.0f}}, col %{{x:.0f}}<extra></extra>")  # fmt: skip
 
 
+DIVERGING = ("rdbu", "rdbu_r", "puor", "puor_r", "piyg", "piyg_r", "prgn", "prgn_r", "brbg", "brbg_r", "rdylbu",
+             "rdylbu_r", "rdgy", "rdgy_r", "balance", "curl", "delta", "picnic", "portland", "tropic")  # lower case
+
+
 def image_row(
     images: Sequence[np.ndarray | torch.Tensor] | np.ndarray | torch.Tensor,
     titles: Sequence[str] | None = None,
@@ -56,9 +62,14 @@ def image_row(
     height: int = 360,
     title: str | None = None,
     columns: int | None = None,
+    colorbar_title: str | None = None,
+    per_panel: bool = False,
     **imshow: object,
 ) -> go.Figure:
     """Images side by side, each with its title: ``(H, W, 3)`` pictures, or ``(H, W)`` maps on one colour scale.
+
+    Maps of signed values on a diverging scale (``"RdBu_r"``, ...) are centred on zero (white = 0, red positive
+    with ``"RdBu_r"``), unless ``color_continuous_midpoint`` or ``zmin``/``zmax`` say otherwise.
 
     Args:
         images: a list of same-sized images, or one stacked array ``(N, H, W)`` / ``(N, H, W, 3)``.
@@ -66,8 +77,10 @@ def image_row(
         height: figure height in pixels.
         title: the figure's title.
         columns: images per row before wrapping (default: all in one row).
-        **imshow: passed to ``plotly.express.imshow``, e.g. ``color_continuous_scale="RdBu_r"``,
-            ``color_continuous_midpoint=0``.
+        colorbar_title: what the colours of maps show (default "value", with "white = 0" on a diverging scale).
+        per_panel: each map on its own colour scale, with its own colour bar under it (maps whose ranges differ
+            a lot, e.g. an image and its edges); default one scale shared by all.
+        **imshow: passed to ``plotly.express.imshow``, e.g. ``color_continuous_scale="RdBu_r"``.
 
     Example:
         >>> image_row(np.stack([red, green, blue]), ["red", "green", "blue"], color_continuous_scale="gray")
@@ -76,10 +89,47 @@ def image_row(
     titles = [str(index) for index in range(len(stack))] if titles is None else list(titles)
     if len(titles) != len(stack):
         raise ValueError(f"got {len(titles)} titles for {len(stack)} images")
+    maps = stack.ndim == 3  # (N, H, W): values on a colour scale, not pictures
+    scale = str(imshow.get("color_continuous_scale", "")).lower()
+    centred = maps and scale in DIVERGING and np.nanmin(stack) < 0 < np.nanmax(stack)
+    if centred and "color_continuous_midpoint" not in imshow and "zmin" not in imshow and "zmax" not in imshow:
+        imshow["color_continuous_midpoint"] = 0  # white = 0: a colour says the sign
     figure = px.imshow(stack, facet_col=0, facet_col_wrap=columns, height=height, title=title, **imshow)
     for annotation in figure.layout.annotations:  # plotly names the facets "facet_col=0", "facet_col=1", ...
         annotation.text = titles[int(annotation.text.split("=")[-1])]
+    # the axes count pixels (say so), and hover gives the pixel's row and column (and value), not an RGBA tuple
+    figure.update_layout(xaxis_title_text="pixels", yaxis_title_text="pixels")
+    value = ": %{z:.3f}" if maps else ""
+    figure.update_traces(hovertemplate=f"row %{{y}}, col %{{x}}{value}<extra></extra>")
+    if maps:
+        zero = centred or imshow.get("color_continuous_midpoint") == 0
+        label = colorbar_title if colorbar_title is not None else "value<br>(white = 0)" if zero else "value"
+        figure.update_layout(coloraxis_colorbar=dict(title=dict(text=label)))
+        if per_panel:
+            _own_scales(figure, stack, label, zero)
     return figure
+
+
+def _own_scales(figure: go.Figure, stack: np.ndarray, label: str, zero: bool) -> None:
+    """Give each map of an :func:`image_row` figure its own colour axis (symmetric about 0 if ``zero``), its colour
+    bar under it."""
+    shared = figure.layout.coloraxis
+    for index, trace in enumerate(figure.data):
+        values = stack[index]
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        if zero:
+            high = max(abs(low), abs(high), 1e-12)
+            low = -high
+        elif high <= low:
+            high = low + 1e-12
+        axis = "coloraxis" if index == 0 else f"coloraxis{index + 1}"
+        domain = figure.layout[trace.xaxis.replace("x", "xaxis")].domain
+        bottom = figure.layout[trace.yaxis.replace("y", "yaxis")].domain[0]
+        trace.coloraxis = axis
+        figure.update_layout({axis: dict(colorscale=shared.colorscale, cmin=low, cmax=high, colorbar=dict(
+            title=dict(text=label.replace("<br>", " "), side="top"), orientation="h", x=(domain[0] + domain[1]) / 2,
+            xanchor="center", len=0.9 * (domain[1] - domain[0]), y=bottom - 0.02, yanchor="top", thickness=10))})
+    figure.update_layout(margin=dict(b=90))
 
 
 def mosaic(maps: torch.Tensor | np.ndarray, columns: int = 8, gap: int = 1) -> np.ndarray:
@@ -140,6 +190,28 @@ def error_picture(image: np.ndarray, codes: np.ndarray) -> np.ndarray:
     for code, color in ERROR_COLORS.items():
         picture[codes == code] = color
     return picture.clip(0, 255).astype(np.uint8)
+
+
+def class_legend_html(class_names: Sequence[str], colors: Sequence[Sequence[int]], *, alpha: float = 0.45) -> str:
+    """One line of HTML naming the overlay colour of each class: the legend of an :func:`segtutor.predict.overlay`.
+
+    Each swatch shows the class colour itself and, next to it, that colour mixed at ``alpha`` over an
+    eosin-pink pixel, as it looks on the tissue (a bluish green turns teal there).
+
+    Example:
+        >>> class_legend_html(["stroma", "tumor"], [(0, 158, 115), (213, 94, 0)])
+    """
+    if len(class_names) != len(colors):
+        raise ValueError(f"got {len(colors)} colours for {len(class_names)} classes; give one colour per class")
+    items = []
+    for name, color in zip(class_names, colors):
+        mixed = tuple(round((1 - alpha) * e + alpha * c) for e, c in zip(EOSIN_PINK, color))
+        swatch = "display:inline-block;width:14px;height:14px;vertical-align:middle;border:1px solid #666"
+        items.append(f"<span style='white-space:nowrap;margin-right:14px'><span style='{swatch};background:"
+                     f"rgb{tuple(color)}'></span><span style='{swatch};border-left:0;background:rgb{mixed}'></span> "
+                     f"{html.escape(name)}</span>")  # fmt: skip
+    return (f"<div style='font-size:13px'>overlay colours (pure, then over the pink stain): {''.join(items)}"
+            "</div>")
 
 
 PROBABILITY_RAMP = ((255, 255, 255), (253, 174, 97), (215, 48, 39), (103, 0, 13))  # white, orange, red, dark red

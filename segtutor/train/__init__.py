@@ -16,7 +16,8 @@ Step by step (the loop :func:`fit` runs):
 In a worker thread, so a page stays live (what the training dashboard does): :class:`TrainingSession`. Every
 architecture in turn, with the same budget: :func:`race`. Which learning rate: :func:`lr_find`. Snapshots of
 one tile's prediction through a run, to scrub back through: :class:`TimeMachine`. Asking for labels where the
-model is unsure (active learning): :mod:`segtutor.train.active`. From the command line, in one process or,
+model is unsure (active learning): :mod:`segtutor.train.active`. A class of learners training on one server, in
+turns for its cores: :class:`CpuShare`. From the command line, in one process or,
 under torchrun, in one per GPU (:func:`init_distributed`): ``python -m segtutor.train --help``.
 """
 
@@ -42,6 +43,7 @@ from segtutor.train.history import Evaluation, History, smooth
 from segtutor.train.losses import SegmentationLoss, cross_entropy_loss, dice_loss, focal_loss, logit_gradients
 from segtutor.train.lr_finder import LRFinderResult, LRRangeTest, lr_find
 from segtutor.train.race import RaceCallback, RaceResult, evaluate_boundaries, race
+from segtutor.train.sharing import CpuShare, CpuTurn
 from segtutor.train.snapshots import Snapshot, TimeMachine
 from segtutor.train.trainer import Trainer, fit, warm_up_step
 
@@ -51,6 +53,8 @@ __all__ = [
     "AnnotationPool",
     "Callback",
     "Checkpoint",
+    "CpuShare",
+    "CpuTurn",
     "Distributed",
     "Evaluation",
     "History",

@@ -40,9 +40,11 @@ from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
 from segtutor.train.history import History
 from segtutor.train.lr_finder import LRFinderResult, lr_find
+from segtutor.train.sharing import CpuShare
 from segtutor.train.trainer import Trainer, warm_up_step
 
 STATES = ("idle", "warming up", "running", "paused", "completed", "stopped", "diverged", "error", "finding lr")
+WARM_UP_WAIT_S = 30.0  # how long a warm-up waits for a free core of the machine before it steps anyway
 STOP_TIMEOUT_S = 30.0  # how long stop_all waits for a run to finish its step (a paper-sized model on a CPU: seconds)
 
 _runs: dict[threading.Thread, TrainingControl] = {}  # this kernel's background runs still alive
@@ -101,6 +103,8 @@ class TrainingSession:
         warm_up_delay: seconds the warm-up waits before it starts, so that it does not compete with building and
             drawing a page (a run started earlier starts it at once).
         tick_seconds: how often a paused run wakes up to call the callbacks' ``on_wait``.
+        share_cpu: on a CPU, take turns for the cores with the runs of the machine's other kernels (a class on one
+            server: :class:`~segtutor.train.sharing.CpuShare`); one run alone trains as fast as without.
 
     Creating a session stops every background run of this kernel (one run per kernel, see :func:`stop_all`).
 
@@ -123,6 +127,7 @@ class TrainingSession:
         warm_up: bool = True,
         warm_up_delay: float = 0.0,
         tick_seconds: float = 0.2,
+        share_cpu: bool = True,
     ) -> None:
         if not 0 <= preview_index < len(val_data):
             raise ValueError(f"preview_index must be in 0 … {len(val_data) - 1}, got {preview_index}")
@@ -132,6 +137,7 @@ class TrainingSession:
         self.preview_index = preview_index
         self.tick_seconds = tick_seconds
         self.warm_up_delay = warm_up_delay
+        self.cpu_share = CpuShare() if share_cpu else None  # None: trains whenever it likes
         self.callbacks: list[Callback] = []  # told about every run of this session, in the worker thread
         self.trainer: Trainer | None = None  # the latest run's trainer (its config, history, progress, device)
         self.control = TrainingControl(tick_seconds)  # the latest run's pause / resume / stop / lr: steer it here
@@ -164,8 +170,9 @@ class TrainingSession:
 
         torch builds its kernels for each shape on first use, so the first step of a fresh kernel is several times
         slower than the next; segtutor's generated tiles are made on first read (``cache=True`` keeps them). The
-        next :meth:`start` waits for this to finish (its state shows ``"warming up"`` meanwhile). Paper-sized
-        models take no throw-away step: one of their steps takes seconds anyway.
+        next :meth:`start` waits for this to finish (its state shows ``"warming up"`` meanwhile). With
+        :attr:`cpu_share`, it waits for a free core of the machine first, as a run does. Paper-sized models take no
+        throw-away step: one of their steps takes seconds anyway.
         """
         model = None
         if count_parameters(self.model) <= PAPER_SIZED_PARAMETERS:
@@ -176,13 +183,25 @@ class TrainingSession:
 
     def _prepare(self, model: nn.Module | None, batch_size: int) -> None:
         self._warm_up_now.wait(self.warm_up_delay)
-        # 1) read every training sample once if the dataset caches what it reads (segtutor's datasets do)
-        if getattr(self.train_data, "cache", False) and hasattr(self.train_data, "load_sample"):
-            for index in range(len(self.train_data)):
-                self.train_data.load_sample(index)  # no augmentation: its epoch counter stays at 0
-        # 2) one throw-away step on validation samples, on a copy of the model
-        if model is not None:
-            warm_up_step(model, [self.val_data[i % len(self.val_data)] for i in range(batch_size)])
+        # 1) a turn for the machine's cores, like a run's (a class opening the Train tab at once takes turns)
+        turn = None
+        if self.cpu_share is not None and self.device.type == "cpu":
+            turn = self.cpu_share.join(threads=torch.get_num_threads())
+            waited = 0.0
+            while not turn.acquire(timeout=1.0) and waited < WARM_UP_WAIT_S:
+                waited += 1.0
+        try:
+            with _threads(turn.threads if turn is not None else None):
+                # 2) read every training sample once if the dataset caches what it reads (segtutor's datasets do)
+                if getattr(self.train_data, "cache", False) and hasattr(self.train_data, "load_sample"):
+                    for index in range(len(self.train_data)):
+                        self.train_data.load_sample(index)  # no augmentation: its epoch counter stays at 0
+                # 3) one throw-away step on validation samples, on a copy of the model
+                if model is not None:
+                    warm_up_step(model, [self.val_data[i % len(self.val_data)] for i in range(batch_size)])
+        finally:
+            if turn is not None:
+                turn.leave()
 
     # ---- the run -------------------------------------------------------------------------------------------
     @property
@@ -242,7 +261,7 @@ class TrainingSession:
             self.model.load_state_dict(self._initial_state)
         control = TrainingControl(self.tick_seconds)
         self.trainer = Trainer(self.model, self.train_data, self.val_data, config, callbacks=self.callbacks,
-                               control=control, class_names=self.class_names)  # fmt: skip
+                               control=control, class_names=self.class_names, cpu_share=self.cpu_share)  # fmt: skip
         self.control = control
         self.runs_started += 1
         self._worker = run_in_background(self._train, control, name="segtutor-training")
@@ -321,3 +340,15 @@ class TrainingSession:
     def __repr__(self) -> str:
         steps = len(self.history.losses) if self.history is not None else 0
         return f"TrainingSession({type(self.model).__name__}, {self.state}, {steps} steps, on {self.device})"
+
+
+@contextlib.contextmanager
+def _threads(count: int | None):
+    """torch's thread count set to ``count`` in this thread meanwhile (None: left alone)."""
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

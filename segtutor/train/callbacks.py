@@ -35,6 +35,8 @@ class TrainState:
     progress: float = 0.0  # share of the budget used, 0 to 1 (for a progress bar)
     evaluation: Evaluation | None = None  # the latest evaluation, if any
     traceback: str = ""  # the traceback of the error that ended the run, if one did
+    waiting_ahead: int | None = None  # waiting for a free core (CpuShare): runs first in line; None: not waiting
+    runs_sharing: int = 1  # runs of the machine sharing its cores, at the last count (CpuShare)
 
 
 class Callback:
@@ -50,7 +52,10 @@ class Callback:
         """After each evaluation (``state.evaluation`` is fresh)."""
 
     def on_wait(self, state: TrainState) -> None:
-        """Every ``control.tick_seconds`` while the run is paused, and once when it resumes (a view says which)."""
+        """Every ``control.tick_seconds`` while the run is paused or waits for a free core, and once when it goes on.
+
+        ``state.control.paused`` and ``state.waiting_ahead`` say which (a view shows it).
+        """
 
     def on_train_end(self, state: TrainState) -> None:
         """Once at the end, however the run ended (``state.history.status`` and ``.message`` say how)."""

@@ -209,6 +209,20 @@ def lr_advice(optimizer: str, lr: float) -> str:
     return f"Try a smaller learning rate, e.g. lr={lr / 10:.3g} (10x lower)."
 
 
+def absurd_lr(optimizer: str, lr: float) -> str | None:
+    """The warning for a learning rate more than 10 x above the usual range, given before training starts, or None.
+
+    Example:
+        >>> absurd_lr("adam", 1e3)[:62]
+        'lr=1e+03 is far above the usual 0.0001 to 0.01 for adam: such '
+    """
+    low, high, start = USUAL_LR.get(optimizer, (1e-4, 1e-1, 1e-3))
+    if lr is None or lr <= 10 * high:
+        return None
+    return (f"lr={lr:.3g} is far above the usual {low:g} to {high:g} for {optimizer}: such a run usually diverges in "
+            f"its first steps (or ends with a huge loss). Fix: start at lr={start:g}, or let lr_find suggest one")
+
+
 @torch.no_grad()
 def predicts_sanely(
     model: nn.Module, images: torch.Tensor, masks: torch.Tensor, loss_fn: nn.Module, limit: float, autocast

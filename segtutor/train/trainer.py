@@ -28,6 +28,7 @@ from segtutor.models.transfer import check_input_statistics
 from segtutor.train.callbacks import Callback, TrainState
 from segtutor.train.checks import (
     WeightSnapshot,
+    absurd_lr,
     check_batch,
     check_values,
     end_note,
@@ -43,6 +44,7 @@ from segtutor.train.control import TrainingControl
 from segtutor.train.distributed import Distributed
 from segtutor.train.history import Evaluation, History
 from segtutor.train.losses import SegmentationLoss
+from segtutor.train.sharing import CpuShare, CpuTurn
 
 
 class Trainer:
@@ -67,6 +69,9 @@ class Trainer:
             (``config.batch_size`` is the batch of all processes together) and scores its share of ``val_data``;
             the processes agree on every loss, on the clock and on the scores, so they stop on the same step.
             Requests to a ``control`` reach one process only: give a run over several processes a budget.
+        cpu_share: take turns for the machine's cores with the runs of other processes (a class of learners on one
+            server, :mod:`segtutor.train.sharing`); None trains whenever it likes. Only for one process on a CPU:
+            ignored on other devices and with ``distributed``.
 
     Example:
         >>> trainer = Trainer(model, train_data, val_data, TrainConfig(max_iters=100))
@@ -89,6 +94,7 @@ class Trainer:
         control: TrainingControl | None = None,
         class_names: list[str] | None = None,
         distributed: Distributed | None = None,
+        cpu_share: CpuShare | None = None,
     ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -113,6 +119,7 @@ class Trainer:
         self.model = model.to(self.device, memory_format=self._memory_format)
         self.model.train()
         self.distributed = distributed
+        self.cpu_share = cpu_share if self.device.type == "cpu" and distributed is None else None
         # the module the training forward runs through; DDP averages the gradients over the processes in backward()
         self._training_model = distributed.wrap(self.model) if distributed is not None else self.model
         self.loss_fn = SegmentationLoss(
@@ -150,6 +157,9 @@ class Trainer:
         shared = shared_data(train_data, val_data)
         if shared is not None:
             warnings.warn(shared, stacklevel=3)
+        too_high = absurd_lr(config.optimizer, config.lr)  # said before the first step, not only after it diverged
+        if too_high is not None:
+            warnings.warn(too_high, stacklevel=3)
         self.iters_per_epoch = len(self.train_loader)
         self.total_iters = _total_iters(config, self.iters_per_epoch)  # None: only a time budget
         self.eval_every = config.eval_every or self.iters_per_epoch
@@ -332,8 +342,9 @@ class Trainer:
         """Train until the budget is used up, a stop is requested or the loss diverges: the loop of :func:`fit`.
 
         Between two steps the loop (1) waits while paused, waking every ``control.tick_seconds`` to call the
-        callbacks' ``on_wait``, (2) ends the run if a stop was requested, then (3) takes one step, and evaluates
-        when one is due, holding ``control.step_lock`` meanwhile. Randomness comes from ``config.seed`` and torch's
+        callbacks' ``on_wait``, (2) ends the run if a stop was requested, (3) with a ``cpu_share``, waits for a free
+        core of the machine the same way (``state.waiting_ahead`` says how many runs wait first), then (4) takes one
+        step, and evaluates when one is due, holding ``control.step_lock`` meanwhile. Randomness comes from ``config.seed`` and torch's
         global generator is left as it was; the CPU thread count is restored at the end.
 
         Returns:
@@ -343,13 +354,18 @@ class Trainer:
         previous_threads = torch.get_num_threads()
         control = self.control
         cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        turn = None
         try:
             with torch.random.fork_rng(devices=cuda):
                 self.start()
+                if self.cpu_share is not None:
+                    turn = self.cpu_share.join(threads=torch.get_num_threads())
                 paused = False
                 while not self.finished:
                     if not control.wait_while_paused(control.tick_seconds):  # 1) paused: tell the views, wait on
                         paused = True
+                        if turn is not None:
+                            turn.pause()  # a paused run leaves the machine's cores to the others
                         self.notify("on_wait")
                         continue
                     if paused:  # resumed: the views say so before the next step
@@ -358,10 +374,14 @@ class Trainer:
                     if control.stop_requested:  # 2) stopped: the model keeps its weights, the curves a last score
                         with control.step_lock:
                             return self.end("stopped", f"stopped on request after {self.iteration} steps")
-                    with control.step_lock:  # 3) one step, and an evaluation when one is due
+                    if turn is not None and not self._take_turn(turn):  # 3) every core busy: wait in line
+                        continue
+                    with control.step_lock:  # 4) one step, and an evaluation when one is due
                         self.step()
                         if self.should_evaluate() and self.history.status == "running":
                             self.evaluate()
+                    if turn is not None:
+                        turn.after_step()  # after its share of time, the next run in line gets the core
                 with control.step_lock:
                     return self.end("completed")  # a no-op if the run ended already (diverged)
         except KeyboardInterrupt:
@@ -372,6 +392,8 @@ class Trainer:
             self.fail(error)
             raise
         finally:
+            if turn is not None:
+                turn.leave()
             torch.set_num_threads(previous_threads)
 
     def end(self, status: str = "completed", message: str = "", *, final_evaluation: bool = True) -> History:
@@ -430,6 +452,20 @@ class Trainer:
         self.end("error", f"{type(error).__name__}: {error}", final_evaluation=False)
 
     # ---- internals ---------------------------------------------------------------------------------------
+    def _take_turn(self, turn: CpuTurn) -> bool:
+        """Wait up to a tick for a core; on getting one, use as many torch threads as the share gives."""
+        if turn.acquire(self.control.tick_seconds):
+            if turn.threads != torch.get_num_threads():
+                torch.set_num_threads(turn.threads)  # 1 when several runs share the cores, all when alone
+            self.state.runs_sharing = turn.runs
+            if self.state.waiting_ahead is not None:  # it waited: the views say it trains again
+                self.state.waiting_ahead = None
+                self.notify("on_wait")
+            return True
+        self.state.waiting_ahead, self.state.runs_sharing = turn.ahead, turn.runs
+        self.notify("on_wait")
+        return False
+
 
     @property
     def _memory_format(self) -> torch.memory_format:

@@ -1,10 +1,10 @@
-"""What every widget shares: an error in a callback is shown to the learner, never lost in a log."""
+"""What every widget shares: an error in a callback is shown to the learner, never lost in a log; rows that wrap."""
 
 from __future__ import annotations
 
 import functools
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -32,3 +32,16 @@ def report_errors(output: widgets.Output) -> Callable[[Callable[..., Any]], Call
         return guarded
 
     return decorator
+
+
+def row(children: Sequence[widgets.Widget], **layout: Any) -> widgets.HBox:
+    """Widgets side by side that wrap onto the next line where the output is too narrow for all of them.
+
+    JupyterLab's output is about 850 px wide with the file browser open at 1280 px, and a fixed row wider than that
+    is clipped without a scrollbar; a wrapping row never is. ``layout`` adds :class:`ipywidgets.Layout` properties.
+
+    Example:
+        >>> row([start_button, stop_button, status])
+    """
+    layout = {"flex_flow": "row wrap", "align_items": "center", **layout}
+    return widgets.HBox(list(children), layout=widgets.Layout(**layout))

@@ -13,6 +13,9 @@ dashboard notebook therefore shows its view in one cell and calls :func:`open_li
 kernel has drawn the default view when the page is asked for, and moves its controls to the link's values once the
 page has taken it. Outside Voila (JupyterLab, nbval) :func:`open_link` does nothing.
 
+**One page for many views.** A gallery (:class:`~segtutor.widgets.ExplorerGallery`, the explorers' dashboard)
+shows the view a link names, then applies the link to it (:func:`view_named`).
+
 **Bad links.** A setting the view does not have, a value it does not offer (out of a slider's range, not among a
 dropdown's options) or one it refuses (a kernel larger than the padded input) is left at its default, and the view
 shows one line saying what was ignored. A link made for another view opens the default view, with a note.
@@ -215,12 +218,25 @@ def open_link(view: ShareableView, query: str | None = None) -> LinkReport:
     query = voila_query_string() if query is None else query
     if not query.lstrip("?"):
         return LinkReport()
+    view = view_named(view, query)
     report = apply_link(view, query)
     share = getattr(view, "share", None)
     if isinstance(share, ShareLink):
         share.refresh()
         share.note = report.note
     return report
+
+
+def view_named(view: Any, query: str) -> ShareableView:
+    """The view a link is for: ``view`` itself, or, for a gallery of views (one with ``view_for(name)`` and an
+    ``explorer`` shown, e.g. :class:`~segtutor.widgets.ExplorerGallery`), the one the link's ``view=`` names,
+    which the gallery then shows (the one shown if it holds no such view)."""
+    view_for = getattr(view, "view_for", None)
+    if not callable(view_for):
+        return view
+    name = dict(urllib.parse.parse_qsl(query.lstrip("?"))).get("view")
+    chosen = view_for(name)
+    return chosen if chosen is not None else view.explorer
 
 
 class ShareLink(anywidget.AnyWidget):

@@ -11,6 +11,7 @@ Every wait is bounded. Screenshots go to ``/tmp/segtutor-shots``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -223,11 +224,14 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def serve_jupyterlab(root: Path, *, log_dir: Path | None = None) -> Iterator[str]:
+def serve_jupyterlab(root: Path, *, log_dir: Path | None = None,
+                     settings: dict[str, dict] | None = None) -> Iterator[str]:
     """Run JupyterLab on a free 127.0.0.1 port over the folder ``root``; yields ``http://127.0.0.1:<port>/?token=…``
     once it answers (:func:`lab_url` makes a notebook's address from it).
 
     Settings, workspaces and runtime files go to a temporary folder, so the learner's own JupyterLab is untouched.
+    ``settings`` adds user settings by plugin, e.g. ``{"@jupyterlab/notebook-extension/tracker": {"windowingMode":
+    "none"}}`` (every cell rendered, also those scrolled out of view).
     """
     port, token = _free_port(), "segtutor-browser-test"
     home = Path(tempfile.mkdtemp(prefix="segtutor-lab-"))
@@ -247,6 +251,11 @@ def serve_jupyterlab(root: Path, *, log_dir: Path | None = None) -> Iterator[str
     news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text('{"fetchNews": "false"}')  # no "Would you like to get notified…" toast over the notebook
+    for plugin, values in (settings or {}).items():
+        package, _, name = plugin.rpartition("/")
+        path = home / "settings" / package / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 DASHBOARDS = Path(__file__).parents[2] / "notebooks" / "dashboards"
 LINK = "?view=convolution&input=tissue&kernel=blur&stride=2&padding=1&step=3&colour=red"
 PLOT = "document.querySelector('.js-plotly-plot')"
-SELECTED = "select => select.options[select.selectedIndex].textContent"
+SELECTED = "select => select.options[select.selectedIndex].textContent.replace(/\\u00a0/g, ' ')"  # ipywidgets: nbsp
 
 
 def slider_readout(page, description: str) -> str:
@@ -42,7 +42,7 @@ def test_a_link_opens_the_convolution_dashboard_in_its_state(voila_page, options
     note = page.locator(".segtutor-share-note")
     note.wait_for(timeout=15_000)
     assert note.inner_text() == "Opened from a link; ignored colour=red (no such setting)."
-    link = page.locator(".segtutor-share-link").input_value()
+    link = page.locator("input.segtutor-share-link").input_value()
     assert link.startswith(page.url.split("?")[0] + "?view=convolution&input=tissue&kernel=blur") and "step=3" in link
     page.wait_for_timeout(500)
     voila.screenshot(f"link-convolution-{mode}")
@@ -60,4 +60,29 @@ def test_the_loss_playground_dashboard_opens_from_a_link(voila_page):
     assert page.locator(".segtutor-share-note").is_hidden()  # nothing was ignored
     page.wait_for_timeout(500)
     voila.screenshot("link-loss-playground")
+    assert not [line for line in voila.console if line.startswith("pageerror")], voila.console
+
+
+@pytest.mark.parametrize("options", [[], ["--preheat_kernel=True"]], ids=["cold", "preheated"])
+def test_the_explorers_dashboard_opens_the_explorer_a_link_names(voila_page, options):
+    query = "?view=pooling&input=tissue&mode=avg&window=3&stride=3&colour=red"
+    voila = voila_page(str(DASHBOARDS / "explorers.ipynb"), options=options, query=query)
+    voila.wait_for_plots(1)
+    page = voila.page
+    mode = "preheated" if options else "cold"
+    picker = page.locator(".widget-dropdown", has_text="explorer").first.locator("select")
+    page.wait_for_function(f"s => ({SELECTED})(s) === 'ReLU and pooling (03)'", arg=picker.element_handle(),
+                           timeout=30_000)  # fmt: skip
+    page.locator(".widget-toggle-button.mod-active", has_text="average").wait_for(timeout=30_000)
+    assert slider_readout(page, "window") == "3" and slider_readout(page, "stride") == "3"
+    # the pooled 16 × 16 tissue map, window 3, stride 3: ⌊(16 − 3) / 3⌋ + 1 = 5 rows in the output grid
+    page.wait_for_function(f"{PLOT}.data.some(trace => trace.type === 'heatmap' && trace.z.length === 5)",
+                           timeout=30_000)  # fmt: skip
+    note = page.locator(".segtutor-share-note")
+    note.wait_for(timeout=15_000)
+    assert note.inner_text() == "Opened from a link; ignored colour=red (no such setting)."
+    link = page.locator("input.segtutor-share-link").input_value()
+    assert link.startswith(page.url.split("?")[0] + "?view=pooling&input=tissue&") and "mode=avg&window=3" in link
+    page.wait_for_timeout(500)
+    voila.screenshot(f"link-explorers-pooling-{mode}")
     assert not [line for line in voila.console if line.startswith("pageerror")], voila.console

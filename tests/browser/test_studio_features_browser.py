@@ -1,6 +1,6 @@
 """The studio's time machine and annotation tab in Voila: train briefly, scrub back, propose patches, annotate.
 
-The studio opens from a link (a tiny UNet, a 4-second budget). Saves ``/tmp/segtutor-shots/studio-time-machine.png``
+The studio opens from a link (a tiny UNet, a 4-second budget, the Train tab open). Saves ``/tmp/segtutor-shots/studio-time-machine.png``
 and ``studio-annotate.png``.
 """
 
@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 STUDIO = Path(__file__).parents[2] / "notebooks" / "dashboards" / "training_studio.ipynb"
-LINK = "?view=studio&model=unet&size=tiny&lr=0.003&unit=seconds&budget=4"
+LINK = "?view=studio&model=unet&size=tiny&lr=0.003&unit=seconds&budget=4&tab=train"
 MACHINE = "document.querySelector('.segtutor-time-machine .js-plotly-plot')"
 ANNOTATION = "document.querySelector('.segtutor-annotation .js-plotly-plot')"
 
@@ -28,8 +28,9 @@ def test_scrub_back_through_training_and_annotate_where_the_model_is_unsure(voil
     page = voila.page
     page.locator(".lm-TabBar-tab", has_text="1 · Model").wait_for(timeout=30_000)
 
-    # 1) train for the link's 4 seconds; the time machine follows the run to its end
-    open_tab(page, "2 · Train")
+    # 1) the link opened the Train tab; train for its 4 seconds; the time machine follows the run to its end
+    page.locator(".lm-TabBar-tab.lm-mod-current", has_text="2 · Train").wait_for(timeout=60_000)
+    assert page.locator("input.segtutor-share-link").input_value().endswith("&tab=train")
     page.get_by_role("button", name="▶ Start").click()
     page.locator(".segtutor-training-status", has_text="completed").wait_for(timeout=120_000)
     page.wait_for_function(f"{MACHINE}?.layout.annotations[0].text.startsWith('prediction at step')", timeout=30_000)

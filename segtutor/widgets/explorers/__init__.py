@@ -6,6 +6,7 @@ tested on its own (the ``...State`` classes).
 
 from segtutor.widgets.explorers.backprop import BackpropExplorer, OptimizerExplorer
 from segtutor.widgets.explorers.convolution import ConvolutionExplorer, ConvolutionState
+from segtutor.widgets.explorers.gallery import ExplorerGallery
 from segtutor.widgets.explorers.loss_playground import LossPlaygroundExplorer, LossPlaygroundState
 from segtutor.widgets.explorers.pooling import PoolingExplorer, PoolingState
 from segtutor.widgets.explorers.receptive_field import ReceptiveFieldExplorer, ReceptiveFieldState
@@ -15,6 +16,7 @@ __all__ = [
     "BackpropExplorer",
     "ConvolutionExplorer",
     "ConvolutionState",
+    "ExplorerGallery",
     "LossPlaygroundExplorer",
     "LossPlaygroundState",
     "OptimizerExplorer",

@@ -22,7 +22,15 @@ from segtutor.explain.arithmetic import OutputSize, output_size
 from segtutor.explain.conv import ConvStep, conv2d_steps
 from segtutor.explain.kernels import KERNEL_PRESETS, first_layer_kernels, kernel_preset
 from segtutor.explain.samples import number_grid, rgb_patch, tissue_patch
-from segtutor.figures import MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.figures import (
+    MAX_NUMBERED,
+    TEMPLATE,
+    cell_outline,
+    cell_text,
+    empty_cell_grid,
+    grid_heatmap,
+    square_cells,
+)
 from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 
 INPUT, KERNEL, PRODUCTS, OUTPUT = range(4)  # trace indices, one heatmap per subplot
@@ -215,6 +223,7 @@ class ConvolutionExplorer(SteppedExplorer):
         for column, trace in enumerate(traces, start=1):
             figure.add_trace(trace, row=1, col=column)
         square_cells(figure, 4)
+        empty_cell_grid(figure, 4)  # the output's cells, before they are computed
         height, width = state.image.shape[-2:]
         self._fixed_shapes = [
             cell_outline(0, 0, subplot=1, name="image", height=height, width=width, color="black", line_width=2),

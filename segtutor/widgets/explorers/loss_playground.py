@@ -29,7 +29,7 @@ from scipy import ndimage
 from segtutor.figures import TEMPLATE
 from segtutor.metrics import SegmentationScores, confusion_matrix
 from segtutor.train import cross_entropy_loss, dice_loss, focal_loss, logit_gradients
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.links import Shareable, ShareLink
 from segtutor.widgets.live_figure import Click, LiveFigure
 
@@ -278,13 +278,13 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
         self.figure.on_click(guard(self._on_click))
         hint = widgets.HTML("<span style='font-size:12px;color:#555'>click the truth to move the tumor, click the "
                             "prediction to paint with the brush</span>")  # fmt: skip
-        columns = widgets.HBox([
+        columns = row([
             widgets.VBox([widgets.HTML("<b>ground truth</b>"), self.tumor_share, self.row, self.col]),
             widgets.VBox([widgets.HTML("<b>prediction</b>"), self.preset, self.shift, self.grow, self.blur,
                           self.confidence]),
             widgets.VBox([widgets.HTML("<b>losses and brush</b>"), self.tumor_weight, self.gamma, self.brush_radius,
                           self.brush_value, self.clear_button, hint]),
-        ])  # fmt: skip
+        ], align_items="flex-start")  # fmt: skip
         self.share = ShareLink(self)
         super().__init__([columns, self.scores, self.figure, self.errors, self.share])
         self._draw()

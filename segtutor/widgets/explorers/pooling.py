@@ -16,7 +16,16 @@ from segtutor.explain.conv import conv2d
 from segtutor.explain.kernels import KERNEL_PRESETS, kernel_preset
 from segtutor.explain.pool import PoolStep, pool2d_steps
 from segtutor.explain.samples import number_grid, tissue_patch
-from segtutor.figures import HIGHLIGHT, MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.figures import (
+    HIGHLIGHT,
+    MAX_NUMBERED,
+    TEMPLATE,
+    cell_outline,
+    cell_text,
+    empty_cell_grid,
+    grid_heatmap,
+    square_cells,
+)
 from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 
 FEATURES, RELU, POOLED = range(3)  # trace indices, one heatmap per subplot
@@ -80,7 +89,7 @@ class PoolingExplorer(SteppedExplorer):
         self.kernel_picker = widgets.Dropdown(options=[(n.replace("_", " "), n) for n in KERNEL_PRESETS],
                                               value="sobel_x", description="conv kernel")  # fmt: skip
         self.mode = widgets.ToggleButtons(options=[("max", "max"), ("average", "avg")], value="max",
-                                          description="pooling", style={"button_width": "80px"})  # fmt: skip
+                                          description="pooling", style={"button_width": "auto"})  # fmt: skip
         self.kernel_size = widgets.IntSlider(value=2, min=1, max=4, description="window")
         self.stride = widgets.IntSlider(value=2, min=1, max=3, description="stride")
         self.state = PoolingState(self._feature_map())
@@ -109,6 +118,7 @@ class PoolingExplorer(SteppedExplorer):
             figure.add_trace(grid_heatmap(values, colorscale="RdBu", zmin=-scale, zmax=scale, name=name, decimals=1),
                              row=1, col=column)  # fmt: skip
         square_cells(figure, 3)
+        empty_cell_grid(figure, 3)  # the pooled map's cells, before they are computed
         self._fixed_shapes = [
             cell_outline(0, 0, subplot=3, name="output", height=state.output_shape[0], width=state.output_shape[1],
                          color="lightgray", line_width=1),

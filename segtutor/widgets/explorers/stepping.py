@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import ipywidgets as widgets
 import numpy as np
 
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.links import Shareable, ShareLink
 from segtutor.widgets.live_figure import LiveFigure
 
@@ -81,9 +81,13 @@ class StepControls(widgets.HBox):
         self.speed = widgets.FloatLogSlider(value=steps_per_second, base=10, min=-0.5, max=1.5, step=0.1,
                                             description="steps/s", readout_format=".1f")  # fmt: skip
         widgets.jslink((self.play, "value"), (self.slider, "value"))
+        # a step set in Python (a link, a notebook cell) moves Play too: the page's jslink would else copy Play's
+        # value back onto the slider when it draws them, and show step 0
+        self.slider.observe(self._follow, names="value")
         self.step_button.on_click(self._next)
         self.speed.observe(self._set_speed, names="value")
-        super().__init__([self.play, self.step_button, self.slider, self.speed])
+        super().__init__([self.play, self.step_button, self.slider, self.speed],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
 
     def reset(self, num_steps: int) -> None:
         """Start again at step 0 of an algorithm with ``num_steps`` steps (stops Play)."""
@@ -98,6 +102,9 @@ class StepControls(widgets.HBox):
         at_end = self.slider.value >= self.slider.max
         self.slider.value = 0 if at_end else self.slider.value + 1
         self.play.value = self.slider.value  # the jslink only runs in a browser
+
+    def _follow(self, change: dict) -> None:
+        self.play.value = change["new"]
 
     def _set_speed(self, change: dict) -> None:
         self.play.interval = max(int(1000 / change["new"]), 20)
@@ -132,7 +139,7 @@ class SteppedExplorer(widgets.VBox, Shareable):
         for control in itertools.chain.from_iterable(columns):
             control.observe(guard(self._on_settings), names="value")
         self.stepper.slider.observe(guard(self._on_step), names="value")
-        settings = widgets.HBox([widgets.VBox(list(column)) for column in columns])
+        settings = row([widgets.VBox(list(column)) for column in columns], align_items="flex-start")
         self.share = ShareLink(self)
         super().__init__([settings, self.stepper, self.formula, self.figure, *below, self.errors, self.share])
         self._redraw()

@@ -18,10 +18,11 @@ from segtutor.explain.arguments import as_array
 from segtutor.explain.kernels import UPSAMPLING_KERNELS, upsampling_kernel
 from segtutor.explain.samples import number_grid, tissue_patch
 from segtutor.explain.transposed import ScatterStep, add_stamp, conv_transpose2d_steps, overlap_count
-from segtutor.figures import MAX_NUMBERED, TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.figures import TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
 from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 
 INPUT, KERNEL, OUTPUT, OVERLAP, BILINEAR = range(5)  # trace indices, one heatmap per subplot
+MAX_NUMBERED_OUTPUT = 14  # the three output grids are the widest panels: numbers stay readable at stride 3 (12 × 12)
 class UpsamplingState(SteppedState):
     """A transposed convolution being stepped through, one input pixel's stamp at a time.
 
@@ -61,6 +62,13 @@ class UpsamplingState(SteppedState):
     def output_so_far(self) -> np.ndarray:
         """The output with the stamps of the steps up to the current one added."""
         return self.partial[self.index]
+
+    def overlap_so_far(self) -> np.ndarray:
+        """How many of the stamps up to the current step cover each output pixel: ``overlap`` at the last step."""
+        count = np.zeros(self.overlap.shape)  # (H_out, W_out)
+        for step in self.steps[: self.index + 1]:
+            add_stamp(count, step, 1)  # +1 on the output pixels this stamp lands on
+        return count
 
 
 class UpsamplingExplorer(SteppedExplorer):
@@ -110,9 +118,11 @@ class UpsamplingExplorer(SteppedExplorer):
             grid_heatmap(state.x, colorscale="Blues", name="input", decimals=1),
             grid_heatmap(state.kernel, colorscale="RdBu", zmin=-kernel_range, zmax=kernel_range, name="kernel"),
             grid_heatmap(state.output_so_far(), colorscale="RdBu", zmin=-out_range, zmax=out_range, name="output",
-                         decimals=1),
-            grid_heatmap(state.overlap, colorscale="Oranges", zmin=0, name="stamps per pixel", decimals=0),
-            grid_heatmap(state.bilinear, colorscale="Blues", name="bilinear", decimals=1),
+                         decimals=1, max_numbered=MAX_NUMBERED_OUTPUT),
+            grid_heatmap(state.overlap_so_far(), colorscale="Oranges", zmin=0, zmax=max(float(state.overlap.max()), 1),
+                         name="stamps per pixel", decimals=0, max_numbered=MAX_NUMBERED_OUTPUT),
+            grid_heatmap(state.bilinear, colorscale="Blues", name="bilinear", decimals=1,
+                         max_numbered=MAX_NUMBERED_OUTPUT),
         ]  # fmt: skip
         for column, trace in enumerate(traces, start=1):
             figure.add_trace(trace, row=1, col=column)
@@ -126,9 +136,10 @@ class UpsamplingExplorer(SteppedExplorer):
         i, j = step.position
         (kh, kw), rows, cols = step.contribution.shape, step.rows, step.cols
         stamp = cell_outline(int(rows[0]), int(cols[0]), subplot=3, name="stamp", height=kh, width=kw)
-        output = state.output_so_far()
-        numbered = max(output.shape) <= MAX_NUMBERED
+        output, overlap = state.output_so_far(), state.overlap_so_far()
+        numbered = max(output.shape) <= MAX_NUMBERED_OUTPUT
         with self.figure.batch():
             self.figure.update_trace(OUTPUT, z=output, **({"text": cell_text(output, 1)} if numbered else {}))
+            self.figure.update_trace(OVERLAP, z=overlap, **({"text": cell_text(overlap, 0)} if numbered else {}))
             self.figure.update_layout(shapes=[cell_outline(i, j, subplot=1, name="input pixel"), stamp])
         self.formula.value = f"<span style='font-size: 15px'><b>input[{i}, {j}]</b>: {step.formula(decimals=1)}</span>"

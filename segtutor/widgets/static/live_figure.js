@@ -62,13 +62,33 @@ function initialize({ model }) {
   });
 }
 
+// The figure fits the room it is given: its layout's width is the widest it gets. The view takes that width, or
+// less where its box is narrower (min-width 0 lets a row shrink it), and plotly draws at the view's width. A
+// figure without a width fills its box.
+function fitWidth(el, figure) {
+  const widest = figure.layout.width;
+  el.style.width = widest ? `${widest}px` : "100%";
+  el.style.maxWidth = "calc(100% - 2 * var(--jp-widgets-margin, 0px))";  // the view has a margin each side
+  el.style.minWidth = "0";
+  el.style.flex = "0 1 auto";
+}
+
+function fittedLayout(el, figure) {
+  const layout = structuredClone(figure.layout);  // plotly keeps and mutates what it is given: hand it a copy
+  const room = Math.floor(el.clientWidth);
+  if (room > 0) layout.width = layout.width ? Math.min(layout.width, room) : room;
+  return layout;
+}
+
 function render({ model, el }) {
   const div = document.createElement("div");
   div.className = "segtutor-figure";
   el.appendChild(div);
+  fitWidth(el, model.get("figure"));
   let Plotly = null;
   let queued = false;
   let alive = true;
+  let drawnWidth = 0;
   const draw = () => {
     if (!Plotly || queued) return;
     queued = true;
@@ -76,14 +96,21 @@ function render({ model, el }) {
       queued = false;
       if (!alive) return;
       const figure = model.get("figure");
-      // plotly keeps and mutates what it is given: hand it copies, never the model's state
-      await Plotly.react(div, structuredClone(figure.data), structuredClone(figure.layout), model.get("config"));
+      fitWidth(el, figure);
+      const layout = fittedLayout(el, figure);
+      drawnWidth = layout.width;
+      await Plotly.react(div, structuredClone(figure.data), layout, model.get("config"));
       div.dataset.revision = figure.revision;
     });
   };
   model.on("msg:custom", draw);
   model.on("change:figure", draw);
   model.on("change:config", draw);
+  // the box got wider or narrower (the window, the file browser, a tab shown): draw at the new width
+  const resized = new ResizeObserver(() => {
+    if (Math.floor(el.clientWidth) > 0 && fittedLayout(el, model.get("figure")).width !== drawnWidth) draw();
+  });
+  resized.observe(el);
   // Evaluating plotly.js holds the page's only thread for most of a second: let the browser paint the widgets
   // first (the next frame), then load it, so the controls appear before the plots.
   const afterPaint = new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
@@ -91,7 +118,9 @@ function render({ model, el }) {
     if (!alive) return;
     Plotly = library;
     const figure = model.get("figure");
-    await Plotly.newPlot(div, structuredClone(figure.data), structuredClone(figure.layout), model.get("config"));
+    const layout = fittedLayout(el, figure);
+    drawnWidth = layout.width;
+    await Plotly.newPlot(div, structuredClone(figure.data), layout, model.get("config"));
     div.dataset.revision = figure.revision;
     performance.mark("segtutor:figure-drawn");
     div.on("plotly_click", (event) => {
@@ -104,6 +133,7 @@ function render({ model, el }) {
   });
   return () => {
     alive = false;
+    resized.disconnect();
     if (Plotly) Plotly.purge(div);
   };
 }

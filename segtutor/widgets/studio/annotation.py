@@ -41,7 +41,7 @@ from segtutor.train import (
     compare_strategies,
     run_in_background,
 )
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.live_figure import Click, LiveFigure
 
 PROPOSED, LABELLED = "#ff7f00", "#1b9e77"  # outline colours of proposed and labelled patches
@@ -138,7 +138,7 @@ class AnnotationViewer(widgets.VBox):
                                               disabled=True, **button)  # fmt: skip
         self.compare_button = widgets.Button(description="compare with random patches (3 seeds)", **button)
         self.measure = widgets.ToggleButtons(options=list(UNCERTAINTY_MEASURES), value="entropy",
-                                             description="uncertainty", style={"button_width": "70px"})  # fmt: skip
+                                             description="uncertainty", style={"button_width": "auto"})  # fmt: skip
         self.tile = widgets.IntSlider(value=0, min=0, max=len(self.pool) - 1, description="tile",
                                       layout=widgets.Layout(width="360px"))  # fmt: skip
         self.status = widgets.HTML()
@@ -162,8 +162,8 @@ class AnnotationViewer(widgets.VBox):
             "picture to add it to the proposals or take it out.</div>"
         )
         super().__init__([
-            widgets.HBox([self.start_button, self.propose_button, self.annotate_button]),
-            widgets.HBox([self.measure, self.tile, self.compare_button]),
+            row([self.start_button, self.propose_button, self.annotate_button]),
+            row([self.measure, self.tile, self.compare_button]),
             self.status, self.figure, self.verdict, note, self.errors,
         ])  # fmt: skip
         self.draw()

@@ -37,14 +37,13 @@ from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.training import TrainingDashboard
 
 TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race", "6 · Annotate")
+TAB_LINK_NAMES = ("model", "train", "predictions", "features", "race", "annotate")  # tab=… in a link
 LINKED_SETTINGS = {"lr": "lr", "optimizer": "optimizer", "batch_size": "batch_size", "unit": "budget_unit",
                    "budget": "budget", "schedule": "schedule"}  # name in a link -> TrainSettings control
 MODEL_TAB, TRAIN_TAB, PREDICTIONS_TAB, FEATURES_TAB, RACE_TAB, ANNOTATE_TAB = range(len(TABS))
 
 
 class TrainingStudio(widgets.VBox):
-    LINK_VIEW = "studio"
-
     """Pick a model → train it live → inspect its predictions → upload an image → race the architectures.
 
     Args:
@@ -58,13 +57,15 @@ class TrainingStudio(widgets.VBox):
         race_config: the race's settings; default the same with 15 s per model.
         seed: seeds the generated data and the initial weights (the configs seed the data order).
 
-    "Copy link to this view" (``studio.share``) carries the model, its size and the training settings;
-    :func:`~segtutor.widgets.open_link` opens a studio in the state of a link.
+    "Copy link to this view" (``studio.share``) carries the model, its size, the training settings and the tab
+    open (``tab=train``); :func:`~segtutor.widgets.open_link` opens a studio in the state of a link.
 
     Example:
         >>> studio = TrainingStudio(model="unet", size="small")
         >>> studio            # shows the app; in Voila, a dashboard notebook holds just these two lines
     """
+
+    LINK_VIEW = "studio"
 
     def __init__(
         self,
@@ -128,7 +129,9 @@ class TrainingStudio(widgets.VBox):
         if self._dashboard is None:
             self._dashboard = TrainingDashboard(self.picker.model, self.train_data, self.val_data,
                                                 self.settings.config(), class_names=self.class_names)  # fmt: skip
-            for control in LINKED_SETTINGS.values():  # a link's settings and the dashboard's show the same values
+            # a link's settings and the dashboard's show the same values (and the same batch sizes to choose from)
+            widgets.dlink((self._dashboard.settings.batch_size, "options"), (self.settings.batch_size, "options"))
+            for control in LINKED_SETTINGS.values():
                 widgets.link((getattr(self.settings, control), "value"),
                              (getattr(self._dashboard.settings, control), "value"))  # fmt: skip
             self._pages[TRAIN_TAB].children = [self._dashboard]
@@ -160,10 +163,15 @@ class TrainingStudio(widgets.VBox):
         return self._race
 
     def link_fields(self) -> list[LinkField]:
-        """The model and its size, then the training settings (the budget's unit before the budget)."""
+        """The model and its size, the training settings (the budget's unit before the budget), then the tab."""
         fields = [control_field("model", self.picker.architecture), control_field("size", self.picker.size)]
-        return fields + [control_field(name, getattr(self.settings, control))
-                         for name, control in LINKED_SETTINGS.items()]  # fmt: skip
+        fields += [control_field(name, getattr(self.settings, control)) for name, control in LINKED_SETTINGS.items()]
+        return fields + [LinkField("tab", lambda: TAB_LINK_NAMES[self.tabs.selected_index or 0], self._open_tab)]
+
+    def _open_tab(self, name: str) -> None:
+        if name not in TAB_LINK_NAMES:
+            raise ValueError(f"not one of {', '.join(TAB_LINK_NAMES)}")
+        self.tabs.selected_index = TAB_LINK_NAMES.index(name)  # builds the tab's page on first opening
 
     @property
     def annotation(self) -> AnnotationViewer:
@@ -194,12 +202,14 @@ class TrainingStudio(widgets.VBox):
         return self._copy
 
     def _on_new_model(self, model: nn.Module) -> None:
+        self.settings.use_model(model)  # first: the dashboard's controls, linked to these, then offer the same values
         if self._dashboard is not None:  # a dashboard built later starts from picker.model
             self._dashboard.set_model(model)
         self.refresh_viewers(force=True)
 
     def _on_tab(self, change: dict) -> None:
         index = change["new"]
+        self.share.refresh()  # the link names the tab open
         if index in (PREDICTIONS_TAB, FEATURES_TAB):
             self.refresh_viewers()  # viewers built earlier follow the training
         pages = {TRAIN_TAB: "dashboard", PREDICTIONS_TAB: "predictions", FEATURES_TAB: "features", RACE_TAB: "race",

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from segtutor.figures import image_trace, kernel_mosaic, mosaic, png_uri, style
 from segtutor.models import feature_maps, first_convolution, layer_choices
 from segtutor.predict import image_to_rgb
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.live_figure import LiveFigure
 
 KERNEL_SCALE = 12  # screen pixels per kernel tap in the kernel mosaic
@@ -80,7 +80,7 @@ class FeatureMapViewer(widgets.VBox):
         self.tile.observe(guard(lambda _: self.show()), names="value")
         self.first_channel.observe(guard(lambda _: self._draw_maps()), names="value")
         self.show()
-        super().__init__([widgets.HBox([self.layer, self.tile, self.first_channel]), self.caption, self.figure,
+        super().__init__([row([self.layer, self.tile, self.first_channel]), self.caption, self.figure,
                           self.errors])  # fmt: skip
 
     def set_model(self, model: nn.Module) -> None:

@@ -23,7 +23,7 @@ from segtutor.models import (
     list_models,
     list_sizes,
 )
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.live_figure import LiveFigure
 
 
@@ -72,10 +72,10 @@ class ModelPicker(widgets.VBox):
 
         self.architecture = widgets.ToggleButtons(
             options=[(LABELS.get(name, name), name) for name in list_models()], value=model,
-            style={"button_width": "110px"},
+            style={"button_width": "auto"},
         )  # fmt: skip
         self.size = widgets.ToggleButtons(
-            options=list_sizes(), value=size, style={"button_width": "80px"},
+            options=list_sizes(), value=size, style={"button_width": "auto"},
             tooltips=["fastest", "trains in seconds on a CPU", "slower, a bit better", "the published network"],
         )  # fmt: skip
         self.counts = widgets.HTML()
@@ -95,8 +95,8 @@ class ModelPicker(widgets.VBox):
         table.selected_index = None
         label = dict(layout=widgets.Layout(width="90px"))
         super().__init__([
-            widgets.HBox([widgets.Label("architecture", **label), self.architecture]),
-            widgets.HBox([widgets.Label("size", **label), self.size]),
+            row([widgets.Label("architecture", **label), self.architecture]),
+            row([widgets.Label("size", **label), self.size]),
             self.counts, self.legend, self.figure, table, self.errors,
         ])  # fmt: skip
 

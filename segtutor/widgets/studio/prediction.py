@@ -26,12 +26,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from segtutor.data import LABS, FileFormatError, TissueDataset, class_colors, class_names_of, read_image_bytes
-from segtutor.figures import error_picture, image_trace, png_uri, style
+from segtutor.figures import class_legend_html, error_picture, image_trace, png_uri, style
 from segtutor.models import MIN_SIZE
 from segtutor.predict import PredictionAnalysis, analyse_prediction, error_map, overlay, score_dataset
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.live_figure import LiveFigure
 
+MAX_HOVER_PIXELS = 256 * 256  # larger pictures hover with row and column only (no class names per pixel)
 MAX_MAP_SIDE = 192  # probability maps are sent at most this many values across (hover keeps true coordinates)
 
 
@@ -73,8 +74,9 @@ def prediction_figure(class_names: Sequence[str]) -> go.Figure:
     style(figure)
     figure.update_layout(
         width=1120, height=560, margin=dict(l=10, r=10, t=40, b=40),
-        coloraxis=dict(colorscale="Viridis", cmin=0, cmax=1,
-                       colorbar=dict(title="P", len=0.45, y=0.22, x=last_map[1] + 0.01, thickness=15)),
+        coloraxis=dict(colorscale="RdBu_r", cmin=0, cmax=1,  # as the notebooks draw p(tumor): white = unsure (0.5)
+                       colorbar=dict(title=dict(text="probability"), len=0.45, y=0.22, x=last_map[1] + 0.01,
+                                     thickness=15)),
     )  # fmt: skip
     for annotation in figure.layout.annotations:
         annotation.font.size = 13
@@ -125,7 +127,7 @@ class PredictionViewer(widgets.VBox):
         self.lab_scores: dict[str, object] = {}  # lab name -> SegmentationScores over all validation tiles
         labs = isinstance(dataset, TissueDataset) and dataset.lab in LABS.values()
         self.lab = widgets.ToggleButtons(options=list(LABS), value=dataset.lab.name if labs else None,
-                                         description="test on lab", style={"button_width": "40px"},
+                                         description="test on lab", style={"button_width": "auto"},
                                          layout=widgets.Layout(display=None if labs else "none"))  # fmt: skip
         self.lab_message = widgets.HTML()
 
@@ -137,7 +139,7 @@ class PredictionViewer(widgets.VBox):
                                             value=min(1, len(self.class_names) - 1), description="errors of",
                                             layout=widgets.Layout(width="220px"))  # fmt: skip
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload an image",
-                                         layout=widgets.Layout(width="170px"))  # fmt: skip
+                                         layout=widgets.Layout(width="auto"))  # as wide as its text  # fmt: skip
         self.message = widgets.HTML()
         self.scores = widgets.HTML()
         self.errors = widgets.Output()
@@ -153,13 +155,14 @@ class PredictionViewer(widgets.VBox):
         self.show_tile(0)
         legend = ("<span style='font-size:12px'>errors: <b style='color:rgb(214,39,40)'>red</b> false positive "
                   "(predicted this class, truly another) · <b style='color:rgb(31,119,180)'>blue</b> false negative "
-                  "(truly this class, predicted another) · <b style='color:rgb(200,160,0)'>yellow</b> wrong "
-                  "between two other classes</span>")  # fmt: skip
+                  "(truly this class, predicted another)" + (" · <b style='color:rgb(200,160,0)'>yellow</b> wrong "
+                  "between two other classes" if len(self.class_names) > 2 else "") + "</span>")  # fmt: skip
         super().__init__([
-            widgets.HBox([self.tile, self.opacity, self.error_class]),
-            widgets.HBox([self.lab, self.lab_message], layout=widgets.Layout(align_items="center")),
-            widgets.HBox([self.upload, self.message], layout=widgets.Layout(align_items="center")),
-            self.figure, widgets.HTML(legend), self.scores, self.errors,
+            row([self.tile, self.opacity, self.error_class]),
+            row([self.lab, self.lab_message]),
+            row([self.upload, self.message]),
+            self.figure, widgets.HTML(class_legend_html(self.class_names, self.colors, alpha=self.opacity.value)),
+            widgets.HTML(legend), self.scores, self.errors,
         ])  # fmt: skip
 
     # ---- Python API ----------------------------------------------------------------------------------------
@@ -241,6 +244,7 @@ class PredictionViewer(widgets.VBox):
             else:
                 self.figure.update_trace("ground truth", source=png_uri(np.full_like(analysis.image, 255)))
             self._draw_overlay()
+            self._hover_texts(analysis)
             self._draw_errors()
             for c, name in enumerate(self.class_names):
                 z, step = _display_map(analysis.probs[c])
@@ -263,6 +267,26 @@ class PredictionViewer(widgets.VBox):
         if self.analysis is not None:
             picture = overlay(self.analysis.image, self.analysis.preds, self.colors, self.opacity.value)
             self.figure.update_trace("prediction", source=png_uri(picture))
+
+    def _hover_texts(self, analysis: PredictionAnalysis) -> None:
+        """Hovering a pixel of the truth or the prediction names its class (and the prediction's probability)."""
+        height, width = analysis.preds.shape
+        if height * width > MAX_HOVER_PIXELS:  # a large upload: the texts would outweigh the picture
+            texts = {"ground truth": None, "prediction": None}
+        else:
+            names = np.array(self.class_names, dtype=object)
+            sure = analysis.probs.max(0).values.numpy()  # (H, W) the probability of the predicted class
+            predicted = names[analysis.preds.numpy()]
+            texts = {"prediction": [[f"{name} (p = {p:.2f})" for name, p in zip(*row)] for row in zip(predicted, sure)]}
+            if analysis.mask is not None:
+                truth = analysis.mask.numpy()
+                known = np.where(truth < len(names), truth, 0)
+                texts["ground truth"] = np.where(truth < len(names), names[known], "not annotated").tolist()
+            else:
+                texts["ground truth"] = None
+        for name, text in texts.items():
+            rows = f"{name}: %{{text}}<br>" if text is not None else f"{name}<br>"
+            self.figure.update_trace(name, text=text, hovertemplate=rows + "row %{y:.0f}, col %{x:.0f}<extra></extra>")
 
     def _draw_errors(self) -> None:
         if self.analysis is None:

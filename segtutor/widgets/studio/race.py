@@ -32,9 +32,11 @@ from segtutor.train import (
     run_in_background,
     smooth,
 )
+from segtutor.widgets.controls import row
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings, label
 
+CELL = "padding:2px 10px;white-space:nowrap"  # a table cell of the results: columns apart, a header on one line
 RACE_COLORS = {"unet": "#1b9e77", "fcn8s": "#d95f02", "deeplabv3": "#7570b3"}  # one colour per architecture
 
 
@@ -106,7 +108,7 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
         config = config if config is not None else TrainConfig(max_seconds=20, eval_every=20)
         self.settings = TrainSettings(config, fields=("batch_size", "budget"))
         self.size = widgets.ToggleButtons(options=["tiny", "small", "medium"], value=size,
-                                          style={"button_width": "70px"})  # fmt: skip
+                                          style={"button_width": "auto"})  # fmt: skip
         self.start_button = widgets.Button(description="▶ Start the race", button_style="success",
                                            layout=widgets.Layout(width="150px"))  # fmt: skip
         self.stop_button = widgets.Button(description="■ Stop", button_style="danger", disabled=True,
@@ -120,9 +122,8 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
         self.stop_button.on_click(lambda _: self.stop())
         self._render(final=True)
         super().__init__([
-            widgets.HBox([self.start_button, self.stop_button, self.status],
-                         layout=widgets.Layout(align_items="center")),
-            widgets.HBox([label("size"), self.size]),
+            row([self.start_button, self.stop_button, self.status]),
+            row([label("size"), self.size]),
             *self.settings.rows(),
             self.figure, self.table, self.errors,
         ])  # fmt: skip
@@ -143,10 +144,12 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
         self.errors.outputs = ()
         config, size = self.config(), self.size.value
         control = TrainingControl()
+        self.start_button.disabled, self.stop_button.disabled = True, False  # before the worker: it re-enables Start
         try:
             self._worker = run_in_background(lambda: self._race(config, size, control), control, name="segtutor-race")
         except RuntimeError as error:
             self.errors.append_stderr(f"{error}\n")
+            self._render(final=True)
             return
         self.control = control
 
@@ -209,6 +212,7 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
     def _render(self, *, final: bool = False) -> None:
         """Status line, buttons and the table."""
         self.stop_button.disabled = final
+        self.start_button.disabled = not final  # Stop first: a second Start would restart the race silently
         if not final and self.current is not None:
             steps = len(self._history.losses) if self._history is not None else 0
             self.status.value = (f"<b style='color:#238b45'>racing</b> · {LABELS.get(self.current)} "
@@ -223,9 +227,10 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
 def _table_html(results: Sequence[RaceResult], tolerance: float) -> str:
     if not results:
         return ""
-    head = ("<tr><th style='text-align:left'>model</th><th>parameters</th><th>FLOPs per tile</th>"
-            "<th>ms per step</th><th>steps</th><th>mean IoU</th><th>mean Dice</th>"
-            f"<th>boundary F ({tolerance:g} px)</th><th>ended</th></tr>")  # fmt: skip
+    columns = ["parameters", "FLOPs per tile", "ms per step", "steps", "mean IoU", "mean Dice",
+               f"boundary F ({tolerance:g} px)", "ended"]  # fmt: skip
+    head = ("<tr style='border-bottom:1px solid #999'><th style='text-align:left;padding:2px 10px 2px 0'>model</th>"
+            + "".join(f"<th style='{CELL}'>{column}</th>" for column in columns) + "</tr>")  # fmt: skip
     best_iou = max((r.mean_iou for r in results if r.mean_iou == r.mean_iou), default=math.nan)
     rows = []
     for r in results:
@@ -233,12 +238,13 @@ def _table_html(results: Sequence[RaceResult], tolerance: float) -> str:
         color = RACE_COLORS.get(r.model_name, "#333333")
         iou = f"<b>{r.mean_iou:.3f}</b>" if r.mean_iou == best_iou else f"{r.mean_iou:.3f}"
         rows.append(
-            f"<tr><td style='text-align:left'><b style='color:{color}'>{html.escape(name)}</b> ({r.size})</td>"
-            f"<td>{format_count(r.num_params)}</td><td>{format_count(r.flops)}</td>"
-            f"<td>{1000 * r.seconds_per_iteration:.0f}</td><td>{r.iterations}</td><td>{iou}</td>"
-            f"<td>{r.mean_dice:.3f}</td><td>{r.boundary.mean_f_score:.3f}</td><td>{r.status}</td></tr>"
+            f"<tr><td style='text-align:left;padding:2px 10px 2px 0'><b style='color:{color}'>{html.escape(name)}</b>"
+            f" ({r.size})</td>" + "".join(f"<td style='{CELL}'>{value}</td>" for value in (
+                format_count(r.num_params), format_count(r.flops), f"{1000 * r.seconds_per_iteration:.0f}",
+                r.iterations, iou, f"{r.mean_dice:.3f}", f"{r.boundary.mean_f_score:.3f}", r.status)) + "</tr>"
         )
     note = ("<div style='font-size:12px;color:#555'>boundary F: share of outline pixels within "
             f"{tolerance:g} px of the true outline (1 = every edge in place); IoU and Dice count all "
             "pixels.</div>")  # fmt: skip
-    return f"<table style='font-size:13px;text-align:right'>{head}{''.join(rows)}</table>{note}"
+    return (f"<table style='font-size:13px;text-align:right;border-collapse:collapse'>{head}{''.join(rows)}</table>"
+            f"{note}")

@@ -10,6 +10,7 @@ from torch import nn
 
 from segtutor.models import GENERIC_DEFAULTS
 from segtutor.train import TrainConfig
+from segtutor.widgets.controls import row
 
 
 class TrainSettings:
@@ -59,7 +60,7 @@ class TrainSettings:
                                          readout_format=".1e", continuous_update=False,
                                          style={"description_width": "90px"})  # fmt: skip
         self.optimizer = widgets.ToggleButtons(options=[("Adam", "adam"), ("SGD", "sgd")], value=config.optimizer,
-                                               style={"button_width": "60px"})  # fmt: skip
+                                               style={"button_width": "auto"})  # fmt: skip
         self.batch_size = widgets.Dropdown(description="batch size", layout=widgets.Layout(width="200px"))
         self._show_batch_size(shown.batch_size)
         self.budget = widgets.BoundedFloatText(value=config.max_seconds if seconds else config.max_iters, min=1,
@@ -67,9 +68,9 @@ class TrainSettings:
                                                layout=widgets.Layout(width="170px"))  # fmt: skip
         self.budget_unit = widgets.ToggleButtons(options=["seconds", "iterations"],
                                                  value="seconds" if seconds else "iterations",
-                                                 style={"button_width": "80px"})  # fmt: skip
+                                                 style={"button_width": "auto"})  # fmt: skip
         self.schedule = widgets.ToggleButtons(
-            options=["cosine", "constant"], value=config.schedule, style={"button_width": "75px"},
+            options=["cosine", "constant"], value=config.schedule, style={"button_width": "auto"},
             tooltips=["lr falls to 0 over the budget", "the same lr throughout"],
         )  # fmt: skip
 
@@ -106,15 +107,16 @@ class TrainSettings:
             options.insert(0, ("each model's own", self.EACH_MODELS_OWN))
         self.batch_size.options = options
         self.batch_size.value = size if size is not None else self.EACH_MODELS_OWN
+        self.batch_size.layout.width = "260px" if size is None else "200px"  # room for "each model's own"
 
     def rows(self) -> list[widgets.HBox]:
-        """The controls of :attr:`fields`, laid out in rows with their labels."""
+        """The controls of :attr:`fields`, laid out in rows (that wrap where the output is narrow) with their labels."""
         first = [self.lr] if "lr" in self.fields else []
         first += [label("optimizer"), self.optimizer] if "optimizer" in self.fields else []
         first += [self.batch_size] if "batch_size" in self.fields else []
         second = [self.budget, self.budget_unit] if "budget" in self.fields else []
         second += [label("lr schedule"), self.schedule] if "schedule" in self.fields else []
-        return [widgets.HBox(row) for row in (first, second) if row]
+        return [row(controls) for controls in (first, second) if controls]
 
 
 def label(text: str) -> widgets.Label:

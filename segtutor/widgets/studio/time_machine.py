@@ -24,7 +24,7 @@ from plotly.subplots import make_subplots
 from segtutor.figures import error_picture, image_trace, png_uri, probability_picture, style
 from segtutor.predict import error_map, image_to_rgb, overlay
 from segtutor.train import Snapshot, TimeMachine
-from segtutor.widgets.controls import report_errors
+from segtutor.widgets.controls import report_errors, row
 from segtutor.widgets.live_figure import LiveFigure
 
 TITLES = ("prediction", "errors", "probability", "confusion matrix")
@@ -110,7 +110,7 @@ class TimeMachineViewer(widgets.VBox):
             "<b>Time machine</b> <span style='font-size:13px;color:#555'>drag the slider back through training: "
             "what the model predicted on the preview tile at that step, and what it got wrong</span>"
         )
-        super().__init__([title, widgets.HBox([self.slider, self.class_picker]), self.info, self.figure, self.errors])
+        super().__init__([title, row([self.slider, self.class_picker]), self.info, self.figure, self.errors])
         self.refresh(draw=True)
 
     def refresh(self, *, draw: bool = True) -> None:
@@ -156,7 +156,8 @@ class TimeMachineViewer(widgets.VBox):
             self.figure.set_subplot_title(0, f"prediction at step {snapshot.iteration}")
             self.figure.set_subplot_title(1, f"errors on {html.escape(name)}: FP red, FN blue")
             self.figure.set_subplot_title(2, f"P({html.escape(name)}) per pixel")
-        self.info.value = _scores_html(snapshot, self.class_names, self.colors, len(snapshots), self.machine.every)
+        self.info.value = _scores_html(snapshot, self.class_names, self.colors, len(snapshots), self.machine.every,
+                                       self.machine.max_snapshots, sum(s.nbytes for s in snapshots))  # fmt: skip
         self._move_marker()
 
     def _on_slider(self, _change: dict) -> None:
@@ -175,8 +176,9 @@ class TimeMachineViewer(widgets.VBox):
 
 
 def _scores_html(snapshot: Snapshot, class_names: Sequence[str], colors: Sequence[Sequence[int]], count: int,
-                 every: int) -> str:  # fmt: skip
-    """One line: the snapshot's step, training loss, pixel accuracy, and IoU and Dice of each class on the tile."""
+                 every: int, most: int, nbytes: int) -> str:  # fmt: skip
+    """One line: the snapshot's step, training loss, pixel accuracy, and IoU and Dice of each class on the tile;
+    a second: how many snapshots are kept (of at most ``most``), how far apart, and the memory they hold."""
     loss = "—" if math.isnan(snapshot.loss) else f"{snapshot.loss:.3f}"
     scores = " · ".join(
         f"<span style='color:rgb{tuple(color)}'>■</span> {html.escape(name)} IoU <b>{_number(iou)}</b> "
@@ -186,8 +188,8 @@ def _scores_html(snapshot: Snapshot, class_names: Sequence[str], colors: Sequenc
     return (
         f"<div style='font-size:13px'>step <b>{snapshot.iteration}</b> ({snapshot.seconds:.1f} s) · training loss "
         f"{loss} · on this tile: pixel accuracy {snapshot.pixel_accuracy:.3f} · {scores}"
-        f"<br><span style='color:#666'>{count} snapshots kept, one every {every} steps (thinned as the run grows)"
-        "</span></div>"
+        f"<br><span style='color:#666'>{count} snapshots kept (at most {most}), one every {every} steps (thinned as "
+        f"the run grows), {nbytes / 1e6:.1f} MB</span></div>"
     )
 
 

@@ -13,10 +13,14 @@ and scrubs back through them.
 
 from __future__ import annotations
 
+import base64
+import copy
 import html
 import math
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
@@ -26,7 +30,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from segtutor.data import class_colors
-from segtutor.figures import image_trace, lr_finder_figure, png_uri, style
+from segtutor.figures import class_legend_html, image_trace, lr_finder_figure, png_uri, style
 from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
 from segtutor.predict import BrokenModelError, image_to_rgb, overlay
 from segtutor.train import (
@@ -37,8 +41,10 @@ from segtutor.train import (
     TrainConfig,
     TrainingSession,
     TrainState,
+    save_checkpoint,
     smooth,
 )
+from segtutor.widgets.controls import row
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.time_machine import TimeMachineViewer
@@ -109,7 +115,8 @@ class TrainingDashboard(widgets.VBox, Callback):
         max_snapshots: the time machine keeps at most this many snapshots of the preview tile per run.
 
     Python API (what the buttons call): :meth:`start`, :meth:`pause`, :meth:`resume`, :meth:`stop`, :meth:`join`,
-    :meth:`find_lr`; ``dashboard.settings.lr.value = 1e-4`` changes the learning rate of the running training.
+    :meth:`find_lr`, :meth:`offer_checkpoint`; ``dashboard.settings.lr.value = 1e-4`` changes the learning rate of
+    the running training.
     The controls show the model's recommended learning rate and batch size where ``config`` leaves them at None.
 
     Example:
@@ -158,7 +165,8 @@ class TrainingDashboard(widgets.VBox, Callback):
                                              indent=False)  # fmt: skip
         self.status = widgets.HTML()
         self.status.add_class("segtutor-training-status")
-        self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout=widgets.Layout(width="100%"))
+        self.progress = widgets.FloatProgress(value=0, min=0, max=1,
+                                              layout=widgets.Layout(width="auto"))  # the row's width, less margins
         self.errors = widgets.Output()
         self.lr_finder_button = widgets.Button(description="find lr", icon="search", **button,
                                                tooltip="a short mock training with a rising learning rate, on a copy "
@@ -166,6 +174,11 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.lr_finder = None  # the latest LRFinderResult
         self.lr_figure = LiveFigure()
         self.lr_panel = widgets.Box([self.lr_figure], layout=widgets.Layout(display="none"))  # shown once it has run
+        self.checkpoint_button = widgets.Button(description="checkpoint", icon="download",
+                                                layout=widgets.Layout(width="120px"),
+                                                tooltip="the model as it is now, with its settings and curves, as a "
+                                                        ".pt file to keep (segtutor.train.load_checkpoint reads it)")
+        self.checkpoint_link = widgets.HTML()  # the download link, once a checkpoint is made
 
         # 2) the figure: curves and preview
         image, mask = self.session.preview_sample()
@@ -181,15 +194,17 @@ class TrainingDashboard(widgets.VBox, Callback):
         self.resume_button.on_click(lambda _: self.resume())
         self.stop_button.on_click(lambda _: self.stop())
         self.lr_finder_button.on_click(lambda _: self.find_lr())
+        self.checkpoint_button.on_click(lambda _: self.offer_checkpoint())
         self.settings.lr.observe(self._on_lr, names="value")
         self.log_scale.observe(self._on_log_scale, names="value")
         self._render_status()
         super().__init__([
-            widgets.HBox([self.start_button, self.pause_button, self.resume_button, self.stop_button,
-                          self.lr_finder_button, self.status], layout=widgets.Layout(align_items="center")),
+            row([self.start_button, self.pause_button, self.resume_button, self.stop_button, self.lr_finder_button,
+                 self.status]),
             *self.settings.rows(),
-            widgets.HBox([self.log_scale, self.keep_weights]),
-            self.lr_panel, self.progress, self.figure, self.rewind, self.errors,
+            row([self.log_scale, self.keep_weights, self.checkpoint_button, self.checkpoint_link]),
+            self.lr_panel, self.progress, self.figure, widgets.HTML(class_legend_html(self.class_names, self.colors)),
+            self.rewind, self.errors,
         ])  # fmt: skip
 
     # ---- the Python API (what the buttons do) --------------------------------------------------------------
@@ -224,6 +239,35 @@ class TrainingDashboard(widgets.VBox, Callback):
         except (ValueError, TypeError, RuntimeError) as error:
             self.errors.append_stderr(f"{error}\n")
         self._render_status()
+
+    def offer_checkpoint(self) -> bytes:
+        """The model as it is now (between two steps), its settings and history, as a link that downloads a ``.pt``.
+
+        A learner keeps the work on their own machine: a closed tab or a restarted server does not take it along.
+        The file is :func:`~segtutor.train.save_checkpoint`'s; :func:`~segtutor.train.load_checkpoint` reads it back.
+
+        Returns:
+            The file's bytes (also in the link); b"" if the model cannot be saved (the reason is shown).
+        """
+        session = self.session
+        with session.control.step_lock:  # weights and curves of the same step
+            model = copy.deepcopy(session.model).cpu()
+            history = copy.deepcopy(session.history)
+        steps = len(history.losses) if history is not None else 0
+        name = f"{type(model).__name__.lower()}-step{steps}.pt"
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / name
+                save_checkpoint(path, model, class_names=list(self.class_names), history=history,
+                                config=session.config if history is not None else None)  # fmt: skip
+                data = path.read_bytes()
+        except ValueError as error:  # not a model create_model rebuilds, or a setting that is not a plain value
+            self.errors.append_stderr(f"no checkpoint: {error}\n")
+            return b""
+        href = "data:application/octet-stream;base64," + base64.b64encode(data).decode("ascii")
+        self.checkpoint_link.value = (f"<a download='{name}' href='{href}' style='color:#08519c'>⬇ save {name}</a> "
+                                      f"({len(data) / 2**20:.1f} MB, after {steps} steps)")  # fmt: skip
+        return data
 
     def pause(self) -> None:
         """Pause after the step in progress."""
@@ -273,6 +317,7 @@ class TrainingDashboard(widgets.VBox, Callback):
         self._render_status()
 
     def on_train_end(self, state: TrainState) -> None:
+        self._render_status()  # "stopped" at once; the last curves and preview follow
         self._draw(preview=bool(state.history.losses))
         if state.traceback:
             self.errors.append_stderr(state.traceback)
@@ -329,11 +374,14 @@ class TrainingDashboard(widgets.VBox, Callback):
         session = self.session
         state, history, trainer = session.state, session.history, session.trainer
         active = state in ("running", "paused", "warming up", "finding lr")
+        busy = state in ("running", "paused", "finding lr")  # Stop first: a second Start would restart silently
+        self.start_button.disabled = self.lr_finder_button.disabled = busy
         self.pause_button.disabled = state != "running"
         self.resume_button.disabled = state != "paused"
         self.stop_button.disabled = not active
         color = STATE_COLORS.get(state, "#525252")
         parts = [f"<b style='color:{color}'>{state}</b>"]
+        parts += _sharing_note(state, trainer, session)
         if state == "finding lr":
             parts.append("a short mock training on a copy of the model, the learning rate rising each step")
         elif history is not None and history.losses:
@@ -342,7 +390,8 @@ class TrainingDashboard(widgets.VBox, Callback):
                 f"step {len(history.losses)}{total}",
                 f"{history.train_seconds:.1f} s",
                 f"{history.images_per_second:.0f} images/s",
-                f"lr {history.lrs[-1]:.1e}",
+                f"lr {history.lrs[-1]:.1e}" + (" (cosine: falls to 0 by the end)"
+                                               if trainer.config.schedule == "cosine" else ""),
                 f"loss {history.losses[-1]:.3f}",
             ]
             if history.evaluations:
@@ -353,7 +402,7 @@ class TrainingDashboard(widgets.VBox, Callback):
             if num_params > PAPER_SIZED_PARAMETERS:
                 parts.append("<span style='color:#b35806'>paper-sized: a step takes seconds or more on a CPU</span>")
         parts.append(f"on {session.device}")
-        text = " · ".join(parts)
+        text = " · ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts)  # wraps between parts
         if history is not None and history.status != "running" and history.message:
             message_color = "#cb181d" if history.status in ("diverged", "error") else "#333333"
             text += f"<br><span style='color:{message_color}'>{html.escape(history.message)}</span>"
@@ -373,3 +422,15 @@ class TrainingDashboard(widgets.VBox, Callback):
         log = change["new"]
         self.figure.update_layout({"yaxis.type": "log" if log else "linear", "yaxis.autorange": True,
                                    "yaxis.rangemode": "normal" if log else "tozero"})  # fmt: skip
+
+
+def _sharing_note(state: str, trainer, session) -> list[str]:
+    """What the status says while a run shares the machine's cores with other learners' runs (CpuShare)."""
+    if state != "running" or trainer is None or session.cpu_share is None or not session.cpu_share.enabled:
+        return []
+    cores, runs = session.cpu_share.slots, trainer.state.runs_sharing
+    share = f"{runs} runs share {cores} core{'s' if cores > 1 else ''}"
+    if trainer.state.waiting_ahead is not None:
+        ahead = trainer.state.waiting_ahead
+        return [f"<span style='color:#6a51a3'>waiting for a free core — {ahead} ahead ({share})</span>"]
+    return [share] if runs > 1 else []

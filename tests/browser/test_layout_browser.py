@@ -1,0 +1,150 @@
+"""Every widget of the course fits JupyterLab's narrowest usual output: 1280 × 800, the file browser open.
+
+``notebooks/course_widgets.ipynb`` builds each widget the course shows (and the dashboards' widgets), one per cell,
+without training. After Run All, for every widget output (and every tab of the training studio) the test asserts
+that nothing in it reaches past the right edge of its output area (which clips it without a scrollbar) and that no
+label is cut to "…"; then again in a 1024 × 768 window (a laptop). Screenshots of each output go to
+``/tmp/segtutor-shots/layout/`` and ``layout-1024/`` (the test prints the folders): look at them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .harness import SHOTS, lab_url, serve_jupyterlab
+from .test_jupyterlab_browser import assert_all_figures_drawn, run_all
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = Path(__file__).parent / "notebooks" / "course_widgets.ipynb"
+VIEWPORT = {"width": 1280, "height": 800}
+LAPTOP = {"width": 1024, "height": 768}
+SETTINGS = {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"}}  # render every cell
+OUTPUTS = ".jp-NotebookPanel .jp-CodeCell .jp-OutputArea-output"
+CENTRE_OF_PREDICTION = """(plot) => {
+  const [xaxis, yaxis, box] = [plot._fullLayout.xaxis3, plot._fullLayout.yaxis3, plot.getBoundingClientRect()];
+  return [box.left + xaxis._offset + xaxis._length / 2, box.top + yaxis._offset + yaxis._length / 2];
+}"""  # the middle of the viewer's third picture, the prediction
+STUDIO_TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race", "6 · Annotate")
+
+# In the browser: what in ``output`` reaches past its right edge, and which texts are cut to "…".
+MEASURE = """(output) => {
+  const box = output.getBoundingClientRect();
+  const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const name = (el) => el.tagName.toLowerCase() + Array.from(el.classList).slice(0, 3).map((c) => "." + c).join("");
+  let right = box.left, widest = null;
+  const ellipsised = [];
+  for (const el of output.querySelectorAll("*")) {
+    if (el.ownerSVGElement) continue;  // inside an <svg>, which clips what reaches past it (plotly's drag handles)
+    if (!shown(el) || el.closest(".lm-TabPanel-stackedPanel.lm-mod-hidden, .p-mod-hidden")) continue;
+    const rect = el.getBoundingClientRect();
+    if (rect.width > 0 && rect.right > right) { right = rect.right; widest = name(el); }
+    const style = getComputedStyle(el);
+    if (style.textOverflow === "ellipsis" && el.textContent.trim()) {
+      const text = document.createRange();  // the text as laid out, also where "…" is painted over its end
+      text.selectNodeContents(el);
+      const needs = Math.ceil(text.getBoundingClientRect().width);
+      const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      if (el.scrollWidth > el.clientWidth + 1 || needs > room + 1) {
+        ellipsised.push(`${JSON.stringify(el.textContent.trim().slice(0, 40))} (${Math.round(room)} of ${needs} px)`);
+      }
+    }
+  }
+  return {output: Math.round(box.width), content: Math.round(right - box.left), widest, ellipsised};
+}"""
+
+
+def widget_names() -> list[str]:
+    """The widget each code cell after the first shows, from its source (e.g. "TrainingDashboard")."""
+    import json
+
+    cells = [c for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"][1:]
+    return [re.findall(r"\b([A-Z]\w+(?:Explorer|Viewer|Dashboard|Race|Studio))\(", "".join(c["source"]))[0]
+            for c in cells]  # fmt: skip
+
+
+def problems_of(measured: dict, what: str) -> list[str]:
+    problems = []
+    if measured["content"] > measured["output"] + 1:
+        problems.append(f"{what}: {measured['content']} px wide in a {measured['output']} px output "
+                        f"(widest: {measured['widest']})")  # fmt: skip
+    problems += [f"{what}: text cut to '…': {text}" for text in measured["ellipsised"]]
+    return problems
+
+
+def measure_every_widget(page, names: list[str], shots: Path, width: int) -> list[str]:
+    """Measure each widget output (each tab of the studio), screenshot it into ``shots``; the problems found."""
+    outputs = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets"))
+    assert outputs.count() == len(names), f"{outputs.count()} widget outputs for {len(names)} widgets: {names}"
+    problems: list[str] = []
+    for index, name in enumerate(names):
+        output = outputs.nth(index)
+        output.scroll_into_view_if_needed()
+        views = [(name, None)] if name != "TrainingStudio" else [(f"{name} {tab}", tab) for tab in STUDIO_TABS]
+        for what, tab in views:
+            if tab is not None:
+                output.locator(".lm-TabBar-tab", has_text=tab).click()
+                page.wait_for_timeout(300)
+                assert_all_figures_drawn(page)  # a tab builds its figures when first opened
+                page.wait_for_timeout(1000)
+            measured = output.evaluate(MEASURE)
+            print(f"{width} px window, {what}: content {measured['content']} px in a {measured['output']} px "
+                  f"output, {len(measured['ellipsised'])} text(s) cut")  # fmt: skip
+            problems += problems_of(measured, f"{width} px window, {what}")
+            slug = re.sub(r"\W+", "-", what.replace("·", "")).strip("-").lower()
+            output.screenshot(path=str(shots / f"{index:02d}-{slug}.png"), timeout=15_000)
+    return problems
+
+
+def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_path):
+    shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
+    names = widget_names()
+    with serve_jupyterlab(tmp_path, log_dir=tmp_path, settings=SETTINGS) as server:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(lab_url(server, NOTEBOOK.name), timeout=90_000)
+        page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=90_000)
+        assert page.locator(".jp-FileBrowser").first.is_visible(), "the file browser should be open (the default)"
+        choose_kernel = page.locator(".jp-Dialog", has_text="Select Kernel")
+        kernel_ready = page.locator(".jp-Notebook-toolbarKernelName, .jp-KernelName", has_text="Python 3")
+        choose_kernel.or_(kernel_ready).first.wait_for(timeout=60_000)
+        if choose_kernel.count():  # the kernel list arrived late (busy machine): JupyterLab asks
+            choose_kernel.get_by_role("button", name="Select", exact=True).click()
+        seconds = run_all(page, restart=False)
+        assert_all_figures_drawn(page)
+        page.wait_for_timeout(1500)  # figures settle at their width
+        shots = SHOTS / "layout"
+        shots.mkdir(parents=True, exist_ok=True)
+        print(f"\nJupyterLab {VIEWPORT['width']}×{VIEWPORT['height']}, file browser open: ran in {seconds:.1f} s; "
+              f"screenshots in {shots}")  # fmt: skip
+        problems = measure_every_widget(page, names, shots, VIEWPORT["width"])
+
+        # hovering the viewer's prediction names the class and its probability
+        viewer = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets")).nth(names.index("PredictionViewer"))
+        viewer.scroll_into_view_if_needed()
+        plot = viewer.locator(".segtutor-prediction .js-plotly-plot")
+        x, y = plot.evaluate(CENTRE_OF_PREDICTION)
+        page.mouse.move(x, y)
+        hover = plot.locator(".hoverlayer .hovertext")
+        hover.first.wait_for(timeout=10_000)
+        label = hover.first.text_content()
+        print(f"PredictionViewer: hovering the prediction shows {label!r}")
+        if not re.search(r"^prediction: (stroma|tumor) \(p = [01]\.\d\d\)", label):
+            problems.append(f"PredictionViewer: hovering the prediction shows {label!r}, not a class and its p")
+
+        # a 1024 px laptop, the file browser still open: the figures follow the narrower output
+        page.set_viewport_size(LAPTOP)
+        page.wait_for_timeout(1500)
+        laptop = SHOTS / "layout-1024"
+        laptop.mkdir(parents=True, exist_ok=True)
+        print(f"{LAPTOP['width']}×{LAPTOP['height']}: screenshots in {laptop}")
+        problems += measure_every_widget(page, names, laptop, LAPTOP["width"])
+        context.close()
+    assert errors == []
+    assert problems == [], "\n".join(problems)
