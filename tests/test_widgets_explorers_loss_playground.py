@@ -100,3 +100,45 @@ def test_the_explorer_draws_the_state_and_follows_presets_sliders_and_clicks():
     assert state.probs[40, 40] == pytest.approx(0.3) and figure.data[PREDICTION]["z"][40][40] == pytest.approx(0.3)
     explorer.clear_button.click()
     assert state.strokes == [] and explorer.errors.outputs == ()
+
+
+def test_painting_the_truth_adds_a_tumor_the_prediction_misses_and_every_loss_sees_it():
+    import torch
+    import torch.nn.functional as F
+
+    state = LossPlaygroundState(size=48, tumor_share=0.05)
+    probs_before, truth_before = state.probs.copy(), state.truth.copy()
+    state.paint_truth(8, 8, radius=3)  # a second, small tumor far from the first
+    rows, cols = np.mgrid[:48, :48]
+    painted = (rows - 8) ** 2 + (cols - 8) ** 2 <= 9
+    assert (state.truth[painted] == 1).all() and (state.truth[~painted] == truth_before[~painted]).all()
+    np.testing.assert_array_equal(state.probs, probs_before)  # the prediction does not follow the truth
+    expected = F.cross_entropy(torch.from_numpy(np.log(np.stack([1 - state.probs, state.probs])))[None],
+                               torch.from_numpy(state.truth)[None])  # fmt: skip
+    assert state.readings["cross-entropy"].value == pytest.approx(float(expected))
+    assert state.scores.iou[1] == pytest.approx(truth_before.sum() / state.truth.sum(), abs=0.02)  # the new one missed
+    state.paint_truth(8, 8, radius=3, tumor=False)  # painted back to stroma
+    np.testing.assert_array_equal(state.truth, truth_before)
+    state.paint_truth(8, 8, radius=3)
+    state.configure(shift=2)
+    assert state.truth[8, 8] == 1  # kept when the prediction changes
+    state.clear_strokes()
+    np.testing.assert_array_equal(state.truth, truth_before)
+    with pytest.raises(ValueError, match="must lie in the 48 × 48 square, got \\(60, 2\\)"):
+        state.paint_truth(60, 2)
+
+
+def test_clicking_the_truth_paints_it_when_the_toggle_says_so():
+    explorer = LossPlaygroundExplorer(size=48)
+    row, col = explorer.row.value, explorer.col.value
+    explorer.truth_click.value = "paint tumor"
+    explorer.brush_radius.value = 2
+    explorer.figure.click(TRUTH, x=6, y=40)
+    truth = np.array(explorer.figure.data[TRUTH]["z"])
+    assert truth[40, 6] == 1 and truth[40, 9] == 0 and (explorer.row.value, explorer.col.value) == (row, col)
+    assert np.array_equal(truth, explorer.state.truth) and "tumor IoU" in explorer.scores.value
+    explorer.truth_click.value = "move the tumor"
+    explorer.figure.click(TRUTH, x=20, y=22)
+    assert (explorer.row.value, explorer.col.value) == (22, 20) and explorer.state.truth[40, 6] == 1
+    explorer.clear_button.click()
+    assert np.array(explorer.figure.data[TRUTH]["z"])[40, 6] == 0

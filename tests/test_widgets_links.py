@@ -163,7 +163,8 @@ def test_the_studio_link_names_the_tab_open_and_opens_it():
     assert opened.share.query.endswith("lr=0.02&optimizer=adam&batch_size=4&unit=seconds&budget=30"
                                        "&schedule=cosine&tab=train")  # fmt: skip
     bad = open_link(opened, "view=studio&tab=7")
-    assert opened.tabs.selected_index == 1 and bad.ignored == ["tab=7 (not one of model, train, predictions, features, race, annotate)"]
+    assert opened.tabs.selected_index == 1
+    assert bad.ignored == ["tab=7 (not one of model, train, predictions, features, race, annotate)"]
 
 
 def test_the_explorer_gallery_opens_the_explorer_a_link_names_in_its_state():

@@ -314,7 +314,11 @@ class DeepLabV3(nn.Module):
         torch.Size([2, 2, 64, 64])
     """
 
-    # Recommended training settings (TrainConfig fields left at None), measured on the small size: see below.
+    # Recommended training settings (TrainConfig fields left at None), measured on the small size with Adam and the
+    # cosine schedule on 256 generated tiles, scored on tiles of another seed (2 CPU threads, torch 2.13):
+    # - lr 3e-3: tumor IoU 0.891 after 2000 images seen (0.861 at 1e-3).
+    # - batch 4: as good per image seen as batch 8 (0.871 after 960 images vs 0.872 after 1200).
+    # - channels_last on the CPU: a train step +19 % (batch 4) and +9 % (batch 8) faster than NCHW.
     training_defaults = TrainingDefaults(lr=3e-3, batch_size=4, channels_last_on_cpu=True)
 
     def __init__(

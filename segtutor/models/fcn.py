@@ -143,7 +143,11 @@ class FCN8s(nn.Module):
         torch.Size([1, 2, 64, 64])
     """
 
-    # Recommended training settings (TrainConfig fields left at None), measured on the small size: see below.
+    # Recommended training settings (TrainConfig fields left at None), measured on the small size with Adam and the
+    # cosine schedule on 256 generated tiles, scored on tiles of another seed (2 CPU threads, torch 2.13):
+    # - lr 1e-3: at 3e-3 the scores wobbled (tumor IoU 0.19 after 800 images), at 1e-3 they rose steadily.
+    # - batch 4: per image seen it beat batch 8 (0.88 vs 0.86 after 640-800 images) at about the same images/s.
+    # - channels_last on the CPU: a train step +26 % (batch 4) and +18 % (batch 8) faster than NCHW.
     training_defaults = TrainingDefaults(lr=1e-3, batch_size=4, channels_last_on_cpu=True)
 
     def __init__(

@@ -232,6 +232,10 @@ class ConvolutionExplorer(SteppedExplorer):
         ]  # fmt: skip
         figure.update_layout(width=960, height=340, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE,
                              shapes=self._fixed_shapes)  # fmt: skip
+        if rgb:  # name the three slices of the kernel and of the products: R, G, B
+            kh = state.kernel.shape[-2]
+            ticks = dict(tickvals=[c * (kh + 1) + (kh - 1) / 2 for c in range(3)], ticktext=["R", "G", "B"])
+            figure.update_layout(yaxis2=ticks, yaxis3=ticks)
         self.figure.show(figure)
         h_out, w_out = state.size_formulas()
         self.size_formula.value = (

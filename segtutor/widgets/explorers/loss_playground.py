@@ -72,7 +72,9 @@ class LossPlaygroundState:
             share`` balances the two classes.
         gamma: the focal loss's focusing exponent (0 is cross-entropy).
 
-    Brush strokes (:meth:`paint`) are painted on top of the prediction and kept when settings change.
+    Brush strokes (:meth:`paint`) are painted on top of the prediction and kept when settings change;
+    :meth:`paint_truth` paints tumor (or stroma) on the ground truth the same way, e.g. a second small tumor that
+    the prediction (a copy of the round one) misses.
     After every change: ``truth (H, W)`` int64, ``probs (H, W)`` P(tumor), ``readings`` (one
     :class:`LossReading` per name in :data:`LOSS_NAMES`) and ``scores`` (pixel accuracy, IoU, Dice of the argmax).
 
@@ -101,6 +103,7 @@ class LossPlaygroundState:
         gamma: float = 2.0,
     ) -> None:
         self.strokes: list[tuple[int, int, int, float]] = []  # (row, col, radius, P(tumor)) painted on top
+        self.truth_strokes: list[tuple[int, int, int, int]] = []  # (row, col, radius, label) painted on the truth
         centre = size // 2
         self._apply(size, tumor_share, centre if row is None else row, centre if col is None else col, shift, grow,
                     blur, confidence, tumor_weight, gamma)  # fmt: skip
@@ -127,9 +130,16 @@ class LossPlaygroundState:
         self.strokes.append((int(row), int(col), int(radius), float(probability)))
         self._compute()
 
+    def paint_truth(self, row: int, col: int, radius: int = 3, tumor: bool = True) -> None:
+        """Paint a disc of tumor (``tumor=True``) or stroma on the ground truth, centred on pixel ``(row, col)``."""
+        if not (0 <= row < self.size and 0 <= col < self.size):
+            raise ValueError(f"(row, col) must lie in the {self.size} × {self.size} square, got ({row}, {col})")
+        self.truth_strokes.append((int(row), int(col), int(radius), int(bool(tumor))))
+        self._compute()
+
     def clear_strokes(self) -> None:
-        """Remove every brush stroke."""
-        self.strokes = []
+        """Remove every brush stroke, on the prediction and on the truth."""
+        self.strokes, self.truth_strokes = [], []
         self._compute()
 
     # ---- the numbers ------------------------------------------------------------------------------------------
@@ -147,7 +157,7 @@ class LossPlaygroundState:
             raise ValueError(f"blur and gamma must be >= 0 and tumor_weight > 0, got blur={blur}, "
                              f"tumor_weight={tumor_weight}, gamma={gamma}")  # fmt: skip
         if size != getattr(self, "size", size):
-            self.strokes = []  # strokes belong to the old square
+            self.strokes, self.truth_strokes = [], []  # strokes belong to the old square
         self.size, self.tumor_share, self.row, self.col = int(size), float(tumor_share), int(row), int(col)
         self.shift, self.grow, self.blur, self.confidence = int(shift), int(grow), float(blur), float(confidence)
         self.tumor_weight, self.gamma = float(tumor_weight), float(gamma)
@@ -173,6 +183,8 @@ class LossPlaygroundState:
         # 1) the truth: a disc of the chosen share around (row, col)
         rows, cols = np.mgrid[: self.size, : self.size]
         self.truth = ((rows - self.row) ** 2 + (cols - self.col) ** 2 <= self.radius**2).astype(np.int64)  # (H, W)
+        for row, col, brush, label in self.truth_strokes:  # painted on the truth: the prediction does not follow
+            self.truth[(rows - row) ** 2 + (cols - col) ** 2 <= brush**2] = label
         # 2) the prediction: the disc moved and resized, confident inside, blurred, then the brush strokes
         radius = max(self.radius + self.grow, 0.0)
         inside = (rows - self.row) ** 2 + (cols - self.col - self.shift) ** 2 <= radius**2 if radius > 0 else \
@@ -214,7 +226,8 @@ class LossPlaygroundState:
 class LossPlaygroundExplorer(widgets.VBox, Shareable):
     """Shift, shrink, blur or paint a prediction of a small tumor and watch five losses and their pushes.
 
-    Click the ground truth to move the tumor; click the prediction to paint P(tumor) with the brush.
+    Click the ground truth to move the tumor (or, with ``truth_click``, paint tumor or stroma on it); click the
+    prediction to paint P(tumor) with the brush.
 
     Args:
         size: side of the square, in pixels.
@@ -259,6 +272,9 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
         self.brush_radius = widgets.IntSlider(value=3, min=1, max=12, description="brush radius", **slider)
         self.brush_value = widgets.FloatSlider(value=1.0, min=0, max=1, step=0.05, description="brush P(tumor)",
                                                **slider)  # fmt: skip
+        self.truth_click = widgets.ToggleButtons(options=["move the tumor", "paint tumor", "paint stroma"],
+                                                 value="move the tumor", description="click truth to",
+                                                 style={"button_width": "100px", "description_width": "110px"})
         self.clear_button = widgets.Button(description="clear the brush strokes", icon="eraser",
                                            layout=widgets.Layout(width="200px"))  # fmt: skip
         self.scores = widgets.HTML()
@@ -276,10 +292,11 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
         self.preset.observe(guard(self._on_preset), names="value")
         self.clear_button.on_click(guard(lambda _: self._clear()))
         self.figure.on_click(guard(self._on_click))
-        hint = widgets.HTML("<span style='font-size:12px;color:#555'>click the truth to move the tumor, click the "
-                            "prediction to paint with the brush</span>")  # fmt: skip
+        hint = widgets.HTML("<span style='font-size:12px;color:#555'>click the truth to move the tumor (or paint it, "
+                            "as chosen above), click the prediction to paint with the brush</span>")  # fmt: skip
         columns = row([
-            widgets.VBox([widgets.HTML("<b>ground truth</b>"), self.tumor_share, self.row, self.col]),
+            widgets.VBox([widgets.HTML("<b>ground truth</b>"), self.tumor_share, self.row, self.col,
+                          self.truth_click]),
             widgets.VBox([widgets.HTML("<b>prediction</b>"), self.preset, self.shift, self.grow, self.blur,
                           self.confidence]),
             widgets.VBox([widgets.HTML("<b>losses and brush</b>"), self.tumor_weight, self.gamma, self.brush_radius,
@@ -322,7 +339,10 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
 
     def _on_click(self, click: Click) -> None:
         row, col = int(round(click.y)), int(round(click.x))
-        if click.trace == TRUTH:
+        if click.trace == TRUTH and self.truth_click.value != "move the tumor":
+            self.state.paint_truth(row, col, self.brush_radius.value, tumor=self.truth_click.value == "paint tumor")
+            self._draw()
+        elif click.trace == TRUTH:
             with self.hold_sync():
                 self.row.value, self.col.value = row, col
         elif click.trace == PREDICTION:
