@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -137,3 +140,22 @@ def test_a_callback_raising_keyboard_interrupt_ends_the_run_and_every_view_hears
     if hook != "on_train_end":  # the run stops there; a KeyboardInterrupt in on_train_end comes after the end
         assert session.state == "stopped"
         assert session.history.message.startswith(f"Rude.{hook} raised (KeyboardInterrupt) after")
+
+
+def test_python_exits_cleanly_while_a_run_and_a_warm_up_are_in_their_steps():
+    # A daemon thread inside torch while the interpreter shuts down aborts the process ("terminate called without
+    # an active exception", exit code 134): a kernel shut down mid-run, or a test session ending during a warm-up.
+    script = textwrap.dedent("""
+        import time
+        from segtutor.data import TissueDataset
+        from segtutor.models import create_model
+        from segtutor.train import TrainConfig, TrainingSession
+        train, val = TissueDataset(8, 128, seed=0), TissueDataset(8, 128, seed=1)
+        warm = TrainingSession(create_model("unet", size="small"), train, val, warm_up_delay=0.2)
+        session = TrainingSession(create_model("unet", size="small"), train, val, warm_up=False)
+        session.start(TrainConfig(max_seconds=60, batch_size=8))
+        time.sleep(1.5)
+        assert session.state == "running", session.state
+    """)  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "terminate called" not in result.stderr, result.stderr

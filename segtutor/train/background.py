@@ -22,6 +22,7 @@ A :class:`TrainingSession` is one model, its data, and at most one such run at a
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import threading
@@ -48,7 +49,9 @@ WARM_UP_WAIT_S = 30.0  # how long a warm-up waits for a free core of the machine
 STOP_TIMEOUT_S = 30.0  # how long stop_all waits for a run to finish its step (a paper-sized model on a CPU: seconds)
 
 _runs: dict[threading.Thread, TrainingControl] = {}  # this kernel's background runs still alive
+_warm_ups: dict[threading.Thread, threading.Event] = {}  # warm-ups still alive, and the event that wakes each
 _runs_lock = threading.Lock()
+_exiting = threading.Event()  # set when Python exits: warm-ups still waiting give up
 
 
 def stop_all(timeout: float = STOP_TIMEOUT_S) -> None:
@@ -66,6 +69,24 @@ def stop_all(timeout: float = STOP_TIMEOUT_S) -> None:
             thread.join(timeout)
             if thread.is_alive():
                 raise RuntimeError("the previous run is still finishing a step; try again in a moment")
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """When Python exits (a kernel shut down, a script's end): stop every run and warm-up, and wait for them.
+
+    A daemon thread still inside torch while the interpreter shuts down aborts the whole process ("terminate
+    called without an active exception"); after this, none is.
+    """
+    _exiting.set()
+    with _runs_lock:
+        warm_ups = list(_warm_ups.items())
+    for _, wake in warm_ups:
+        wake.set()
+    with contextlib.suppress(RuntimeError):
+        stop_all()
+    for thread, _ in warm_ups:
+        thread.join(STOP_TIMEOUT_S)
 
 
 def run_in_background(target: Callable[[], object], control: TrainingControl, *, name: str) -> threading.Thread:
@@ -179,16 +200,28 @@ class TrainingSession:
             model = copy.deepcopy(self.model).to(self.device)
         self._warm_up = threading.Thread(target=self._prepare, args=(model, max(batch_size, 2)),
                                          name="segtutor-warm-up", daemon=True)  # fmt: skip
+        with _runs_lock:
+            _warm_ups[self._warm_up] = self._warm_up_now
         self._warm_up.start()
 
     def _prepare(self, model: nn.Module | None, batch_size: int) -> None:
-        self._warm_up_now.wait(self.warm_up_delay)
+        """The warm-up thread: wait out the delay, then warm up unless Python is exiting meanwhile."""
+        try:
+            self._warm_up_now.wait(self.warm_up_delay)
+            if not _exiting.is_set():
+                self._warm_up_step(model, batch_size)
+        finally:
+            with _runs_lock:
+                _warm_ups.pop(threading.current_thread(), None)
+
+    def _warm_up_step(self, model: nn.Module | None, batch_size: int) -> None:
+        """Fill the data's cache and take one throw-away step on a copy of the model (``model``; None: no step)."""
         # 1) a turn for the machine's cores, like a run's (a class opening the Train tab at once takes turns)
         turn = None
         if self.cpu_share is not None and self.device.type == "cpu":
             turn = self.cpu_share.join(threads=torch.get_num_threads())
             waited = 0.0
-            while not turn.acquire(timeout=1.0) and waited < WARM_UP_WAIT_S:
+            while not turn.acquire(timeout=1.0) and waited < WARM_UP_WAIT_S and not _exiting.is_set():
                 waited += 1.0
         try:
             with _threads(turn.threads if turn is not None else None):
