@@ -52,7 +52,7 @@ def test_four_explorers_render_and_respond_in_voila(voila_page):
     assert shapes == [70, 70]
     page.wait_for_timeout(500)
     voila.screenshot_element(outputs.nth(3), "explorer_receptive_field_unet")
-    page.get_by_role("button", name="DeepLabv3").click()
+    page.get_by_role("button", name="DeepLabv3", exact=True).click()
     page.get_by_text("image pooling").wait_for(timeout=30_000)
     page.wait_for_timeout(500)
     voila.screenshot_element(outputs.nth(3), "explorer_receptive_field_deeplabv3")

@@ -274,7 +274,7 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
                                                **slider)  # fmt: skip
         self.truth_click = widgets.ToggleButtons(options=["move the tumor", "paint tumor", "paint stroma"],
                                                  value="move the tumor", description="click truth to",
-                                                 style={"button_width": "100px", "description_width": "110px"})
+                                                 style={"button_width": "auto", "description_width": "110px"})
         self.clear_button = widgets.Button(description="clear the brush strokes", icon="eraser",
                                            layout=widgets.Layout(width="200px"))  # fmt: skip
         self.scores = widgets.HTML()
