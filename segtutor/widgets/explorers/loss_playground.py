@@ -356,10 +356,10 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
     # ---- drawing ------------------------------------------------------------------------------------------------
     def _figure(self) -> go.Figure:
         titles = ["ground truth (tumor red)", "prediction: P(tumor)", "the losses", "", "",
-                  *(f"push of {name}" for name in LOSS_NAMES)]  # fmt: skip
+                  *(f"push of {name}<br> " for name in LOSS_NAMES)]  # two lines: five titles side by side fit
         figure = make_subplots(rows=2, cols=5, specs=[[{}, {}, {"colspan": 3}, None, None], [{}] * 5],
                                subplot_titles=[t for t in titles if t], horizontal_spacing=0.03,
-                               vertical_spacing=0.14)  # fmt: skip
+                               vertical_spacing=0.24)  # fmt: skip
         blank = np.zeros((self.state.size, self.state.size))
         hover = "row %{y}, col %{x}<br>%{z:.3f}<extra></extra>"
         figure.add_trace(go.Heatmap(z=blank, colorscale=[[0, "#f2e6ef"], [1, "#c0392b"]], zmin=0, zmax=1,
@@ -396,7 +396,7 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
                 scale = float(np.abs(push).max()) or 1.0
                 self.figure.update_trace(BARS + 1 + offset, z=(push / scale).round(3), zmin=-1, zmax=1)
                 share = state.readings[name].tumor_share
-                self.figure.set_subplot_title(3 + offset, f"push of {name}: {_percent(share)} on tumor")
+                self.figure.set_subplot_title(3 + offset, f"push of {name}:<br>{_percent(share)} on tumor")
         scores = state.scores
         self.scores.value = (
             f"<div style='font-size:14px'>argmax of this prediction: pixel accuracy <b>{scores.pixel_accuracy:.1%}"
