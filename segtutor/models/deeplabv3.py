@@ -274,14 +274,21 @@ def check_aspp_rates(aspp_rates: list[int] | tuple[int, ...]) -> list[int]:
     return rates
 
 
-def aspp_rates_for(block: str, layers: list[int] | tuple[int, ...], output_stride: int) -> list[int]:
-    """The ASPP rates for ``output_stride`` (the paper's 6, 12, 18 at 16; doubled at 8), after checking that
-    ``block``, ``layers`` and ``output_stride`` describe a backbone DeepLab can build."""
+def aspp_rates_for(
+    block: str,
+    layers: list[int] | tuple[int, ...],
+    output_stride: int,
+    aspp_rates: list[int] | tuple[int, ...] | None = None,
+) -> list[int]:
+    """The ASPP rates a DeepLab builds with: ``aspp_rates`` if given (checked), else the paper's for
+    ``output_stride`` (6, 12, 18 at 16; doubled at 8), after checking that ``block``, ``layers`` and
+    ``output_stride`` describe a backbone DeepLab can build."""
     if block not in BLOCKS:
         raise ValueError(f"unknown block {block!r}; available options are: {', '.join(BLOCKS)}")
     if len(layers) != 4:
         raise ValueError(f"the ResNet backbone has four stages, so layers needs four numbers, got {list(layers)}")
-    return paper_aspp_rates(output_stride)
+    rates = paper_aspp_rates(output_stride)
+    return rates if aspp_rates is None else check_aspp_rates(aspp_rates)  # given: scaled to a tile, for instance
 
 
 class DeepLabV3(nn.Module):
@@ -335,12 +342,10 @@ class DeepLabV3(nn.Module):
     ) -> None:
         super().__init__()
         check_channels(in_channels, num_classes)
-        rates = aspp_rates_for(block, layers, output_stride)  # checks the backbone settings too
+        rates = aspp_rates_for(block, layers, output_stride, aspp_rates)  # checks the backbone settings too
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.output_stride = output_stride
-        if aspp_rates is not None:  # rates scaled to a small tile (aspp_rates_for_tile) instead of the paper's
-            rates = check_aspp_rates(aspp_rates)
 
         self.backbone = ResNet(BLOCKS[block], layers, in_channels, width, output_stride)
         self.head = DeepLabHead(self.backbone.out_channels, num_classes, rates, aspp_channels, pooling_batch_norm)

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from segtutor.models.contract import check_channels, check_images
-from segtutor.models.deeplabv3 import ASPP, BLOCKS, DeepLabV3, ResNet, aspp_rates_for, check_aspp_rates
+from segtutor.models.deeplabv3 import ASPP, BLOCKS, DeepLabV3, ResNet, aspp_rates_for
 from segtutor.models.summary import Stage
 
 
@@ -130,12 +130,10 @@ class DeepLabV3Plus(nn.Module):
     ) -> None:
         super().__init__()
         check_channels(in_channels, num_classes)
-        rates = aspp_rates_for(block, layers, output_stride)  # checks the backbone settings too
+        rates = aspp_rates_for(block, layers, output_stride, aspp_rates)  # checks the backbone settings too
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.output_stride = output_stride
-        if aspp_rates is not None:  # rates scaled to a small tile (aspp_rates_for_tile) instead of the paper's
-            rates = check_aspp_rates(aspp_rates)
 
         self.backbone = ResNet(BLOCKS[block], layers, in_channels, width, output_stride)
         low_level_in = width * BLOCKS[block].expansion  # layer1's output channels (256 for ResNet-50)
