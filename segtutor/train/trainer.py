@@ -344,8 +344,8 @@ class Trainer:
         Between two steps the loop (1) waits while paused, waking every ``control.tick_seconds`` to call the
         callbacks' ``on_wait``, (2) ends the run if a stop was requested, (3) with a ``cpu_share``, waits for a free
         core of the machine the same way (``state.waiting_ahead`` says how many runs wait first), then (4) takes one
-        step, and evaluates when one is due, holding ``control.step_lock`` meanwhile. Randomness comes from ``config.seed`` and torch's
-        global generator is left as it was; the CPU thread count is restored at the end.
+        step, and evaluates when one is due, holding ``control.step_lock`` meanwhile. Randomness comes from
+        ``config.seed`` and torch's global generator is left as it was; the CPU thread count is restored at the end.
 
         Returns:
             The history; ``history.status`` says how the run ended. An error is recorded (status ``"error"``,
@@ -465,7 +465,6 @@ class Trainer:
         self.state.waiting_ahead, self.state.runs_sharing = turn.ahead, turn.runs
         self.notify("on_wait")
         return False
-
 
     @property
     def _memory_format(self) -> torch.memory_format:
