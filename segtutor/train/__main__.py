@@ -113,11 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         distributed = init_distributed(args.device)
     except ValueError as error:
         parser.error(str(error))
+    completed = False
     try:
-        return train(parser, args, distributed)
+        status = train(parser, args, distributed)
+        completed = True
+        return status
     finally:
         if distributed is not None:
-            distributed.close()
+            distributed.close(wait_for_others=completed)
 
 
 def train(parser: argparse.ArgumentParser, args: argparse.Namespace, distributed: Distributed | None) -> int:

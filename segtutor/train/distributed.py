@@ -18,6 +18,7 @@ validation scores (each process scores its share of the validation data, and the
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -125,9 +126,19 @@ class Distributed:
         for buffer in model.buffers():
             dist.broadcast(buffer, src=0)
 
-    def close(self) -> None:
-        """Leave the run (destroy the process group); call it once training and writing are done."""
+    def close(self, *, wait_for_others: bool = True) -> None:
+        """Leave the run (destroy the process group); call it once training and writing are done.
+
+        Every process waits here for the others first, so none tears the group down while process 0 still writes,
+        and DDP wrappers no longer referenced are freed before the group (not while Python shuts down).
+
+        Args:
+            wait_for_others: False after an error: leave at once, and the others' next collective fails.
+        """
         if dist.is_initialized():
+            if wait_for_others:
+                dist.barrier()
+            gc.collect()
             dist.destroy_process_group()
 
 

@@ -395,6 +395,9 @@ class Trainer:
             if turn is not None:
                 turn.leave()
             torch.set_num_threads(previous_threads)
+            # DDP's reducer holds the process group and gloo's work: let it go now, not at interpreter exit (a
+            # process freeing it then aborts, SIGABRT)
+            self._training_model = self.model
 
     def end(self, status: str = "completed", message: str = "", *, final_evaluation: bool = True) -> History:
         """End the run: a last evaluation if it completed or was stopped, then the callbacks' ``on_train_end``.
