@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from segtutor.explain import EffectiveField, receptive_boxes, receptive_field, receptive_region, structural_copy
-from segtutor.models import FCN8s, UNet, create_model, list_models
+from segtutor.models import DeepLabV3, FCN8s, UNet, create_model, list_models
 
 from conftest import cpu_and_cuda
 
@@ -211,3 +211,18 @@ def test_receptive_field_tools_run_where_the_model_lives(device):
     assert receptive_boxes(model, 64, (30, 12), layers=["block3"]) == expected_boxes
     np.testing.assert_allclose(EffectiveField(model, images).at((30, 12)), expected_gradient, rtol=1e-3, atol=1e-6)
     assert receptive_region(model, 64, (30, 12)).shape == (64, 64)
+
+
+def test_a_trained_deeplabs_local_image_pooling_is_followed_as_an_upper_bound():
+    # trained on 32-px crops, the image pooling of a larger image averages 4 x 4 feature pixels around each pixel
+    model = DeepLabV3(block="basic", layers=[1, 1, 1, 1], width=4, aspp_channels=4, aspp_rates=[1, 2, 3])
+    model.train()(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+    model.eval()
+    images = torch.ones(1, 3, 320, 320, dtype=torch.float64, requires_grad=True)
+    logits = structural_copy(model)(images)
+    (gradient,) = torch.autograd.grad(logits[0, :, 300, 290].sum(), images)
+    seen = gradient.abs().sum(dim=(0, 1)) > 1e-9 * gradient.abs().max()  # the window mean's running sums leave
+    rows, cols = (np.nonzero(seen.any(dim=axis).numpy())[0] for axis in (1, 0))  # rounding noise of ~1e-18 elsewhere
+    top, bottom, left, right = receptive_boxes(model, 320, (300, 290))["output"]
+    assert top <= rows[0] and rows[-1] <= bottom and left <= cols[0] and cols[-1] <= right
+    assert rows[0] > 0 and cols[0] > 0  # the pixel no longer sees the whole image: its field is bounded

@@ -111,6 +111,19 @@ def test_torchscript_matches_torch_at_other_sizes_than_traced(name, tmp_path):
         assert difference <= 1e-4
 
 
+@pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
+def test_torchscript_of_a_trained_deeplab_pools_over_the_training_window_at_any_size(name, tmp_path):
+    model = tiny(name)
+    model.train()(images((2, 3, 48, 48)))  # training on 48-px crops: the image pooling's window is 6 x 6 at stride 8
+    model.eval()
+    assert model.head.aspp.convs[-1].window.tolist() == [6, 6]
+    loaded = torch.jit.load(str(to_torchscript(model, tmp_path / f"{name}.pt")))
+    for shape in [*SIZES, (1, 3, 40, 33)]:  # larger maps than the window, and one smaller (averaged whole)
+        x = images(shape)
+        with torch.no_grad():
+            assert float((loaded(x) - model(x)).abs().max()) <= 1e-4, shape
+
+
 class SizeFromPython(torch.nn.Module):
     """Resizes to ``int(images.shape)``: Python numbers, which tracing fixes at the traced size."""
 

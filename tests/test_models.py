@@ -22,6 +22,7 @@ from segtutor.models import (
     list_models,
     list_sizes,
 )
+from segtutor.models.deeplabv3 import window_mean
 from segtutor.models.fcn import bilinear_kernel, bilinear_upsampling
 
 
@@ -167,6 +168,47 @@ def test_deeplab_pooling_batch_norm_needs_two_images_in_training():
     with pytest.raises(ValueError, match=r"batch_size >= 2 \(got 1\)"):
         model.train()(torch.rand(1, 3, 32, 32))
     assert model.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 2, 32, 32)
+
+
+def brute_window_mean(x: torch.Tensor, dim: int, window: int) -> torch.Tensor:
+    """The window around each position, shifted inside the map, averaged one position at a time."""
+    n = x.shape[dim]
+    size = n if window == 0 else min(window, n)
+    means = [x.narrow(dim, min(max(i - size // 2, 0), n - size), size).mean(dim, keepdim=True) for i in range(n)]
+    return torch.cat(means, dim)
+
+
+@pytest.mark.parametrize("window", [0, 1, 4, 5, 7, 30])
+def test_window_mean_matches_a_brute_force_mean(window):
+    x = torch.randn(2, 3, 20, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for dim in (2, 3):
+        torch.testing.assert_close(window_mean(x, dim, torch.tensor(window)), brute_window_mean(x, dim, window))
+
+
+def test_deeplab_image_pooling_averages_the_training_window_when_predicting_a_larger_image():
+    torch.manual_seed(0)
+    model = DeepLabV3(block="basic", layers=[1, 1, 1, 1], width=8, aspp_channels=8, output_stride=8)
+    pooling = model.head.aspp.convs[-1]
+    assert pooling.window.tolist() == [0, 0]  # untrained: the whole map
+    model.train()(torch.rand(2, 3, 64, 48))
+    assert pooling.window.tolist() == [8, 6]  # the training map at stride 8, saved with the weights
+    assert "head.aspp.convs.4.window" in model.state_dict()
+    pooling.eval()
+    features = torch.randn(1, pooling[1].in_channels, 30, 20)
+    conv, norm = pooling[1], pooling[2]
+    local = brute_window_mean(brute_window_mean(features, 2, 8), 3, 6)
+    torch.testing.assert_close(pooling(features), F.relu(norm(conv(local))))
+    # a map no larger than the training maps is averaged whole, exactly as in training
+    small = features[..., :8, :6]
+    whole = F.relu(norm(conv(small.mean(dim=(2, 3), keepdim=True)))).expand(-1, -1, 8, 6)
+    torch.testing.assert_close(pooling(small), whole)
+
+
+def test_deeplab_weights_saved_before_the_pooling_window_still_load():
+    model = DeepLabV3(block="basic", layers=[1, 1, 1, 1], width=8, aspp_channels=8)
+    state = {key: value for key, value in model.state_dict().items() if not key.endswith("window")}
+    model.load_state_dict(state)  # strict: the missing window is "none yet", the whole map
+    assert model.head.aspp.convs[-1].window.tolist() == [0, 0]
 
 
 def test_bad_architecture_arguments():

@@ -240,6 +240,19 @@ class _SpanTracer(TorchFunctionMode):
                 s.gather(n, np.arange(len(s.first)) + before, np.arange(len(s.first)), s.jump)
                 for s, n, before in zip(spans, size_out, (top, left))
             )
+        # running sums and picked rows or columns: DeepLab's window mean (a difference of two running sums, which
+        # this follows as seeing from the map's edge to the window's end: an upper bound)
+        if name in ("cumsum", "index_select"):
+            dim = _argument(args, kwargs, 1, "dim") % source.dim()
+            if dim in (2, 3):
+                axis = dim - 2
+                if name == "cumsum":  # position i sums positions 0 … i
+                    span = spans[axis]
+                    span = Span(np.minimum.accumulate(span.first), np.maximum.accumulate(span.last), span.jump)
+                else:  # output position k is input position index[k]
+                    index = _argument(args, kwargs, 2, "index").cpu().numpy()
+                    span = spans[axis].gather(len(index), np.arange(len(index)), index, spans[axis].jump)
+                return (span, spans[1]) if axis == 0 else (spans[0], span)
         if name == "__getitem__":  # crops like x[..., :h, :w]
             key = args[1] if isinstance(args[1], tuple) else (args[1],)
             if Ellipsis in key:

@@ -149,12 +149,21 @@ class ASPPConv(nn.Sequential):
 
 
 class ASPPPooling(nn.Sequential):
-    """Image-level branch: average the whole map, 1x1 convolution (+ batch norm), ReLU, spread back over H x W.
+    """Image-level branch: average the map, 1x1 convolution (+ batch norm), ReLU, spread back over H x W.
+
+    In training, the average is over the whole map: the training crop. To predict a larger image in one pass
+    (a slide region, not a crop), the average is taken over a window as large as the training maps, placed
+    around each pixel inside the map, as DeepLab's own code does for images larger than its training crops
+    (``image_pooling_crop_size``). Averaging a whole 960 x 320 region instead feeds the branch a mix of
+    classes it never saw in training; on the skin slide that took DeepLabv3 from 0.91 to 0.32 mean IoU
+    (``benchmarks/skin.py``). A map no larger than the training maps is averaged whole, as before.
 
     With batch norm (as in the paper), PyTorch needs a training batch of at least 2: the statistics of a single
     1x1 map are undefined. The paper asks for much larger batches to train batch norm well (16 images), and
     freezes batch norm for its fine-tuning at output stride 8.
     """
+
+    window: torch.Tensor
 
     def __init__(self, in_channels: int, out_channels: int, batch_norm: bool) -> None:
         layers: list[nn.Module] = [
@@ -166,17 +175,47 @@ class ASPPPooling(nn.Sequential):
         layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
         self.batch_norm = batch_norm
+        # (h, w) of the largest feature map seen in training, saved with the weights; 0: none yet (average all)
+        self.register_buffer("window", torch.zeros(2, dtype=torch.long))
+        self._seen = (0, 0)  # the largest training map of this session, kept in Python: no device read per step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.batch_norm and self.training and x.shape[0] < 2:
-            raise ValueError(
-                "DeepLabV3's image-pooling branch applies batch norm to one value per image, so training needs "
-                f"batch_size >= 2 (got {x.shape[0]}); use a larger batch, drop the last incomplete batch "
-                "(DataLoader(..., drop_last=True)), or call model.eval() to predict"
-            )
-        size = x.shape[-2:]
-        x = super().forward(x)  # (N, out_channels, 1, 1)
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # (N, out_channels, h, w)
+        if self.training:
+            if self.batch_norm and x.shape[0] < 2:
+                raise ValueError(
+                    "DeepLabV3's image-pooling branch applies batch norm to one value per image, so training "
+                    f"needs batch_size >= 2 (got {x.shape[0]}); use a larger batch, drop the last incomplete batch "
+                    "(DataLoader(..., drop_last=True)), or call model.eval() to predict"
+                )
+            if x.shape[-2] > self._seen[0] or x.shape[-1] > self._seen[1]:  # only then a copy to the device
+                self._seen = (max(self._seen[0], x.shape[-2]), max(self._seen[1], x.shape[-1]))
+                self.window.copy_(torch.maximum(self.window, torch.tensor(self._seen, device=self.window.device)))
+            pooled = super().forward(x)  # (N, out_channels, 1, 1): the whole map averaged
+        else:
+            pooled = window_mean(window_mean(x, 2, self.window[0]), 3, self.window[1])  # (N, in_channels, h, w)
+            for layer in list(self)[1:]:  # the 1x1 convolution, batch norm, ReLU
+                pooled = layer(pooled)  # (N, out_channels, h, w)
+        return pooled.expand(-1, -1, *x.shape[-2:])  # (N, out_channels, h, w)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        state_dict.setdefault(prefix + "window", torch.zeros(2, dtype=torch.long))  # weights saved before it
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def window_mean(x: torch.Tensor, dim: int, window: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` along ``dim`` over ``window`` neighbours of each position: the window holding the position
+    in its middle, shifted to lie inside ``x``. A window of 0, or one as long as ``x``, averages all of ``x``.
+
+    Tensor operations only (no Python branch on sizes), so a traced or exported model keeps any input size.
+    ``x (N, C, h, w)``, ``window`` a long scalar tensor -> the same shape as ``x``.
+    """
+    positions = torch.arange(x.shape[dim], device=x.device)  # (n,)
+    length = positions[-1:] + 1  # (1,) the length n, as a tensor
+    size = torch.where(window > 0, torch.minimum(window, length), length)  # (1,)
+    starts = torch.minimum((positions - size // 2).clamp(min=0), length - size)  # (n,) first neighbour of each
+    exact = x.to(torch.promote_types(x.dtype, torch.float32))  # long sums of bfloat16 would lose digits
+    sums = F.pad(exact.cumsum(dim), (0, 0, 1, 0) if dim == 2 else (1, 0))  # running sums, a 0 in front
+    return ((sums.index_select(dim, starts + size) - sums.index_select(dim, starts)) / size).to(x.dtype)
 
 
 class ASPP(nn.Module):
