@@ -63,6 +63,27 @@ def test_onnx_runs_in_onnxruntime_like_torch_at_any_size(name, tmp_path):
         assert difference <= 1e-4
 
 
+@pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
+def test_onnx_of_a_trained_deeplab_pools_over_the_training_window_at_any_size(name, tmp_path):
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    model = trained_on_48px_crops(name)
+    session = ort.InferenceSession(str(to_onnx(model, tmp_path / f"{name}.onnx")), providers=["CPUExecutionProvider"])
+    for shape in [*SIZES, (1, 3, 40, 33)]:
+        x = images(shape)
+        with torch.no_grad():
+            expected = model(x).numpy()
+        assert float(np.abs(session.run(None, {"images": x.numpy()})[0] - expected).max()) <= 1e-4, shape
+
+
+def trained_on_48px_crops(name: str) -> torch.nn.Module:
+    """A tiny DeepLab after one training step on 48-px crops: its image pooling's window is 6 x 6 (stride 8)."""
+    model = tiny(name)
+    model.train()(images((2, 3, 48, 48)))
+    assert model.head.aspp.convs[-1].window.tolist() == [6, 6]
+    return model.eval()
+
+
 def test_onnx_rejects_a_wrong_suffix_and_a_missing_folder(tmp_path):
     pytest.importorskip("onnxscript")
     with pytest.raises(ValueError, match=r"should end in \.onnx"):
@@ -113,10 +134,7 @@ def test_torchscript_matches_torch_at_other_sizes_than_traced(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
 def test_torchscript_of_a_trained_deeplab_pools_over_the_training_window_at_any_size(name, tmp_path):
-    model = tiny(name)
-    model.train()(images((2, 3, 48, 48)))  # training on 48-px crops: the image pooling's window is 6 x 6 at stride 8
-    model.eval()
-    assert model.head.aspp.convs[-1].window.tolist() == [6, 6]
+    model = trained_on_48px_crops(name)
     loaded = torch.jit.load(str(to_torchscript(model, tmp_path / f"{name}.pt")))
     for shape in [*SIZES, (1, 3, 40, 33)]:  # larger maps than the window, and one smaller (averaged whole)
         x = images(shape)
