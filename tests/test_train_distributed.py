@@ -56,6 +56,8 @@ def _train_in_process(rank: int, world_size: int, port: int, folder: str) -> Non
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size),
         LOCAL_RANK=str(rank),
     )  # fmt: skip
+    with open(f"{folder}/stderr-{rank}.txt", "w") as log:  # what C++ prints before an abort, for the failure report
+        os.dup2(log.fileno(), 2)
     torch.set_num_threads(1)
     distributed = init_distributed("cpu", timeout_s=JOIN_S)
     # 1) the library: a Trainer given this process's place
@@ -83,6 +85,9 @@ def two_processes(tmp_path_factory):
         while not context.join(timeout=1):  # raises if a process failed (and ends the other)
             if time.monotonic() > deadline:
                 pytest.fail(f"the 2 training processes did not finish within {JOIN_S} s (waiting for each other?)")
+    except mp.ProcessException as error:
+        logs = "\n".join(f"--- process {rank}:\n{(folder / f'stderr-{rank}.txt').read_text()[-3000:]}" for rank in (0, 1))
+        pytest.fail(f"{error}\n{logs}")
     finally:
         for process in context.processes:
             if process.is_alive():
