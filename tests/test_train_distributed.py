@@ -85,7 +85,7 @@ def two_processes(tmp_path_factory):
         while not context.join(timeout=1):  # raises if a process failed (and ends the other)
             if time.monotonic() > deadline:
                 pytest.fail(f"the 2 training processes did not finish within {JOIN_S} s (waiting for each other?)")
-    except mp.ProcessException as error:
+    except (mp.ProcessExitedException, mp.ProcessRaisedException) as error:
         logs = "\n".join(f"--- process {rank}:\n{(folder / f'stderr-{rank}.txt').read_text()[-3000:]}" for rank in (0, 1))
         pytest.fail(f"{error}\n{logs}")
     finally:
