@@ -63,7 +63,7 @@ def test_overlay_row_hovers_class_names_and_probabilities_not_rgba():
                          probs=[None, None, probs])  # fmt: skip
     pictures = [trace for trace in figure.data if trace.type == "image"]
     layers = [trace for trace in figure.data if trace.type == "heatmap"]
-    assert pictures[0].hovertemplate == "row %{y:.0f}, col %{x:.0f}<extra></extra>"  # the plain tile: its position
+    assert pictures[0].hovertemplate == "row %{y}, col %{x}<extra></extra>"  # the plain tile: its position
     assert all(picture.hoverinfo == "skip" for picture in pictures[1:])  # no RGBA tuple on the overlays
     assert [(layer.xaxis, layer.yaxis) for layer in layers] == [(p.xaxis, p.yaxis) for p in pictures[1:]]
     truth, prediction = (np.array(layer.text) for layer in layers)
@@ -76,7 +76,8 @@ def test_overlay_row_hovers_class_names_and_probabilities_not_rgba():
 def test_overlay_row_draws_axes_in_microns_where_the_pixel_size_is_known():
     image, mask, _ = _tile()
     figure = overlay_row([image, image], [mask, mask], ["a", "b"], class_names=NAMES, microns_per_pixel=2.0)
-    assert figure.layout.xaxis.title.text == "µm (2 µm per pixel)" and figure.layout.yaxis.title.text.startswith("µm")
+    assert figure.layout.xaxis.title.text == "µm (2 µm per pixel)"
+    assert figure.layout.yaxis.title.text.startswith("µm")
     picture = figure.data[0]
     assert (picture.x0, picture.dx, picture.y0, picture.dy) == (1.0, 2.0, 1.0, 2.0)  # pixel 0 covers 0-2 µm
     layer = next(trace for trace in figure.data if trace.type == "heatmap")

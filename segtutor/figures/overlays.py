@@ -104,19 +104,14 @@ def overlay_row(
         raise ValueError(f"got {len(colors)} colours for {len(class_names)} classes; give one colour per class")
     pictures = [image_to_rgb(image) if label is None else overlay(image, label, colors, alpha)
                 for image, label in zip(images, labels)]  # fmt: skip
-    figure = image_row(pictures, titles, height=height, title=title, columns=columns)
-    scale = 1.0 if microns_per_pixel is None else float(microns_per_pixel)
-    unit = "pixels" if microns_per_pixel is None else f"µm ({scale:g} µm per pixel)"
+    figure = image_row(pictures, titles, height=height, title=title, columns=columns,
+                       microns_per_pixel=microns_per_pixel)  # fmt: skip
     at = "x %{x:.0f} µm, y %{y:.0f} µm" if microns_per_pixel is not None else "row %{y:.0f}, col %{x:.0f}"
-    for trace, picture, label, prob in zip(list(figure.data), pictures, labels, probs):
-        if microns_per_pixel is not None:  # pixel i covers [i, i + 1) × scale µm
-            trace.update(x0=0.5 * scale, dx=scale, y0=0.5 * scale, dy=scale)
-        if label is None:
-            trace.hovertemplate = f"{at}<extra></extra>"
+    for trace, label, prob in zip(list(figure.data), labels, probs):
+        if label is None:  # the image alone: hover gives the place (image_row's)
             continue
         trace.hoverinfo = "skip"  # the class layer below answers instead of the picture's RGBA
-        text = hover_text(label, class_names, prob)
-        figure.add_trace(_class_layer(text, microns_per_pixel, trace.xaxis, trace.yaxis, at))
+        figure.add_trace(_class_layer(label, prob, class_names, microns_per_pixel, trace.xaxis, trace.yaxis, at))
     for name, color in zip(class_names, colors):
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, showlegend=True,
                                     marker=dict(symbol="square", size=14, color=f"rgb{on_stain(color, alpha)}",
@@ -125,24 +120,33 @@ def overlay_row(
                                      title=dict(text="classes (as painted on the stain):")),
                          margin=dict(b=100))  # fmt: skip
     figure.layout.legend.y = -60 / (height - 100)  # under the axis title: 60 px below the plots
-    figure.update_xaxes(title_text=None)
-    figure.update_yaxes(title_text=None, autorange="reversed")
-    figure.update_layout(xaxis_title_text=unit, yaxis_title_text=unit)
+    figure.update_yaxes(autorange="reversed")  # row 0 at the top, as in the picture
     return figure
 
 
-def _class_layer(text: np.ndarray, microns_per_pixel: float | None, xaxis: str, yaxis: str, at: str) -> go.Heatmap:
-    """A transparent heatmap over a panel whose hover gives each pixel's ``text``; on a coarser grid (one cell per
-    ``step × step`` pixels, its centre pixel's text) when the panel has more than :data:`MAX_HOVER_CELLS` pixels.
-    Cell centres lie where the picture's pixel centres are: at pixel ``i`` in pixels, ``(i + 0.5) µm/px`` in µm."""
-    height, width = text.shape
+def _class_layer(
+    labels: np.ndarray | torch.Tensor,
+    probs: np.ndarray | torch.Tensor | None,
+    class_names: Sequence[str],
+    microns_per_pixel: float | None,
+    xaxis: str,
+    yaxis: str,
+    at: str,
+) -> go.Heatmap:
+    """A transparent heatmap over a panel whose hover gives each pixel's :func:`hover_text`; on a coarser grid (one
+    cell per ``step × step`` pixels, its centre pixel's text) when the panel has more than :data:`MAX_HOVER_CELLS`
+    pixels. Cell centres lie on the picture's pixel centres: ``i`` in pixels, ``(i + 0.5) × µm per pixel`` in µm."""
+    height, width = labels.shape[-2:]
     step = max(1, int(np.ceil(np.sqrt(height * width / MAX_HOVER_CELLS))))
     rows, cols = np.arange(step // 2, height, step), np.arange(step // 2, width, step)
+    grid = np.ix_(rows, cols)
+    labels = np.asarray(torch.as_tensor(labels).cpu())[grid]
+    probs = None if probs is None else np.asarray(torch.as_tensor(probs).float().cpu())[(slice(None), *grid)]
+    text = hover_text(labels, class_names, probs)
 
     def centre(index: np.ndarray) -> np.ndarray:
         return index if microns_per_pixel is None else (index + 0.5) * microns_per_pixel
 
-    return go.Heatmap(z=np.zeros((len(rows), len(cols))), text=text[np.ix_(rows, cols)].tolist(),
-                      x=centre(cols), y=centre(rows),
+    return go.Heatmap(z=np.zeros(text.shape), text=text.tolist(), x=centre(cols), y=centre(rows),
                       colorscale=TRANSPARENT, showscale=False, xaxis=xaxis, yaxis=yaxis, name="classes",
                       hovertemplate=f"%{{text}}<br>{at}<extra></extra>")  # fmt: skip
