@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from segtutor.data import class_colors
-from segtutor.figures import hover_text, on_stain, overlay_row
+from segtutor.figures import hover_text, legend_colors, on_stain, overlay_row
 from segtutor.figures.overlays import MAX_HOVER_CELLS
+from segtutor.figures.pictures import EOSIN_PINK
 from segtutor.predict import overlay
 
 NAMES = ["stroma", "tumor"]
@@ -40,20 +41,31 @@ def test_hover_text_names_each_pixels_class_and_the_probability_of_that_class():
         hover_text(mask, ["stroma"])
 
 
-def test_overlay_row_has_a_legend_of_the_classes_in_their_colours_on_the_stain():
+def test_overlay_row_has_a_legend_of_the_classes_in_the_colours_they_show():
     image, mask, probs = _tile()
     figure = overlay_row(image, [None, mask, probs.argmax(0)], ["tile", "truth", "prediction"], class_names=NAMES,
                          probs=[None, None, probs], alpha=0.4)  # fmt: skip
     legend = [trace for trace in figure.data if trace.type == "scatter"]
-    assert [trace.name for trace in legend] == NAMES
-    colours = class_colors(NAMES)
-    assert [trace.marker.color for trace in legend] == [f"rgb{on_stain(color, 0.4)}" for color in colours]
-    # the swatch is the colour mixed over the pink stain: a bluish green (0, 158, 115) becomes (139, 159, 166)
-    assert on_stain((0, 158, 115), 0.4) == (139, 159, 166)
-    # the panels show the image and the overlays, pixel for pixel
+    assert [trace.name for trace in legend] == NAMES and figure.layout.legend.title.text.startswith("classes")
+    # each swatch is the median of the pixels the class covers in the overlays, as drawn
+    drawn = [overlay(image, labels, class_colors(NAMES), 0.4) for labels in (mask, probs.argmax(0))]
+    for index, trace in enumerate(legend):
+        pixels = np.concatenate([picture[np.asarray(labels) == index]
+                                 for picture, labels in zip(drawn, (mask, probs.argmax(0)))])  # fmt: skip
+        assert trace.marker.color == f"rgb{tuple(int(v) for v in np.median(pixels, axis=0).round())}"
     pictures = [trace for trace in figure.data if trace.type == "image"]
     assert len(pictures) == 3 and [a.text for a in figure.layout.annotations] == ["tile", "truth", "prediction"]
-    assert figure.layout.legend.title.text.startswith("classes")
+
+
+def test_legend_colors_show_grey_over_glass_and_teal_over_pink_stroma():
+    glass = np.full((4, 4, 3), 250, np.uint8)  # white glass: a grey overlay stays grey there
+    stroma = np.tile(np.array(EOSIN_PINK, np.uint8), (4, 4, 1))  # pink stroma: bluish green turns teal
+    colours = [(187, 187, 187), (0, 158, 115), (213, 94, 0)]
+    labels = [torch.zeros(4, 4, dtype=torch.long), torch.ones(4, 4, dtype=torch.long)]
+    pictures = [overlay(glass, labels[0], colours, 0.4), overlay(stroma, labels[1], colours, 0.4)]
+    swatches = legend_colors(pictures, labels, colours, 0.4)
+    assert swatches[0] == (225, 225, 225) and swatches[1] == on_stain(colours[1], 0.4) == (139, 159, 166)
+    assert swatches[2] == on_stain(colours[2], 0.4)  # a class no panel shows: its colour over the stain
 
 
 def test_overlay_row_hovers_class_names_and_probabilities_not_rgba():
@@ -90,7 +102,9 @@ def test_overlay_row_paints_with_the_given_colours_and_checks_its_arguments():
     colours = [(255, 0, 0), (0, 0, 255)]
     figure = overlay_row(image, [mask], ["truth"], class_names=NAMES, colors=colours, alpha=0.5)
     legend = [trace.marker.color for trace in figure.data if trace.type == "scatter"]
-    assert legend == [f"rgb{on_stain(color, 0.5)}" for color in colours]
+    shown = overlay(image, mask, colours, 0.5)
+    assert legend == [f"rgb{tuple(int(v) for v in np.median(shown[mask.numpy() == k], axis=0).round())}" for k in
+                      range(2)]  # fmt: skip
     shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(figure.data[0].source.split(",", 1)[1]))))[..., :3]
     np.testing.assert_array_equal(shown, overlay(image, mask, colours, 0.5))  # the panel is the overlay itself
     with pytest.raises(ValueError, match="one of each per panel"):

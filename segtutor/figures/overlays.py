@@ -3,8 +3,8 @@
 :func:`overlay_row` draws a row of panels, each an image with a label map (a mask or a prediction) painted on
 it by :func:`segtutor.predict.overlay`, or the image alone. Every such figure carries
 
-- a **legend** naming each class, its swatch in the colour as it looks on the tissue (mixed over the pink
-  stain, as the overlay mixes it: a bluish green turns teal there);
+- a **legend** naming each class, its swatch in the colour the class shows on screen (the median of its
+  overlaid pixels: a bluish green mixed over pink stroma turns teal, a grey over glass stays grey);
 - **hover** that names the pixel's class, and the probability the model gave it where ``probs`` are given
   (not the RGBA tuple of the pixel);
 - **axes in µm** where the pixel size is known (``microns_per_pixel``), else axes that say "pixels".
@@ -36,6 +36,29 @@ TRANSPARENT = [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]]
 def on_stain(color: Sequence[int], alpha: float) -> tuple[int, int, int]:
     """``color`` mixed at ``alpha`` over a typical eosin-pink stroma pixel: how an overlay colour looks on tissue."""
     return tuple(round((1 - alpha) * e + alpha * c) for e, c in zip(EOSIN_PINK, color))
+
+
+def legend_colors(
+    pictures: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray | torch.Tensor | None],
+    colors: Sequence[Sequence[int]],
+    alpha: float,
+) -> list[tuple[int, int, int]]:
+    """The colour each class shows on screen: the median of its overlaid pixels in ``pictures`` (uint8
+    ``(H, W, 3)``, one per label map; None skipped), or :func:`on_stain` for a class no panel shows.
+
+    The median of what is drawn, not the pure colour: a grey over glass stays grey, a bluish green over pink
+    stroma turns teal, and the legend shows what the eye compares it with.
+    """
+    shown: list[list[np.ndarray]] = [[] for _ in colors]
+    for picture, label in zip(pictures, labels):
+        if label is None:
+            continue
+        label = np.asarray(torch.as_tensor(label).cpu())
+        for index in np.unique(label[label != IGNORE_INDEX]):
+            shown[int(index)].append(picture[label == index])  # (n, 3)
+    return [tuple(int(v) for v in np.median(np.concatenate(pixels), axis=0).round()) if pixels
+            else on_stain(color, alpha) for pixels, color in zip(shown, colors)]  # fmt: skip
 
 
 def hover_text(
@@ -112,12 +135,12 @@ def overlay_row(
             continue
         trace.hoverinfo = "skip"  # the class layer below answers instead of the picture's RGBA
         figure.add_trace(_class_layer(label, prob, class_names, microns_per_pixel, trace.xaxis, trace.yaxis, at))
-    for name, color in zip(class_names, colors):
+    for name, swatch in zip(class_names, legend_colors(pictures, labels, colors, alpha)):
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, showlegend=True,
-                                    marker=dict(symbol="square", size=14, color=f"rgb{on_stain(color, alpha)}",
+                                    marker=dict(symbol="square", size=14, color=f"rgb{swatch}",
                                                 line=dict(color="#666", width=1))))  # fmt: skip
     figure.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="top",
-                                     title=dict(text="classes (as painted on the stain):")),
+                                     title=dict(text="classes (colours as painted on the tissue):")),
                          margin=dict(b=100))  # fmt: skip
     figure.layout.legend.y = -60 / (height - 100)  # under the axis title: 60 px below the plots
     figure.update_yaxes(autorange="reversed")  # row 0 at the top, as in the picture
