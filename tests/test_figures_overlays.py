@@ -11,9 +11,10 @@ import torch
 from PIL import Image
 
 from segtutor.data import class_colors
-from segtutor.figures import hover_text, legend_colors, on_stain, overlay_row
+from segtutor.figures import compare_predictions, hover_text, legend_colors, on_stain, overlay_row
 from segtutor.figures.overlays import MAX_HOVER_CELLS
 from segtutor.figures.pictures import EOSIN_PINK
+from segtutor.metrics import boundary_scores
 from segtutor.predict import overlay
 
 NAMES = ["stroma", "tumor"]
@@ -123,3 +124,22 @@ def test_overlay_row_gives_hover_on_a_coarser_grid_for_a_whole_slide():
     assert text.size <= MAX_HOVER_CELLS and text.shape[1] < width
     step = int(layer.x[1] - layer.x[0])
     assert step > 1 and all(text[0, k] == ("tumor" if layer.x[k] >= 200 else "stroma") for k in range(len(layer.x)))
+
+
+def test_compare_predictions_titles_each_prediction_with_its_iou_and_boundary_f():
+    image = np.full((32, 32, 3), 200, np.uint8)
+    truth = torch.zeros(32, 32, dtype=torch.long)
+    truth[8:24, 8:24] = 1  # a square tumor nest
+    exact, blob = truth.clone(), torch.zeros(32, 32, dtype=torch.long)
+    blob[12:28, 12:28] = 1  # the same size, shifted by 4 pixels: half its outline off by more than 2 pixels
+    figure = compare_predictions(image, truth, {"sharp": exact, "shifted": blob}, class_names=NAMES,
+                                 microns_per_pixel=1.0)  # fmt: skip
+    titles = [annotation.text for annotation in figure.layout.annotations]
+    assert titles[0] == "true mask" and titles[1] == "sharp<br>tumor IoU 1.00, boundary F 1.00"
+    iou = 144 / (256 + 256 - 144)  # 12 x 12 overlap of two 16 x 16 squares
+    outline = boundary_scores(truth, blob, 2).f_score[1]
+    assert titles[2] == f"shifted<br>tumor IoU {iou:.2f}, boundary F {outline:.2f}" and outline < 0.8
+    assert [trace.name for trace in figure.data if trace.type == "scatter"] == NAMES  # the legend, as overlay_row's
+    assert figure.layout.xaxis.title.text.startswith("µm")
+    with pytest.raises(ValueError, match="prediction 'small'"):
+        compare_predictions(image, truth, {"small": exact[:16]}, class_names=NAMES)

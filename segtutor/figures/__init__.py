@@ -15,7 +15,7 @@ Notebooks call these directly (``fig = image_row(...)`` as a cell's last line sh
 from segtutor.figures.calibration import reliability_figure
 from segtutor.figures.curves import lr_finder_figure
 from segtutor.figures.diagram import architecture_figure, legend_html, place_stages
-from segtutor.figures.overlays import hover_text, legend_colors, on_stain, overlay_row
+from segtutor.figures.overlays import compare_predictions, hover_text, legend_colors, on_stain, overlay_row
 from segtutor.figures.grids import (
     MAX_NUMBERED,
     cell_outline,
@@ -46,6 +46,7 @@ __all__ = [
     "architecture_figure",
     "cell_outline",
     "class_legend_html",
+    "compare_predictions",
     "empty_cell_grid",
     "cell_text",
     "error_picture",

@@ -15,6 +15,9 @@ figure stays small enough to send.
 Example:
     >>> overlay_row(image, [None, mask, preds], ["tile", "truth", "prediction"], class_names=["stroma", "tumor"],
     ...             probs=[None, None, probs], microns_per_pixel=1.0)
+
+:func:`compare_predictions` puts several predictions of one image next to its truth, each titled with its IoU and
+boundary F-score (notebook 04: a UNet without and with its skip connections).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 
 from segtutor.data import IGNORE_INDEX, class_colors
 from segtutor.figures.pictures import EOSIN_PINK, image_row
+from segtutor.metrics import boundary_scores, confusion_matrix, iou_per_class
 from segtutor.predict import ImageLike, image_to_rgb, overlay
 
 MAX_HOVER_CELLS = 128 * 128  # hover text per pixel up to this size; larger images get it on a coarser grid
@@ -173,3 +177,43 @@ def _class_layer(
     return go.Heatmap(z=np.zeros(text.shape), text=text.tolist(), x=centre(cols), y=centre(rows),
                       colorscale=TRANSPARENT, showscale=False, xaxis=xaxis, yaxis=yaxis, name="classes",
                       hovertemplate=f"%{{text}}<br>{at}<extra></extra>")  # fmt: skip
+
+
+def compare_predictions(
+    image: ImageLike,
+    mask: np.ndarray | torch.Tensor,
+    predictions: dict[str, np.ndarray | torch.Tensor],
+    *,
+    class_names: Sequence[str],
+    focus: int = 1,
+    tolerance: float = 2.0,
+    microns_per_pixel: float | None = None,
+    height: int = 400,
+    title: str | None = None,
+) -> go.Figure:
+    """The true mask next to several predictions of one image, each titled with its IoU and boundary F-score.
+
+    Two scores per prediction, of class ``focus`` (default 1, tumor): the **IoU** (how much of the region) and
+    the **boundary F-score** (how much of the outline, within ``tolerance`` pixels; see
+    :func:`segtutor.metrics.boundary_scores`). Two predictions with a similar IoU can differ a lot in the second.
+
+    Args:
+        image: the image (as for :func:`overlay_row`).
+        mask: its true classes ``(H, W)``.
+        predictions: one ``(H, W)`` label map per name, e.g. ``{"without skips": preds_a, "with skips": preds_b}``.
+        class_names: the name of each class.
+        focus: the class whose scores the titles give.
+        tolerance: the boundary F-score's tolerance in pixels.
+        microns_per_pixel, height, title: as for :func:`overlay_row`.
+    """
+    truth = torch.as_tensor(mask).long()
+    titles = ["true mask"]
+    for name, labels in predictions.items():
+        labels = torch.as_tensor(labels).long()
+        if labels.shape != truth.shape:
+            raise ValueError(f"prediction {name!r} is {tuple(labels.shape)}, the mask {tuple(truth.shape)}")
+        iou = float(iou_per_class(confusion_matrix(truth, labels, num_classes=len(class_names)))[focus])
+        outline = boundary_scores(truth, labels, len(class_names), tolerance=tolerance).f_score[focus]
+        titles.append(f"{name}<br>{class_names[focus]} IoU {iou:.2f}, boundary F {outline:.2f}")
+    return overlay_row(image, [truth, *predictions.values()], titles, class_names=class_names,
+                       microns_per_pixel=microns_per_pixel, height=height, title=title)  # fmt: skip
