@@ -115,14 +115,16 @@ def image_row(
         label = colorbar_title if colorbar_title is not None else "value<br>(white = 0)" if zero else "value"
         figure.update_layout(coloraxis_colorbar=dict(title=dict(text=label)))
         if per_panel:
-            _own_scales(figure, stack, label, zero)
+            _own_scales(figure, stack, label, zero, height)
     return figure
 
 
-def _own_scales(figure: go.Figure, stack: np.ndarray, label: str, zero: bool) -> None:
-    """Give each map of an :func:`image_row` figure its own colour axis (symmetric about 0 if ``zero``), its colour
-    bar under it."""
+def _own_scales(figure: go.Figure, stack: np.ndarray, label: str, zero: bool, height: int) -> None:
+    """Give each map of an :func:`image_row` figure (``height`` pixels tall) its own colour axis (symmetric about 0
+    if ``zero``), its colour bar under it, below the axis title."""
     shared = figure.layout.coloraxis
+    top, bottom_margin = figure.layout.margin.t or 60, 120
+    gap = 46 / max(height - top - bottom_margin, 1)  # 46 px: under the tick labels and the axis title
     for index, trace in enumerate(figure.data):
         values = stack[index]
         low, high = float(np.nanmin(values)), float(np.nanmax(values))
@@ -137,8 +139,8 @@ def _own_scales(figure: go.Figure, stack: np.ndarray, label: str, zero: bool) ->
         trace.coloraxis = axis
         figure.update_layout({axis: dict(colorscale=shared.colorscale, cmin=low, cmax=high, colorbar=dict(
             title=dict(text=label.replace("<br>", " "), side="top"), orientation="h", x=(domain[0] + domain[1]) / 2,
-            xanchor="center", len=0.9 * (domain[1] - domain[0]), y=bottom - 0.02, yanchor="top", thickness=10))})
-    figure.update_layout(margin=dict(b=90))
+            xanchor="center", len=0.9 * (domain[1] - domain[0]), y=bottom - gap, yanchor="top", thickness=10))})
+    figure.update_layout(margin=dict(b=bottom_margin))
 
 
 def mosaic(maps: torch.Tensor | np.ndarray, columns: int = 8, gap: int = 1) -> np.ndarray:
