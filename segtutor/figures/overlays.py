@@ -145,8 +145,8 @@ def overlay_row(
                                                 line=dict(color="#666", width=1))))  # fmt: skip
     figure.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="top",
                                      title=dict(text="classes (colours as painted on the tissue):")),
-                         margin=dict(b=100))  # fmt: skip
-    figure.layout.legend.y = -60 / (height - 100)  # under the axis title: 60 px below the plots
+                         margin=dict(b=110))  # fmt: skip
+    figure.layout.legend.y = -68 / (height - 110)  # under the axis title: 68 px below the plots
     figure.update_yaxes(autorange="reversed")  # row 0 at the top, as in the picture
     return figure
 
