@@ -137,3 +137,10 @@ def test_image_row_says_its_axes_are_pixels_and_hovers_without_rgba():
     assert {trace.hovertemplate for trace in figure.data} == {"row %{y}, col %{x}<extra></extra>"}
     maps = image_row(np.zeros((2, 4, 4)), ["a", "b"])
     assert {trace.hovertemplate for trace in maps.data} == {"row %{y}, col %{x}: %{z:.3f}<extra></extra>"}
+
+
+def test_image_row_draws_axes_in_microns_where_the_pixel_size_is_known():
+    figure = image_row(np.zeros((2, 4, 4, 3), np.uint8), ["10×", "5×"], microns_per_pixel=2.0)
+    assert figure.layout.xaxis.title.text == figure.layout.yaxis.title.text == "µm (2 µm per pixel)"
+    assert {(trace.x0, trace.dx, trace.y0, trace.dy) for trace in figure.data} == {(1.0, 2.0, 1.0, 2.0)}
+    assert {trace.hovertemplate for trace in figure.data} == {"x %{x:.0f} µm, y %{y:.0f} µm<extra></extra>"}

@@ -6,6 +6,7 @@ Notebooks call these directly (``fig = image_row(...)`` as a cell's last line sh
 - :mod:`~segtutor.figures.theme`: the look (``style``, ``TEMPLATE``).
 - :mod:`~segtutor.figures.grids`: heatmaps with the numbers in the cells, cell outlines.
 - :mod:`~segtutor.figures.pictures`: images as PNGs, rows of images with titles, feature-map mosaics.
+- :mod:`~segtutor.figures.overlays`: tiles with their class labels painted on, a class legend, hover, µm axes.
 - :mod:`~segtutor.figures.diagram`: an architecture drawn from the model's own stages.
 - :mod:`~segtutor.figures.curves`: training curves: the learning-rate finder's loss against the learning rate.
 - :mod:`~segtutor.figures.calibration`: reliability diagrams (is "90 % sure" right 90 % of the time?).
@@ -14,6 +15,7 @@ Notebooks call these directly (``fig = image_row(...)`` as a cell's last line sh
 from segtutor.figures.calibration import reliability_figure
 from segtutor.figures.curves import lr_finder_figure
 from segtutor.figures.diagram import architecture_figure, legend_html, place_stages
+from segtutor.figures.overlays import compare_predictions, hover_text, legend_colors, on_stain, overlay_row
 from segtutor.figures.grids import (
     MAX_NUMBERED,
     cell_outline,
@@ -44,16 +46,21 @@ __all__ = [
     "architecture_figure",
     "cell_outline",
     "class_legend_html",
+    "compare_predictions",
     "empty_cell_grid",
     "cell_text",
     "error_picture",
     "grid_heatmap",
+    "hover_text",
     "image_row",
     "image_trace",
     "kernel_mosaic",
+    "legend_colors",
     "legend_html",
     "lr_finder_figure",
     "mosaic",
+    "on_stain",
+    "overlay_row",
     "place_stages",
     "png_uri",
     "probability_picture",

@@ -64,6 +64,7 @@ def image_row(
     columns: int | None = None,
     colorbar_title: str | None = None,
     per_panel: bool = False,
+    microns_per_pixel: float | None = None,
     **imshow: object,
 ) -> go.Figure:
     """Images side by side, each with its title: ``(H, W, 3)`` pictures, or ``(H, W)`` maps on one colour scale.
@@ -80,6 +81,7 @@ def image_row(
         colorbar_title: what the colours of maps show (default "value", with "white = 0" on a diverging scale).
         per_panel: each map on its own colour scale, with its own colour bar under it (maps whose ranges differ
             a lot, e.g. an image and its edges); default one scale shared by all.
+        microns_per_pixel: the pixel size of the images; the axes are then in µm (default: axes in pixels).
         **imshow: passed to ``plotly.express.imshow``, e.g. ``color_continuous_scale="RdBu_r"``.
 
     Example:
@@ -97,23 +99,32 @@ def image_row(
     figure = px.imshow(stack, facet_col=0, facet_col_wrap=columns, height=height, title=title, **imshow)
     for annotation in figure.layout.annotations:  # plotly names the facets "facet_col=0", "facet_col=1", ...
         annotation.text = titles[int(annotation.text.split("=")[-1])]
-    # the axes count pixels (say so), and hover gives the pixel's row and column (and value), not an RGBA tuple
-    figure.update_layout(xaxis_title_text="pixels", yaxis_title_text="pixels")
+    # the axes count pixels or µm (say which), and hover gives the pixel's place (and value), not an RGBA tuple
     value = ": %{z:.3f}" if maps else ""
-    figure.update_traces(hovertemplate=f"row %{{y}}, col %{{x}}{value}<extra></extra>")
+    if microns_per_pixel is None:
+        figure.update_layout(xaxis_title_text="pixels", yaxis_title_text="pixels")
+        figure.update_traces(hovertemplate=f"row %{{y}}, col %{{x}}{value}<extra></extra>")
+    else:  # pixel i covers [i, i + 1) × microns_per_pixel µm
+        unit = f"µm ({microns_per_pixel:g} µm per pixel)"
+        figure.update_layout(xaxis_title_text=unit, yaxis_title_text=unit)
+        half = 0.5 * microns_per_pixel
+        figure.update_traces(x0=half, dx=microns_per_pixel, y0=half, dy=microns_per_pixel,
+                             hovertemplate=f"x %{{x:.0f}} µm, y %{{y:.0f}} µm{value}<extra></extra>")
     if maps:
         zero = centred or imshow.get("color_continuous_midpoint") == 0
         label = colorbar_title if colorbar_title is not None else "value<br>(white = 0)" if zero else "value"
         figure.update_layout(coloraxis_colorbar=dict(title=dict(text=label)))
         if per_panel:
-            _own_scales(figure, stack, label, zero)
+            _own_scales(figure, stack, label, zero, height)
     return figure
 
 
-def _own_scales(figure: go.Figure, stack: np.ndarray, label: str, zero: bool) -> None:
-    """Give each map of an :func:`image_row` figure its own colour axis (symmetric about 0 if ``zero``), its colour
-    bar under it."""
+def _own_scales(figure: go.Figure, stack: np.ndarray, label: str, zero: bool, height: int) -> None:
+    """Give each map of an :func:`image_row` figure (``height`` pixels tall) its own colour axis (symmetric about 0
+    if ``zero``), its colour bar under it, below the axis title."""
     shared = figure.layout.coloraxis
+    top, bottom_margin = figure.layout.margin.t or 60, 120
+    gap = 46 / max(height - top - bottom_margin, 1)  # 46 px: under the tick labels and the axis title
     for index, trace in enumerate(figure.data):
         values = stack[index]
         low, high = float(np.nanmin(values)), float(np.nanmax(values))
@@ -128,8 +139,8 @@ def _own_scales(figure: go.Figure, stack: np.ndarray, label: str, zero: bool) ->
         trace.coloraxis = axis
         figure.update_layout({axis: dict(colorscale=shared.colorscale, cmin=low, cmax=high, colorbar=dict(
             title=dict(text=label.replace("<br>", " "), side="top"), orientation="h", x=(domain[0] + domain[1]) / 2,
-            xanchor="center", len=0.9 * (domain[1] - domain[0]), y=bottom - 0.02, yanchor="top", thickness=10))})
-    figure.update_layout(margin=dict(b=90))
+            xanchor="center", len=0.9 * (domain[1] - domain[0]), y=bottom - gap, yanchor="top", thickness=10))})
+    figure.update_layout(margin=dict(b=bottom_margin))
 
 
 def mosaic(maps: torch.Tensor | np.ndarray, columns: int = 8, gap: int = 1) -> np.ndarray:
