@@ -24,8 +24,8 @@ of the server (voila and its kernels) against the browser are sampled.
 
 The browsers of a real class run on the learners' own machines. Here they share the server's cores, so by default
 (``--browser-nice 19``) Chromium and playwright's driver run at the lowest CPU priority: Chromium is started under
-``nice -n 19`` and every thread of the browser's processes is set to nice 19 at each sample (Chromium changes its
-renderers' priorities itself). The server gets the cores first and the browsers what is left, so what is measured
+``nice -n 19`` without the right to raise its priority again (Chromium raises its own where it may), and every
+thread of the browser's processes is set to nice 19 at each sample. The server gets the cores first and the browsers what is left, so what is measured
 can be attributed to the server; the pages' own work still happens on these cores, in the time the server leaves.
 ``--browser-nice 0`` is the old mode, as the issue measured (browser and server at the same priority). Every wait
 is bounded: a page that does not
@@ -44,6 +44,7 @@ import asyncio
 import os
 import re
 import shlex
+import shutil
 import signal
 import statistics
 import sys
@@ -399,11 +400,16 @@ def serve(command: str, args: argparse.Namespace) -> Iterator[tuple[str, int]]:
 
 
 def nice_chromium(nice: int) -> str:
-    """An executable that starts Chromium at ``nice`` (a small script in /tmp); Chromium itself for 0."""
+    """An executable that starts Chromium at ``nice`` (a small script in /tmp); Chromium itself for 0.
+
+    Chromium raises its own processes' priority where it may (as root: its browser process to nice -8, renderers
+    to 0); ``setpriv`` takes that right (``CAP_SYS_NICE``) from it, so it stays at ``nice`` and below.
+    """
     if not nice:
         return CHROMIUM
     script = Path(f"/tmp/segtutor-chromium-nice-{nice}-{os.getpid()}")
-    script.write_text(f'#!/bin/sh\nexec nice -n {nice} {shlex.quote(CHROMIUM)} "$@"\n')
+    keep_low = "setpriv --bounding-set -sys_nice " if shutil.which("setpriv") else ""
+    script.write_text(f'#!/bin/sh\nexec {keep_low}nice -n {nice} {shlex.quote(CHROMIUM)} "$@"\n')
     script.chmod(0o755)
     return str(script)
 
