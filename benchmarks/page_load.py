@@ -12,6 +12,7 @@ A fresh server per page, the median over ``--repeats`` pages. Voila runs in the 
 ``voila.json`` (which keeps plotly's own 4.8 MB JupyterLab extension off the page). Run:
 
     .venv/bin/python benchmarks/page_load.py            # about 2 minutes
+    .venv/bin/python benchmarks/page_load.py --dashboards convolution_explorer explorers   # some of them
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ def time_page(browser, notebook: Path, options: list[str]) -> tuple[float, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="pages per dashboard and mode (median reported)")
+    parser.add_argument("--dashboards", nargs="+", default=[path.stem for path in DASHBOARDS],
+                        choices=[path.stem for path in DASHBOARDS], help="which dashboards (default: all)")
     args = parser.parse_args()
     print(f"load average (1, 5, 15 min) at the start: {os.getloadavg()} on {os.cpu_count()} cores")
     rows = []
     with launch_browser() as browser:
-        for notebook in DASHBOARDS:
+        for notebook in (path for path in DASHBOARDS if path.stem in args.dashboards):
             for mode, options in MODES.items():
                 times = [time_page(browser, notebook, options) for _ in range(args.repeats)]
                 widgets, plots = (statistics.median(column) for column in zip(*times))

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from segtutor.explain import (
+    bilinear_upsample,
     conv2d,
     conv2d_steps,
     conv_transpose2d,
@@ -298,3 +299,19 @@ def test_output_size_accepts_numpy_integers():
         output_size(7.0, 3)  # a float is not a size, even a whole one
     with pytest.raises(ValueError, match="stride must be a positive integer, got True"):
         output_size(7, 3, stride=True)
+
+
+@pytest.mark.parametrize(("height", "width", "factor"), [(4, 4, 2), (3, 5, 3), (1, 1, 2), (8, 6, 4), (2, 7, 1)])
+def test_bilinear_upsample_equals_torch_interpolate(height, width, factor):
+    x = np.random.default_rng(height * 10 + width).normal(size=(height, width))
+    expected = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=factor, mode="bilinear",
+                             align_corners=False)[0, 0].numpy()  # fmt: skip
+    np.testing.assert_allclose(bilinear_upsample(x, factor), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", range(1, 8))
+def test_the_bilinear_upsampling_kernel_is_fcns_tent(size):
+    from segtutor.explain import upsampling_kernel
+    from segtutor.models.fcn import bilinear_tent
+
+    np.testing.assert_allclose(upsampling_kernel("bilinear", size), bilinear_tent(size).double().numpy(), atol=1e-6)

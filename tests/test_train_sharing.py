@@ -159,19 +159,32 @@ def test_a_killed_process_leaves_its_core_free(tmp_path, core_holder):
     turn.leave()
 
 
-def test_runs_wait_in_order_and_hand_over_after_their_quantum(tmp_path):
+def test_a_run_hands_its_core_over_after_its_quantum_to_a_run_waiting_for_it(tmp_path):
     share = CpuShare(1, tmp_path, quantum_s=0.05, poll_s=0.005, nice=0)
-    first, second, third = (share.join(threads=2) for _ in range(3))
+    first, second = share.join(threads=2), share.join(threads=2)
     assert first.acquire(0.1)
-    assert not second.acquire(0.02) and second.ahead == 0
-    assert not third.acquire(0.02) and third.ahead == 1
+    assert not second.acquire(0.02) and second.ahead == 0 and len(share.line()) == 1
     time.sleep(0.06)
-    first.after_step()  # its quantum is over and two wait: the core goes to the first in line
-    assert not third.acquire(0.05)  # not third's turn, though the core is free
-    assert second.acquire(0.1) and not first.acquire(0.02) and first.ahead == 1
-    for turn in (first, second, third):
+    first.after_step()  # its quantum is over, but the one in line is not asking now (busy elsewhere): it keeps it
+    assert first.holding
+    got = threading.Event()
+
+    def wait_for_the_core() -> None:
+        while not second.acquire(0.05):
+            pass
+        got.set()
+
+    threading.Thread(target=wait_for_the_core, daemon=True).start()
+    wait_until(lambda: share.ready() != [])  # second is waiting for the core right now
+    first.after_step()  # within its quantum: it keeps the core
+    assert first.holding and not got.is_set()
+    time.sleep(0.06)
+    first.after_step()  # its quantum is over and a run waits: the core goes to it
+    wait_until(got.is_set)
+    assert not first.holding and not first.acquire(0.02) and first.ahead == 0  # now first is the one in line
+    for turn in (first, second):
         turn.leave()
-    assert share.line() == [] and share.active_runs() == 0
+    assert share.line() == [] and share.ready() == [] and share.active_runs() == 0
 
 
 def test_threads_follow_the_runs_active_on_the_machine(tmp_path):
@@ -199,3 +212,116 @@ def test_slots_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(SLOTS_VARIABLE, "two")
     with pytest.raises(ValueError, match="SEGTUTOR_CPU_SLOTS must be a whole number of cores.*'two'"):
         CpuShare(folder=tmp_path)
+
+
+def _wait_in_line_then_work(folder: str, ready) -> None:
+    """Join the line of a 1-slot share (its core is held), then stay away from acquire (as a run does while it
+    evaluates after a Stop or tells its views), keeping the place, until killed."""
+    turn = CpuShare(1, folder, nice=0).join(threads=1)
+    assert not turn.acquire(timeout=0.05) and turn.ahead == 0
+    ready.set()
+    time.sleep(600)
+
+
+def test_a_run_first_in_line_but_not_waiting_does_not_hold_up_the_line(tmp_path, core_holder):
+    ready = FORK.Event()
+    first = FORK.Process(target=_wait_in_line_then_work, args=(str(tmp_path), ready), daemon=True)
+    first.start()
+    try:
+        assert ready.wait(20), "the first process did not join the line"
+        share = CpuShare(1, tmp_path, poll_s=0.01, nice=0)
+        second = share.join(threads=1)
+        assert not second.acquire(timeout=0.05) and second.ahead == 1  # second in line: the view says 1 ahead
+        os.kill(core_holder.pid, signal.SIGKILL)  # the core comes free while the first in line is busy elsewhere
+        core_holder.join(10)
+        assert second.acquire(timeout=20)  # it takes the core: nobody else is waiting for it now
+        assert len(share.line()) == 1  # the first keeps its place for when it asks again
+        second.leave()
+    finally:
+        first.kill()
+        first.join(10)
+
+
+def _wait_for_a_core(folder: str, report: str) -> None:
+    """Wait in line of a 1-slot share for a core, polling as a run does; once it holds it, append its pid to
+    ``report`` (a plain file: a process killed while writing to a multiprocessing queue can leave its lock held)."""
+    turn = CpuShare(1, folder, poll_s=0.01, nice=0).join(threads=1)
+    while not turn.acquire(timeout=0.05):
+        pass
+    with open(report, "a") as file:
+        file.write(f"{os.getpid()}\n")
+    time.sleep(600)
+
+
+def test_runs_that_wait_get_the_core_in_the_order_they_came(tmp_path, core_holder):
+    report = tmp_path / "got-the-core.txt"  # not a lock file: the share ignores it
+    report.touch()
+    share = CpuShare(1, tmp_path, nice=0)
+    waiters = []
+    for place in range(3):  # one after another: each is in line before the next starts
+        waiters.append(FORK.Process(target=_wait_for_a_core, args=(str(tmp_path), str(report)), daemon=True))
+        waiters[-1].start()
+        wait_until(lambda place=place: len(share.line()) == place + 1, timeout=20)
+    try:
+        holder = core_holder
+        for taken in range(1, len(waiters) + 1):
+            os.kill(holder.pid, signal.SIGKILL)  # the holder leaves: the next in line takes the core
+            holder.join(10)
+            wait_until(lambda taken=taken: len(report.read_text().split()) == taken, timeout=20)
+            holder = next(w for w in waiters if w.pid == int(report.read_text().split()[-1]))
+        assert [int(pid) for pid in report.read_text().split()] == [w.pid for w in waiters]
+    finally:
+        for waiter in waiters:
+            waiter.kill()
+            waiter.join(10)
+
+
+# ---- the studio's other tabs that train take turns as the Train tab does ---------------------------------------
+def test_an_annotation_round_waits_for_a_core_and_trains_once_it_is_free(tmp_path, core_holder):
+    from segtutor.data import TissueDataset
+    from segtutor.train import ActiveLearner, AnnotationPool
+
+    class Watch(Callback):
+        def __init__(self):
+            self.waits = []
+
+        def on_wait(self, state):
+            self.waits.append((state.waiting_ahead, state.iteration))
+
+    watch = Watch()
+    pool = AnnotationPool(TissueDataset(4, 32, seed=0), 16)
+    pool.label_tiles([0, 1])
+    learner = ActiveLearner(tiny_net(), pool, TissueDataset(2, 32, seed=1), TrainConfig(max_iters=3, batch_size=2),
+                            callbacks=[watch], cpu_share=CpuShare(1, tmp_path, poll_s=0.01))  # fmt: skip
+    rounds = []
+    worker = threading.Thread(target=lambda: rounds.append(learner.train_round()), daemon=True)
+    worker.start()
+    wait_until(lambda: (0, 0) in watch.waits, timeout=30)  # first in line, no step taken: the core is held
+    os.kill(core_holder.pid, signal.SIGKILL)
+    core_holder.join(10)
+    worker.join(60)
+    assert rounds and rounds[0].status == "completed"
+    assert CpuShare(1, tmp_path).active_runs() == 0  # the round left the count
+
+
+def test_the_race_waits_for_a_core_says_so_and_races_once_it_is_free(tmp_path, core_holder, train_data, val_data):
+    from segtutor.widgets import ArchitectureRace
+
+    race = ArchitectureRace(train_data, val_data, TrainConfig(max_iters=2, batch_size=2), models=["unet"],
+                            size="tiny", cpu_share=CpuShare(1, tmp_path, poll_s=0.01))  # fmt: skip
+    race.start()
+    wait_until(lambda: "waiting for a free core — 0 ahead" in race.status.value, timeout=30)
+    assert race.running and race._history is not None and race._history.losses == []  # no step without a core
+    os.kill(core_holder.pid, signal.SIGKILL)
+    core_holder.join(10)
+    assert race.join(60) and [r.model_name for r in race.results] == ["unet"], race.errors.outputs
+    assert "waiting" not in race.status.value
+
+
+def test_the_studio_gives_its_race_and_annotation_tabs_the_kernels_share():
+    from segtutor.widgets import TrainingStudio
+
+    studio = TrainingStudio(model="unet", size="tiny", tile_size=32, num_train=4, num_val=2)
+    assert isinstance(studio.cpu_share, CpuShare)
+    assert studio.race.cpu_share is studio.cpu_share
+    assert studio.annotation.cpu_share is studio.cpu_share and studio.annotation.learner.cpu_share is studio.cpu_share

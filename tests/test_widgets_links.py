@@ -197,3 +197,9 @@ def test_the_explorer_gallery_opens_the_explorer_a_link_names_in_its_state():
     with pytest.raises(ValueError, match="view must be one of convolution, pooling, upsampling, receptive-field, "
                        "loss-playground, got 'unet'"):  # fmt: skip
         ExplorerGallery("unet")
+
+
+def test_the_gallery_names_each_explorer_by_its_own_link_view():
+    from segtutor.widgets.explorers.gallery import EXPLORERS, explorer_class
+
+    assert [explorer_class(name).LINK_VIEW for name in EXPLORERS] == list(EXPLORERS)

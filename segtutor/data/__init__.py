@@ -24,54 +24,42 @@ Every dataset yields ``image`` float32 (3, H, W) in [0, 1] and ``mask`` int64 (H
   stain normalisation (:class:`MacenkoNormalizer`, :class:`ReinhardNormalizer`).
 """
 
-from segtutor.data.augment import Augmentation, RandomZoom, augment, random_crop, zoom_pair
-from segtutor.data.classes import (
-    CLASS_COLORS,
-    IGNORE_INDEX,
-    SKIN_CLASS_NAMES,
-    TISSUE_CLASS_NAMES,
-    class_colors,
-    class_names_of,
+from segtutor.lazy import lazy_exports
+
+# each name, by the module that defines it: imported the first time it is used (segtutor.lazy)
+lazy_exports(
+    __name__,
+    {
+        "segtutor.data.augment": ["Augmentation", "RandomZoom", "augment", "random_crop", "zoom_pair"],
+        "segtutor.data.classes": [
+            "CLASS_COLORS", "IGNORE_INDEX", "SKIN_CLASS_NAMES", "TISSUE_CLASS_NAMES", "class_colors", "class_names_of"
+        ],
+        "segtutor.data.datasets": [
+            "ManyLabsDataset", "SegmentationDataset", "TissueDataset", "tile_seed", "to_tensors"
+        ],
+        "segtutor.data.files": [
+            "MAX_IMAGE_PIXELS", "FileFormatError", "ImageConversionWarning", "read_image", "read_image_bytes",
+            "read_mask"
+        ],
+        "segtutor.data.folder": ["FolderDataset"],
+        "segtutor.data.polygons": ["rasterize_polygon", "trace_outlines"],
+        "segtutor.data.preflight": ["PreflightReport", "Problem", "preflight", "preflight_slide"],
+        "segtutor.data.qupath": [
+            "AnnotationMask", "QuPathAnnotation", "load_qupath_annotations", "read_qupath_geojson",
+            "write_qupath_geojson"
+        ],
+        "segtutor.data.sample_slide": ["write_sample_slide"],
+        "segtutor.data.skin": ["SkinDataset", "load_skin", "load_skin_outlines"],
+        "segtutor.data.slide": ["MAGNIFICATION_MPP", "Slide", "SlideLevel", "magnification_to_mpp"],
+        "segtutor.data.slide_dataset": ["SlideDataset"],
+        "segtutor.data.stain": [
+            "HEDJitter", "MacenkoNormalizer", "ReinhardNormalizer", "hed_jitter", "hed_to_rgb", "lalphabeta_to_rgb",
+            "macenko_stains", "od_to_rgb", "rgb_to_hed", "rgb_to_lalphabeta", "rgb_to_od", "stain_matrix"
+        ],
+        "segtutor.data.tiling": ["stitch", "tile_image", "tile_positions", "tile_starts"],
+        "segtutor.data.tissue": ["LABS", "Lab", "generate_tile", "get_lab", "paint_tissue", "random_lab"],
+    },
 )
-from segtutor.data.datasets import ManyLabsDataset, SegmentationDataset, TissueDataset, tile_seed, to_tensors
-from segtutor.data.files import (
-    MAX_IMAGE_PIXELS,
-    FileFormatError,
-    ImageConversionWarning,
-    read_image,
-    read_image_bytes,
-    read_mask,
-)
-from segtutor.data.folder import FolderDataset
-from segtutor.data.polygons import rasterize_polygon, trace_outlines
-from segtutor.data.preflight import PreflightReport, Problem, preflight, preflight_slide
-from segtutor.data.qupath import (
-    AnnotationMask,
-    QuPathAnnotation,
-    load_qupath_annotations,
-    read_qupath_geojson,
-    write_qupath_geojson,
-)
-from segtutor.data.sample_slide import write_sample_slide
-from segtutor.data.skin import SkinDataset, load_skin, load_skin_outlines
-from segtutor.data.slide import MAGNIFICATION_MPP, Slide, SlideLevel, magnification_to_mpp
-from segtutor.data.slide_dataset import SlideDataset
-from segtutor.data.stain import (
-    HEDJitter,
-    MacenkoNormalizer,
-    ReinhardNormalizer,
-    hed_jitter,
-    hed_to_rgb,
-    lalphabeta_to_rgb,
-    macenko_stains,
-    od_to_rgb,
-    rgb_to_hed,
-    rgb_to_lalphabeta,
-    rgb_to_od,
-    stain_matrix,
-)
-from segtutor.data.tiling import stitch, tile_image, tile_positions, tile_starts
-from segtutor.data.tissue import LABS, Lab, generate_tile, get_lab, paint_tissue, random_lab
 
 __all__ = [
     "AnnotationMask",

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 from scipy import ndimage
+
+if TYPE_CHECKING:  # zoom_pair is numpy and the generated tissue uses it: no torch at import
+    import torch
 
 
 class Augmentation(Protocol):
@@ -68,7 +70,7 @@ def augment(
     image, mask = image.rot90(turns, dims=(-2, -1)), mask.rot90(turns, dims=(-2, -1))
     # 3) Colour: each channel's gain and the overall brightness move a little; the mask does not change.
     if color_jitter > 0:
-        gain = torch.as_tensor(rng.uniform(1 - color_jitter, 1 + color_jitter, size=(3, 1, 1)), dtype=image.dtype)
+        gain = image.new_tensor(rng.uniform(1 - color_jitter, 1 + color_jitter, size=(3, 1, 1)))  # (3, 1, 1)
         shift = float(rng.uniform(-color_jitter, color_jitter))
         image = (image * gain + shift).clamp(0.0, 1.0)
     return image.contiguous(), mask.contiguous()
@@ -165,6 +167,8 @@ class RandomZoom:
         self, image: torch.Tensor, mask: torch.Tensor, rng: np.random.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``image`` float32 (3, H, W) and ``mask`` int64 (H, W), both magnified by the same random factor."""
+        import torch  # the image is a tensor: torch is imported already
+
         zoom = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         pixels, labels = zoom_pair(image.permute(1, 2, 0).numpy(), mask.numpy(), zoom)  # (H, W, 3), (H, W)
         return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))), torch.from_numpy(labels)

@@ -9,35 +9,31 @@ much each one matters. :func:`pixel_gradients` backpropagates one pixel's loss a
 :mod:`segtutor.widgets` animate all of this.
 """
 
-from segtutor.explain.backprop import LayerGradient, PixelGradients, pixel_gradients
-from segtutor.explain.arithmetic import OutputSize, output_size, transposed_output_size
-from segtutor.explain.conv import ConvStep, conv2d, conv2d_steps
-from segtutor.explain.effective_field import EffectiveField, receptive_region, structural_copy
-from segtutor.explain.kernels import (
-    KERNEL_PRESETS,
-    UPSAMPLING_KERNELS,
-    first_layer_kernels,
-    kernel_preset,
-    upsampling_kernel,
-)
-from segtutor.explain.optimizers import OptimizerRace, OptimizerStep, WatchedWeight
-from segtutor.explain.pool import PoolStep, pool2d, pool2d_steps
-from segtutor.explain.receptive_field import (
-    COURSE_MICRONS_PER_PIXEL,
-    LayerField,
-    Span,
-    box_at,
-    receptive_boxes,
-    receptive_field,
-    receptive_spans,
-)
-from segtutor.explain.samples import number_grid, rgb_patch, tissue_patch
-from segtutor.explain.transposed import (
-    ScatterStep,
-    conv_transpose2d,
-    conv_transpose2d_steps,
-    overlap_count,
-    transposed_output_shape,
+from segtutor.lazy import lazy_exports
+
+# each name, by the module that defines it: imported the first time it is used (segtutor.lazy)
+lazy_exports(
+    __name__,
+    {
+        "segtutor.explain.backprop": ["LayerGradient", "PixelGradients", "pixel_gradients"],
+        "segtutor.explain.arithmetic": ["OutputSize", "output_size", "transposed_output_size"],
+        "segtutor.explain.conv": ["ConvStep", "conv2d", "conv2d_steps"],
+        "segtutor.explain.effective_field": ["EffectiveField", "receptive_region", "structural_copy"],
+        "segtutor.explain.kernels": [
+            "KERNEL_PRESETS", "UPSAMPLING_KERNELS", "first_layer_kernels", "kernel_preset", "upsampling_kernel"
+        ],
+        "segtutor.explain.optimizers": ["OptimizerRace", "OptimizerStep", "WatchedWeight"],
+        "segtutor.explain.pool": ["PoolStep", "pool2d", "pool2d_steps"],
+        "segtutor.explain.receptive_field": [
+            "COURSE_MICRONS_PER_PIXEL", "LayerField", "Span", "box_at", "receptive_boxes", "receptive_field",
+            "receptive_spans"
+        ],
+        "segtutor.explain.samples": ["number_grid", "rgb_patch", "tissue_patch"],
+        "segtutor.explain.transposed": [
+            "ScatterStep", "bilinear_upsample", "conv_transpose2d", "conv_transpose2d_steps", "overlap_count",
+            "transposed_output_shape",
+        ],
+    },
 )
 
 __all__ = [
@@ -56,6 +52,7 @@ __all__ = [
     "ScatterStep",
     "Span",
     "WatchedWeight",
+    "bilinear_upsample",
     "box_at",
     "conv2d",
     "conv2d_steps",

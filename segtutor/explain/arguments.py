@@ -6,8 +6,13 @@ wrong and how to fix it.
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def as_pair(value: int | tuple[int, int], name: str, *, minimum: int = 1) -> tuple[int, int]:
@@ -51,7 +56,8 @@ def as_array(values: np.ndarray | torch.Tensor, name: str, shapes: dict[int, str
 
     ``shapes`` names the accepted shapes for the error message, e.g. ``{2: "(H, W)", 3: "(C, H, W)"}``.
     """
-    if isinstance(values, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported: never import it here
+    if torch is not None and isinstance(values, torch.Tensor):
         values = values.detach().cpu().numpy()
     array = np.array(values, dtype=np.float64)
     if array.ndim not in shapes:

@@ -9,13 +9,16 @@ deep-learning library we compute the *cross-correlation* (the kernel is not flip
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from segtutor.explain.arguments import as_array, as_pair, conv_padding
 from segtutor.explain.arithmetic import output_size
 from segtutor.explain.formula import sum_of_products
+
+if TYPE_CHECKING:  # torch only for the type hints: the explorers draw without it
+    import torch
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,12 +8,12 @@ that look much like the hand-made ones.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
-from segtutor.models import first_convolution
-from segtutor.models.fcn import bilinear_tent
+import numpy as np
+
+if TYPE_CHECKING:  # the hand-made kernels are numpy: the explorers draw them without importing torch
+    from torch import nn
 
 KERNEL_PRESETS = ("identity", "sobel_x", "sobel_y", "blur", "sharpen", "random")
 UPSAMPLING_KERNELS = ("ones", "bilinear", "random")
@@ -87,7 +87,11 @@ def upsampling_kernel(name: str, size: int, *, seed: int = 0) -> np.ndarray:
         return np.ones((size, size))
     if name == "random":
         return np.random.default_rng(seed).uniform(-1.0, 1.0, size=(size, size))
-    return bilinear_tent(size).double().numpy()
+    # the tent FCN starts from (segtutor.models.fcn.bilinear_tent), in numpy
+    factor = (size + 1) // 2
+    centre = factor - 1 if size % 2 == 1 else factor - 0.5  # odd: the middle tap; even: between the two middle ones
+    taps = 1 - np.abs(np.arange(size) - centre) / factor  # (size,) the 1-D tent
+    return taps[:, None] * taps[None, :]  # (size, size)
 
 
 def first_layer_kernels(model: nn.Module) -> np.ndarray:
@@ -99,6 +103,10 @@ def first_layer_kernels(model: nn.Module) -> np.ndarray:
     Raises:
         ValueError: if the model has no ``nn.Conv2d``.
     """
+    import torch  # a model exists: torch is imported already
+
+    from segtutor.models import first_convolution
+
     _, convolution = first_convolution(model)
     with torch.no_grad():
         return convolution.weight.sum(dim=1).double().cpu().numpy()  # (out_channels, kh, kw)

@@ -9,13 +9,16 @@ a 2×2 block, so the map shrinks by two in each direction. :func:`pool2d` equals
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from segtutor.explain.arguments import as_array, as_pair
 from segtutor.explain.arithmetic import output_size
 from segtutor.explain.formula import format_number
+
+if TYPE_CHECKING:  # torch only for the type hints: the explorers draw without it
+    import torch
 
 POOL_MODES = ("max", "avg")
 

@@ -14,13 +14,16 @@ convolve) avoids both. :func:`conv_transpose2d` equals
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from segtutor.explain.arguments import as_array, as_pair
 from segtutor.explain.arithmetic import transposed_output_size
 from segtutor.explain.formula import format_number
+
+if TYPE_CHECKING:  # torch only for the type hints: the explorers draw without it
+    import torch
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,3 +189,23 @@ def overlap_count(
     for step in steps:
         add_stamp(counts, step, weight=1)
     return counts
+
+
+def bilinear_upsample(x: np.ndarray | torch.Tensor, factor: int) -> np.ndarray:
+    """``x (H, W)`` enlarged ``factor`` times by bilinear interpolation: ``(factor·H, factor·W)``.
+
+    Output pixel ``i`` sits at input position ``(i + 0.5) / factor − 0.5`` (pixel centres line up, torch's
+    ``align_corners=False``), clamped to the border, and mixes its two neighbours along each axis by distance.
+    Equals ``F.interpolate(x[None, None], scale_factor=factor, mode="bilinear", align_corners=False)``.
+    """
+    x = as_array(x, "x", {2: "(H, W)"})
+    factor = as_pair(factor, "factor")[0]
+
+    def along(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        position = np.clip((np.arange(size * factor) + 0.5) / factor - 0.5, 0, None)  # in input pixels
+        low = np.minimum(position.astype(int), size - 1)
+        return low, np.minimum(low + 1, size - 1), position - low  # neighbours and the weight of the upper one
+
+    (top, bottom, dy), (left, right, dx) = along(x.shape[0]), along(x.shape[1])
+    rows = x[top] * (1 - dy)[:, None] + x[bottom] * dy[:, None]  # (factor·H, W): between rows first
+    return rows[:, left] * (1 - dx) + rows[:, right] * dx  # (factor·H, factor·W)

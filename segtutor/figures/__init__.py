@@ -12,30 +12,26 @@ Notebooks call these directly (``fig = image_row(...)`` as a cell's last line sh
 - :mod:`~segtutor.figures.calibration`: reliability diagrams (is "90 % sure" right 90 % of the time?).
 """
 
-from segtutor.figures.calibration import reliability_figure
-from segtutor.figures.curves import lr_finder_figure
-from segtutor.figures.diagram import architecture_figure, legend_html, place_stages
-from segtutor.figures.overlays import compare_predictions, hover_text, legend_colors, on_stain, overlay_row
-from segtutor.figures.grids import (
-    MAX_NUMBERED,
-    cell_outline,
-    cell_text,
-    empty_cell_grid,
-    grid_heatmap,
-    square_cells,
+from segtutor.lazy import lazy_exports
+
+# each name, by the module that defines it: imported the first time it is used (segtutor.lazy)
+lazy_exports(
+    __name__,
+    {
+        "segtutor.figures.calibration": ["reliability_figure"],
+        "segtutor.figures.curves": ["lr_finder_figure"],
+        "segtutor.figures.diagram": ["architecture_figure", "legend_html", "place_stages"],
+        "segtutor.figures.grids": [
+            "MAX_NUMBERED", "cell_outline", "cell_text", "empty_cell_grid", "grid_heatmap", "square_cells"
+        ],
+        "segtutor.figures.overlays": ["compare_predictions", "hover_text", "legend_colors", "on_stain", "overlay_row"],
+        "segtutor.figures.pictures": [
+            "ERROR_COLORS", "class_legend_html", "error_picture", "image_row", "image_trace", "kernel_mosaic", "mosaic",
+            "png_uri", "probability_picture"
+        ],
+        "segtutor.figures.theme": ["GRID", "HIGHLIGHT", "TEMPLATE", "style"],
+    },
 )
-from segtutor.figures.pictures import (
-    ERROR_COLORS,
-    class_legend_html,
-    error_picture,
-    image_row,
-    image_trace,
-    kernel_mosaic,
-    mosaic,
-    png_uri,
-    probability_picture,
-)
-from segtutor.figures.theme import GRID, HIGHLIGHT, TEMPLATE, style
 
 __all__ = [
     "ERROR_COLORS",

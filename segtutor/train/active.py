@@ -43,6 +43,7 @@ from segtutor.predict import predict_proba
 from segtutor.train.callbacks import Callback
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
+from segtutor.train.sharing import CpuShare
 from segtutor.train.trainer import fit
 
 STRATEGIES = ("uncertainty", "random")
@@ -252,17 +253,21 @@ class ActiveLearner:
         config: each round's training (give ``max_iters``); the batch shrinks to the labelled tiles if fewer.
         seed: seeds the random strategy (each round's training uses ``config.seed`` plus the round's number).
         callbacks: passed to every round's ``fit``.
+        cpu_share: every round takes turns for the machine's cores with the runs of other processes (see
+            :class:`~segtutor.train.CpuShare`); None trains whenever it likes.
 
     Attributes:
         rounds: the :class:`ActiveRound` s so far.
     """
 
     def __init__(self, model: nn.Module, pool: AnnotationPool, val_data: Dataset, config: TrainConfig, *,
-                 seed: int = 0, callbacks: Sequence[Callback] = ()) -> None:  # fmt: skip
+                 seed: int = 0, callbacks: Sequence[Callback] = (),
+                 cpu_share: CpuShare | None = None) -> None:  # fmt: skip
         if config.max_iters is None:
             raise ValueError("give each round a step budget: TrainConfig(max_iters=...)")
         self.model, self.pool, self.val_data, self.config = model, pool, val_data, config
         self.callbacks = list(callbacks)
+        self.cpu_share = cpu_share
         self.rng = np.random.default_rng(seed)
         self.rounds: list[ActiveRound] = []
 
@@ -282,7 +287,7 @@ class ActiveLearner:
         config = dataclasses.replace(self.config, batch_size=min(self.config.batch_size, len(data)),
                                      eval_every=self.config.max_iters, seed=self.config.seed + index)  # fmt: skip
         history = fit(self.model, data, self.val_data, config, self.callbacks, control,
-                      class_names=self.pool.class_names)  # fmt: skip
+                      class_names=self.pool.class_names, cpu_share=self.cpu_share)  # fmt: skip
         if history.status not in ("completed", "stopped") or not history.evaluations:
             raise RuntimeError(f"round {index} ended {history.status}: {history.message}")
         last = history.evaluations[-1]
@@ -306,6 +311,7 @@ def active_learning(
     seed: int = 0,
     callbacks: Sequence[Callback] = (),
     on_round: Callable[[ActiveRound], None] | None = None,
+    cpu_share: CpuShare | None = None,
 ) -> list[ActiveRound]:
     """Annotate, train, score, repeat: round 0 trains on ``first_tiles``, each later round reveals
     ``patches_per_round`` patches chosen by ``strategy`` and trains on from the same weights (an
@@ -324,13 +330,14 @@ def active_learning(
         seed: seeds the random strategy.
         callbacks: passed to every round's ``fit``.
         on_round: called with each :class:`ActiveRound` as it is done.
+        cpu_share: every round takes turns for the machine's cores (see :class:`ActiveLearner`).
 
     Returns:
         One :class:`ActiveRound` per round, round 0 first.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    learner = ActiveLearner(model, pool, val_data, config, seed=seed, callbacks=callbacks)
+    learner = ActiveLearner(model, pool, val_data, config, seed=seed, callbacks=callbacks, cpu_share=cpu_share)
     pool.label_tiles(first_tiles)
     for index in range(rounds + 1):
         patches = learner.propose(patches_per_round, strategy=strategy, measure=measure) if index else []
@@ -349,6 +356,7 @@ def compare_strategies(
     seeds: Sequence[int] = (0, 1, 2),
     strategies: Sequence[str] = STRATEGIES,
     patch_size: int = 16,
+    cpu_share: CpuShare | None = None,
     **rounds: object,
 ) -> dict[str, list[list[ActiveRound]]]:
     """:func:`active_learning` for each strategy and seed, from the same start: the curves of IoU against pixels.
@@ -365,6 +373,7 @@ def compare_strategies(
         seeds: one run per seed and strategy.
         strategies: which ones.
         patch_size: side of the patches.
+        cpu_share: every round of every run takes turns for the machine's cores (see :class:`ActiveLearner`).
         **rounds: passed to :func:`active_learning` (``rounds``, ``patches_per_round``, ``measure``, ``first_tiles``).
 
     Returns:
@@ -377,6 +386,7 @@ def compare_strategies(
         for strategy in strategies:
             pool = AnnotationPool(dataset, patch_size)
             run = active_learning(copy.deepcopy(start), pool, val_data, dataclasses.replace(config, seed=seed),
-                                  strategy=strategy, seed=seed, **{**rounds, "first_tiles": first})  # fmt: skip
+                                  strategy=strategy, seed=seed, cpu_share=cpu_share,
+                                  **{**rounds, "first_tiles": first})  # fmt: skip
             results[strategy].append(run)
     return results

@@ -223,6 +223,8 @@ class TrainingSession:
             waited = 0.0
             while not turn.acquire(timeout=1.0) and waited < WARM_UP_WAIT_S and not _exiting.is_set():
                 waited += 1.0
+            if not turn.holding:
+                turn.pause()  # waited long enough: warm up anyway, out of the line (the turn is left at the end)
         try:
             with _threads(turn.threads if turn is not None else None):
                 # 2) read every training sample once if the dataset caches what it reads (segtutor's datasets do)

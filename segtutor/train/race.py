@@ -39,6 +39,7 @@ from segtutor.train.callbacks import Callback
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
 from segtutor.train.history import History
+from segtutor.train.sharing import CpuShare
 from segtutor.train.trainer import fit, warm_up_step
 
 
@@ -82,6 +83,7 @@ def race(
     callbacks: Sequence[Callback] = (),
     control: TrainingControl | None = None,
     model_options: Mapping[str, Mapping[str, object]] | None = None,
+    cpu_share: CpuShare | None = None,
 ) -> list[RaceResult]:
     """Train each of ``model_names`` in turn with the same ``config``; one :class:`RaceResult` per model.
 
@@ -99,6 +101,8 @@ def race(
         control: pause / resume the model training now; a stop ends the race (the models done keep their line).
         model_options: more ``create_model`` arguments for some models, by name, e.g.
             ``{"deeplabv3": {"aspp_rates": [2, 4, 7]}}``.
+        cpu_share: every model takes turns for the machine's cores with the runs of other processes (a class on
+            one server, :class:`~segtutor.train.CpuShare`); the budget counts only the seconds it trains.
 
     Returns:
         The results in the order the models trained (fewer than ``model_names`` if the race was stopped).
@@ -125,7 +129,8 @@ def race(
         batch_size = max(config.resolve(model).batch_size, 2)  # the batch size it trains with (its own if None)
         batch = [val_data[i % len(val_data)] for i in range(batch_size)]
         warm_up_step(copy.deepcopy(model).to(_device(config)), batch)  # the same start for everyone
-        history = fit(model, train_data, val_data, config, callbacks, control, class_names=names)
+        history = fit(model, train_data, val_data, config, callbacks, control, class_names=names,
+                      cpu_share=cpu_share)  # fmt: skip
         result = _result(name, size, model, history, val_data, len(names), tile, tolerance)
         results.append(result)
         for callback in race_callbacks:

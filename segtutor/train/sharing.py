@@ -11,9 +11,12 @@ shared folder:
 2. **Threads from the number of runs.** Each run that trains holds a lock on a file of its own (``run-….lock``);
    counting the locked ones gives the runs active now, and a run uses ``slots // runs`` torch threads (at least 1,
    at most what it asked for). One run alone keeps all its threads: for a single learner nothing changes.
-3. **Turns in order.** A run that finds every core busy waits in line (a locked ``wait-<time>-….lock`` file; only
-   the first in line takes a core that comes free). A run that has held its core for ``quantum_s`` seconds hands it over if anyone waits, and joins
-   the end of the line: eight runs on two cores each train a second in four.
+3. **Turns in order.** A run that finds every core busy waits in line: a locked ``wait-<ticket>-….lock`` file holds
+   its place (the ticket is the time it came). While it is actually waiting (inside :meth:`CpuTurn.acquire`) it also
+   holds ``ready-<ticket>-….lock``, and a core that comes free goes to the first *ready* run in line. A run that
+   keeps its place but is busy elsewhere (evaluating after a Stop, telling its views) holds up nobody, and gets the
+   next core when it asks again. A run that has held its core for ``quantum_s`` seconds hands it over if anyone is
+   ready for it, and joins the end of the line: eight runs on two cores each train a second in four.
 4. **Nothing stays stuck.** The operating system drops a process's locks when it ends (even when it is killed), so
    a file nobody holds is a leftover that the next look removes. A paused run leaves the count and the line: a
    paused or idle learner costs nothing.
@@ -115,8 +118,12 @@ class CpuShare:
         return len(self._alive("run-*.lock")) if self.enabled else 0
 
     def line(self) -> list[Path]:
-        """The runs waiting for a core, oldest first (their lock files)."""
+        """The runs waiting for a core, oldest first (their lock files): each run's place in line."""
         return sorted(self._alive("wait-*.lock")) if self.enabled else []
+
+    def ready(self) -> list[str]:
+        """The places (``<ticket>-…``, oldest first) of the runs in line that are waiting for a core right now."""
+        return sorted(path.name.removeprefix("ready-") for path in self._alive("ready-*.lock")) if self.enabled else []
 
     def _alive(self, pattern: str) -> list[Path]:
         """The files matching ``pattern`` that some process holds locked; leftovers of ended processes are removed."""
@@ -137,13 +144,15 @@ class CpuShare:
                 os.close(descriptor)
         return alive
 
-    def _hold(self, prefix: str) -> tuple[Path, int]:
-        """A new file ``<prefix>-….lock`` in the folder, locked by this process until :func:`os.close`.
+    def _hold(self, prefix: str, place: str | None = None) -> tuple[Path, int]:
+        """A new file ``<prefix>-<place>`` in the folder, locked by this process until :func:`os.close`.
 
-        It is locked under a hidden name first, then renamed: nobody ever sees it unlocked (and removes it).
+        ``place`` defaults to a name of its own (``<pid>-<thread>-<n>.lock``). The file is locked under a hidden
+        name first, then renamed: nobody ever sees it unlocked (and removes it).
         """
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{prefix}-{os.getpid()}-{threading.get_native_id()}-{next(_names)}.lock"
+        place = place or f"{os.getpid()}-{threading.get_native_id()}-{next(_names)}.lock"
+        name = f"{prefix}-{place}"
         hidden = self.folder / f".{name}"
         descriptor = os.open(hidden, os.O_RDWR | os.O_CREAT, 0o666)
         fcntl.flock(descriptor, fcntl.LOCK_EX)
@@ -187,8 +196,10 @@ class CpuTurn:
         self.runs = 1  # runs active on the machine at the last count
         self.waited_s = 0.0  # seconds spent waiting for a core
         self._run: tuple[Path, int] | None = None  # this run's file in the count
-        self._wait: tuple[Path, int] | None = None  # its file in the line, while it waits
+        self._wait: tuple[Path, int] | None = None  # its place in the line, while it waits
+        self._ready: tuple[Path, int] | None = None  # held while it waits inside acquire: it takes a core at once
         self._slot: int | None = None  # the slot it holds, while it holds one
+        self._place = ""  # its place in line: ``<ticket>-<pid>-<thread>-<n>.lock``, the ticket the time it came
         self._held_since = 0.0
         self._niced = False
 
@@ -214,10 +225,13 @@ class CpuTurn:
         started = time.monotonic()
         try:
             while True:
+                # 1) this run's place, for the views; and whether a run ready for a core comes before it
                 line = self.share.line()
                 mine = self._wait[0] if self._wait is not None else None
                 self.ahead = line.index(mine) if mine in line else len(line)
-                if self.ahead == 0:  # nobody waits before this run: try for a core
+                if self._ready is None and self._wait is not None:
+                    self._ready = self.share._hold("ready", self._place)  # waiting now: a free core is for it
+                if not self._ready_before():  # 2) nobody ready before this run: try for a core
                     self._slot = self.share._take_slot()
                     if self._slot is not None:
                         self._leave_line()
@@ -225,7 +239,7 @@ class CpuTurn:
                         self.ahead = None
                         self._count()
                         return True
-                if self._wait is None:  # every core busy, or others wait first: the end of the line
+                if self._wait is None:  # 3) every core busy, or others wait first: the end of the line
                     self._join_line()
                     continue
                 if time.monotonic() >= deadline:
@@ -233,7 +247,15 @@ class CpuTurn:
                     return False
                 time.sleep(min(self.share.poll_s, max(deadline - time.monotonic(), 0)))
         finally:
+            self._not_ready()  # keeps its place, but between two calls it holds up nobody
             self.waited_s += time.monotonic() - started
+
+    def _ready_before(self) -> bool:
+        """True if a run waiting for a core right now came before this one (any, if this one is not in line)."""
+        ready = self.share.ready()
+        if self._wait is None:
+            return bool(ready)
+        return any(place < self._place for place in ready)
 
     def after_step(self) -> None:
         """Every ``quantum_s`` seconds a run holds its core: hand it over if another run waits for one.
@@ -243,7 +265,7 @@ class CpuTurn:
         """
         if self._slot is None or time.monotonic() - self._held_since < self.share.quantum_s:
             return
-        if self.share.line():
+        if self.share.ready():  # a run is waiting for a core right now
             self._release_slot()
             self._join_line()
         else:
@@ -280,9 +302,19 @@ class CpuTurn:
             self._slot = None
 
     def _join_line(self) -> None:
-        self._wait = self.share._hold(f"wait-{time.time_ns():020d}")
+        self._place = f"{time.time_ns():020d}-{os.getpid()}-{threading.get_native_id()}-{next(_names)}.lock"
+        self._wait = self.share._hold("wait", self._place)  # the ticket first: files sort in the order runs came
+
+    def _not_ready(self) -> None:
+        if self._ready is not None:
+            path, descriptor = self._ready
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            os.close(descriptor)
+            self._ready = None
 
     def _leave_line(self) -> None:
+        self._not_ready()
         if self._wait is not None:
             path, descriptor = self._wait
             with contextlib.suppress(FileNotFoundError):

@@ -372,6 +372,8 @@ class Trainer:
                         paused = False
                         self.notify("on_wait")
                     if control.stop_requested:  # 2) stopped: the model keeps its weights, the curves a last score
+                        if turn is not None and not turn.holding:
+                            turn.pause()  # it was waiting for a core: out of the line (and of the views' count)
                         with control.step_lock:
                             return self.end("stopped", f"stopped on request after {self.iteration} steps")
                     if turn is not None and not self._take_turn(turn):  # 3) every core busy: wait in line
@@ -584,6 +586,7 @@ def fit(
     control: TrainingControl | None = None,
     *,
     class_names: list[str] | None = None,
+    cpu_share: CpuShare | None = None,
 ) -> History:
     """Train ``model`` in place until the budget is used up, a stop is requested, or the loss diverges.
 
@@ -599,6 +602,8 @@ def fit(
         callbacks: hooks told about progress.
         control: pause / resume / stop / learning-rate requests from another thread.
         class_names: names of the classes (default: ``train_data.class_names`` if present).
+        cpu_share: on a CPU, take turns for the machine's cores with the runs of other processes (see
+            :class:`Trainer`); None trains whenever it likes.
 
     Returns:
         The :class:`~segtutor.train.History`; ``history.status`` says how the run ended.
@@ -608,7 +613,8 @@ def fit(
         >>> history.val_iou("tumor")[-1]
     """
     trainer = Trainer(
-        model, train_data, val_data, config, callbacks=callbacks, control=control, class_names=class_names
+        model, train_data, val_data, config, callbacks=callbacks, control=control, class_names=class_names,
+        cpu_share=cpu_share,
     )
     return trainer.run()
 

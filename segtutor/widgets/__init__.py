@@ -12,33 +12,24 @@ Every explorer and the studio can be shared as a link (:mod:`~segtutor.widgets.l
 and ``open_link(view)`` in a Voila dashboard opens it in the state of the page's query string.
 """
 
-from segtutor.widgets.explorers import (
-    BackpropExplorer,
-    ConvolutionExplorer,
-    ConvolutionState,
-    ExplorerGallery,
-    LossPlaygroundExplorer,
-    LossPlaygroundState,
-    OptimizerExplorer,
-    PoolingExplorer,
-    PoolingState,
-    ReceptiveFieldExplorer,
-    ReceptiveFieldState,
-    UpsamplingExplorer,
-    UpsamplingState,
-)
-from segtutor.widgets.links import ShareLink, apply_link, open_link, view_link
-from segtutor.widgets.live_figure import Click, LiveFigure, PlotlyLibrary
-from segtutor.widgets.studio import (
-    AnnotationViewer,
-    ArchitectureRace,
-    FeatureMapViewer,
-    ModelPicker,
-    PredictionViewer,
-    TimeMachineViewer,
-    TrainingDashboard,
-    TrainingStudio,
-    TrainSettings,
+from segtutor.lazy import lazy_exports
+
+# each name, by the module that defines it: imported the first time it is used (segtutor.lazy)
+lazy_exports(
+    __name__,
+    {
+        "segtutor.widgets.explorers": [
+            "BackpropExplorer", "ConvolutionExplorer", "ConvolutionState", "ExplorerGallery", "LossPlaygroundExplorer",
+            "LossPlaygroundState", "OptimizerExplorer", "PoolingExplorer", "PoolingState", "ReceptiveFieldExplorer",
+            "ReceptiveFieldState", "UpsamplingExplorer", "UpsamplingState"
+        ],
+        "segtutor.widgets.links": ["ShareLink", "apply_link", "open_link", "view_link"],
+        "segtutor.widgets.live_figure": ["Click", "LiveFigure", "PlotlyLibrary"],
+        "segtutor.widgets.studio": [
+            "AnnotationViewer", "ArchitectureRace", "FeatureMapViewer", "ModelPicker", "PredictionViewer",
+            "TimeMachineViewer", "TrainingDashboard", "TrainingStudio", "TrainSettings"
+        ],
+    },
 )
 
 __all__ = [

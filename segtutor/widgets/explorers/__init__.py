@@ -4,13 +4,21 @@ Each explorer is a view (an ``ipywidgets.VBox``) over a state object that holds 
 tested on its own (the ``...State`` classes).
 """
 
-from segtutor.widgets.explorers.backprop import BackpropExplorer, OptimizerExplorer
-from segtutor.widgets.explorers.convolution import ConvolutionExplorer, ConvolutionState
-from segtutor.widgets.explorers.gallery import ExplorerGallery
-from segtutor.widgets.explorers.loss_playground import LossPlaygroundExplorer, LossPlaygroundState
-from segtutor.widgets.explorers.pooling import PoolingExplorer, PoolingState
-from segtutor.widgets.explorers.receptive_field import ReceptiveFieldExplorer, ReceptiveFieldState
-from segtutor.widgets.explorers.upsampling import UpsamplingExplorer, UpsamplingState
+from segtutor.lazy import lazy_exports
+
+# each name, by the module that defines it: imported the first time it is used (segtutor.lazy)
+lazy_exports(
+    __name__,
+    {
+        "segtutor.widgets.explorers.backprop": ["BackpropExplorer", "OptimizerExplorer"],
+        "segtutor.widgets.explorers.convolution": ["ConvolutionExplorer", "ConvolutionState"],
+        "segtutor.widgets.explorers.gallery": ["ExplorerGallery"],
+        "segtutor.widgets.explorers.loss_playground": ["LossPlaygroundExplorer", "LossPlaygroundState"],
+        "segtutor.widgets.explorers.pooling": ["PoolingExplorer", "PoolingState"],
+        "segtutor.widgets.explorers.receptive_field": ["ReceptiveFieldExplorer", "ReceptiveFieldState"],
+        "segtutor.widgets.explorers.upsampling": ["UpsamplingExplorer", "UpsamplingState"],
+    },
+)
 
 __all__ = [
     "BackpropExplorer",

@@ -11,11 +11,12 @@ as in the first layer of every network in the course. One such kernel gives one 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from torch import nn
 
 from segtutor.explain.arguments import as_array, as_pair
 from segtutor.explain.arithmetic import OutputSize, output_size
@@ -32,6 +33,9 @@ from segtutor.figures import (
     square_cells,
 )
 from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
+
+if TYPE_CHECKING:  # a model is optional: the explorer draws without importing torch
+    from torch import nn
 
 INPUT, KERNEL, PRODUCTS, OUTPUT = range(4)  # trace indices, one heatmap per subplot
 
@@ -277,6 +281,8 @@ def _rgb_kernels(model: nn.Module | None) -> np.ndarray | None:
     """The first convolution's full kernels ``(out_channels, 3, kh, kw)`` if it takes RGB, else None."""
     if model is None:
         return None
+    from torch import nn  # a model exists: torch is imported already
+
     weight = next((m.weight for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if weight is None or weight.shape[1] != 3:
         return None

@@ -3,7 +3,8 @@
 A link names its view (``view=pooling&mode=avg&window=3``). The gallery's Voila dashboard
 (``notebooks/dashboards/explorers.ipynb``) shows the explorer a link names, in the link's state; without a link it
 shows the convolution explorer, and a menu switches between the explorers. Each explorer is built the first time
-it is shown (a page opens as fast as one explorer), and keeps its settings when you switch away and back.
+it is shown, its module imported then (a page opens as fast as one explorer, and the convolution, pooling and
+upsampling explorers need no torch), and keeps its settings when you switch away and back.
 
 Example:
     >>> gallery = ExplorerGallery()
@@ -14,28 +15,26 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 
 import ipywidgets as widgets
 
 from segtutor.widgets.controls import report_errors
-from segtutor.widgets.explorers.convolution import ConvolutionExplorer
-from segtutor.widgets.explorers.loss_playground import LossPlaygroundExplorer
-from segtutor.widgets.explorers.pooling import PoolingExplorer
-from segtutor.widgets.explorers.receptive_field import ReceptiveFieldExplorer
-from segtutor.widgets.explorers.upsampling import UpsamplingExplorer
 
-# link name -> (menu label, the explorer's class); the order of the course
-EXPLORERS: dict[str, tuple[str, Callable[[], widgets.Widget]]] = {
-    explorer.LINK_VIEW: (label, explorer)
-    for label, explorer in [
-        ("convolution (02)", ConvolutionExplorer),
-        ("ReLU and pooling (03)", PoolingExplorer),
-        ("upsampling (04)", UpsamplingExplorer),
-        ("receptive field (07)", ReceptiveFieldExplorer),
-        ("loss playground (08)", LossPlaygroundExplorer),
-    ]
+# link name (each explorer's LINK_VIEW) -> (menu label, the explorer's class in segtutor.widgets.explorers), in the
+# order of the course. By name: an explorer's module (torch, for some) is imported when it is first shown.
+EXPLORERS: dict[str, tuple[str, str]] = {
+    "convolution": ("convolution (02)", "ConvolutionExplorer"),
+    "pooling": ("ReLU and pooling (03)", "PoolingExplorer"),
+    "upsampling": ("upsampling (04)", "UpsamplingExplorer"),
+    "receptive-field": ("receptive field (07)", "ReceptiveFieldExplorer"),
+    "loss-playground": ("loss playground (08)", "LossPlaygroundExplorer"),
 }
+
+
+def explorer_class(name: str) -> type[widgets.Widget]:
+    """The class of the explorer with link name ``name`` (a key of :data:`EXPLORERS`), its module imported now."""
+    return getattr(importlib.import_module("segtutor.widgets.explorers"), EXPLORERS[name][1])
 
 
 class ExplorerGallery(widgets.VBox):
@@ -81,5 +80,5 @@ class ExplorerGallery(widgets.VBox):
 
     def _show(self) -> None:
         if self.name not in self.explorers:
-            self.explorers[self.name] = EXPLORERS[self.name][1]()
+            self.explorers[self.name] = explorer_class(self.name)()
         self.holder.children = [self.explorer]

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import numpy as np
-import torch
-import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
 from segtutor.explain.arguments import as_array
 from segtutor.explain.kernels import UPSAMPLING_KERNELS, upsampling_kernel
 from segtutor.explain.samples import number_grid, tissue_patch
-from segtutor.explain.transposed import ScatterStep, add_stamp, conv_transpose2d_steps, overlap_count
+from segtutor.explain.transposed import (
+    ScatterStep,
+    add_stamp,
+    bilinear_upsample,
+    conv_transpose2d_steps,
+    overlap_count,
+)
 from segtutor.figures import TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
 from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 
@@ -54,9 +58,7 @@ class UpsamplingState(SteppedState):
             add_stamp(output, step)
             partial.append(output.copy())
         self.partial = np.stack(partial)  # (H·W, H_out, W_out)
-        self.bilinear = F.interpolate(
-            torch.from_numpy(x)[None, None], scale_factor=stride, mode="bilinear", align_corners=False
-        )[0, 0].numpy()  # (stride·H, stride·W)
+        self.bilinear = bilinear_upsample(x, stride)  # (stride·H, stride·W)
         self.index = 0
 
     def output_so_far(self) -> np.ndarray:

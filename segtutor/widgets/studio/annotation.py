@@ -35,6 +35,7 @@ from segtutor.train import (
     ActiveLearner,
     ActiveRound,
     AnnotationPool,
+    CpuShare,
     Patch,
     TrainConfig,
     TrainingControl,
@@ -89,6 +90,8 @@ class AnnotationViewer(widgets.VBox):
         patch_size: side of the patches the annotator labels; default a quarter of the tiles' side.
         patches_per_round: patches proposed per round.
         first_tiles: the tiles annotated whole before the first training.
+        cpu_share: every round takes turns for the machine's cores with the runs of other kernels
+            (:class:`~segtutor.train.CpuShare`); None: no turns.
 
     Python API (what the buttons call): :meth:`start`, :meth:`propose`, :meth:`annotate`, :meth:`compare`,
     :meth:`join`; ``viewer.learner`` holds the rounds, ``viewer.proposals`` the patches outlined.
@@ -111,6 +114,7 @@ class AnnotationViewer(widgets.VBox):
         patch_size: int | None = None,
         patches_per_round: int = 8,
         first_tiles: Sequence[int] = (0, 1),
+        cpu_share: CpuShare | None = None,
     ) -> None:
         self.class_names = class_names_of(train_data, class_names)
         self.colors = getattr(train_data, "class_colors", None) or class_colors(self.class_names)
@@ -124,6 +128,7 @@ class AnnotationViewer(widgets.VBox):
         self.patch_size = patch_size if patch_size is not None else tile_side // 4
         self.patches_per_round, self.first_tiles = patches_per_round, list(first_tiles)
         self.proposals: list[Patch] = []
+        self.cpu_share = cpu_share  # every round takes turns for the machine's cores with other learners' runs
         self.comparison: dict[str, list[list[ActiveRound]]] | None = None
         self.control = TrainingControl()
         self._thread = None
@@ -201,7 +206,7 @@ class AnnotationViewer(widgets.VBox):
             self.comparison = compare_strategies(
                 self.make_model, self.pool_data, self.val_data, self.config,
                 seeds=seeds, rounds=rounds, patches_per_round=self.patches_per_round, patch_size=self.patch_size,
-                measure=self.measure.value)  # fmt: skip
+                measure=self.measure.value, cpu_share=self.cpu_share)  # fmt: skip
 
         self._run(work, f"comparing uncertainty with random patches over {len(seeds)} seeds (a minute or two)")
 
@@ -290,7 +295,8 @@ class AnnotationViewer(widgets.VBox):
     # ---- internals -----------------------------------------------------------------------------------------------
     def _reset(self) -> None:
         self.pool = AnnotationPool(self.pool_data, self.patch_size, class_names=self.class_names)
-        self.learner = ActiveLearner(self.make_model(0), self.pool, self.val_data, self.config)
+        self.learner = ActiveLearner(self.make_model(0), self.pool, self.val_data, self.config,
+                                     cpu_share=self.cpu_share)  # fmt: skip
         self.proposals = []
 
     def make_model(self, seed: int) -> nn.Module:

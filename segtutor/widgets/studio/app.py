@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from segtutor.data import TissueDataset, class_names_of
-from segtutor.train import TrainConfig
+from segtutor.train import CpuShare, TrainConfig
 from segtutor.widgets.controls import report_errors
 from segtutor.widgets.links import LinkField, ShareLink, control_field
 from segtutor.widgets.studio.annotation import AnnotationViewer
@@ -101,6 +101,8 @@ class TrainingStudio(widgets.VBox):
         self._features: FeatureMapViewer | None = None
         self._race: ArchitectureRace | None = None
         self._annotation: AnnotationViewer | None = None
+        # the race and the annotation rounds take turns for the machine's cores as the Train tab's runs do
+        self.cpu_share = CpuShare()
         self._copy: nn.Module | None = None  # the copy of the dashboard's model the viewers show
         self._seen: tuple | None = None  # (model, steps, runs) when that copy was made
 
@@ -158,7 +160,7 @@ class TrainingStudio(widgets.VBox):
         """The architecture race (tab 5)."""
         if self._race is None:
             self._race = ArchitectureRace(self.train_data, self.val_data, self.race_config,
-                                          class_names=self.class_names)  # fmt: skip
+                                          class_names=self.class_names, cpu_share=self.cpu_share)  # fmt: skip
             self._pages[RACE_TAB].children = [self._race]
         return self._race
 
@@ -178,7 +180,8 @@ class TrainingStudio(widgets.VBox):
         """Uncertainty-guided annotation (tab 6), with its own tiny model of the architecture picked in tab 1."""
         if self._annotation is None:
             self._annotation = AnnotationViewer(self.train_data, self.val_data, model=self.picker.model_name,
-                                                size="tiny", class_names=self.class_names)  # fmt: skip
+                                                size="tiny", class_names=self.class_names,
+                                                cpu_share=self.cpu_share)  # fmt: skip
             self._pages[ANNOTATE_TAB].children = [self._annotation]
         return self._annotation
 

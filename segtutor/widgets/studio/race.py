@@ -23,6 +23,7 @@ from segtutor.data import class_names_of
 from segtutor.figures import style
 from segtutor.models import LABELS, format_count, list_models
 from segtutor.train import (
+    CpuShare,
     RaceCallback,
     RaceResult,
     TrainConfig,
@@ -75,6 +76,8 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
         size: the size of every model (``"tiny"``, ``"small"``, ...).
         tolerance: pixels an outline may be off in the boundary F-score.
         draw_every_s: seconds between two redraws while a model trains.
+        cpu_share: the models take turns for the machine's cores with the runs of other kernels (a class on one
+            server, :class:`~segtutor.train.CpuShare`); the status shows a wait for a free core. None: no turns.
 
     Python API: :meth:`start`, :meth:`stop`, :meth:`join`; :attr:`results` fills in as each model finishes.
     """
@@ -90,6 +93,7 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
         size: str = "small",
         tolerance: float = 2.0,
         draw_every_s: float = 0.2,
+        cpu_share: CpuShare | None = None,
     ) -> None:
         unknown = [name for name in models if name not in list_models()]
         if unknown:
@@ -98,6 +102,8 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
         self.class_names = class_names_of(train_data, class_names)
         self.models = list(models)
         self.tolerance, self.draw_every_s = tolerance, draw_every_s
+        self.cpu_share = cpu_share  # the models take turns for the machine's cores with other learners' runs
+        self.waiting_ahead: int | None = None  # runs first in line while the model waits for a core
         self.results: list[RaceResult] = []
         self.current: str | None = None  # the model training now
         self.control = TrainingControl()  # the latest race's; a stop ends it
@@ -166,7 +172,7 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
     def _race(self, config: TrainConfig, size: str, control: TrainingControl) -> None:
         try:
             race(self.models, self.train_data, self.val_data, config, size=size, class_names=self.class_names,
-                 tolerance=self.tolerance, callbacks=[self], control=control)  # fmt: skip
+                 tolerance=self.tolerance, callbacks=[self], control=control, cpu_share=self.cpu_share)  # fmt: skip
         except Exception as error:  # noqa: BLE001 (shown in the widget, never lost in the thread)
             self.errors.append_stderr(f"the race stopped: {type(error).__name__}: {error}\n")
         finally:
@@ -194,6 +200,11 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
             self._draw(self.current, state.history)
             self._render()
 
+    def on_wait(self, state: TrainState) -> None:
+        if state.waiting_ahead != self.waiting_ahead:  # started or stopped waiting for a core: the status says so
+            self.waiting_ahead = state.waiting_ahead
+            self._render()
+
     def on_model_end(self, result: RaceResult) -> None:
         self.results.append(result)
         self._draw(result.model_name, result.history)
@@ -217,6 +228,9 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
             steps = len(self._history.losses) if self._history is not None else 0
             self.status.value = (f"<b style='color:#238b45'>racing</b> · {LABELS.get(self.current)} "
                                  f"({len(self.results) + 1} of {len(self.models)}) · step {steps}")  # fmt: skip
+            if self.waiting_ahead is not None:
+                self.status.value += (" · <span style='color:#6a51a3'>waiting for a free core — "
+                                      f"{self.waiting_ahead} ahead</span>")  # fmt: skip
         elif self.results:
             self.status.value = f"<b>finished</b> · {len(self.results)} of {len(self.models)} models trained"
         else:
