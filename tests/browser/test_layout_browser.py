@@ -65,8 +65,8 @@ MEASURE = """(output) => {
   return {output: Math.round(box.width), content: Math.round(right - box.left), widest, ellipsised};
 }"""
 
-# In the browser: what in ``output`` is hard to read: text under ``minimum`` px, subplot titles that overlap each
-# other or reach past their figure, colour-bar titles over their tick labels.
+# In the browser: what in ``output`` is hard to read: text under ``minimum`` px, subplot titles (annotations placed on
+# the paper) that overlap each other or reach past their figure, colour-bar titles over their tick labels.
 UNREADABLE = """(output, minimum) => {
   const problems = [];
   const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
@@ -80,7 +80,11 @@ UNREADABLE = """(output, minimum) => {
   }
   for (const plot of output.querySelectorAll(".js-plotly-plot")) {
     const frame = plot.getBoundingClientRect();
-    const titles = Array.from(plot.querySelectorAll(".annotation-text")).filter((t) => shown(t) && t.textContent.trim());
+    const onPaper = (note) => note.xref === "paper" && note.yref === "paper";  // subplot titles (not labels on data)
+    const titles = Array.from(plot.querySelectorAll(".annotation[data-index]"))
+      .filter((group) => onPaper(plot._fullLayout.annotations[group.dataset.index] ?? {}))
+      .map((group) => group.querySelector(".annotation-text"))
+      .filter((title) => title && shown(title) && title.textContent.trim());
     titles.forEach((title, i) => {
       const box = title.getBoundingClientRect();
       if (box.left < frame.left - 1 || box.right > frame.right + 1) problems.push(`title ${quote(title)} reaches past its figure`);
