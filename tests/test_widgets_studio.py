@@ -458,3 +458,19 @@ def test_every_row_of_controls_wraps_where_the_output_is_narrow(train_data, val_
         assert rows, type(view).__name__
         fixed = [row for row in rows if row.layout.flex_flow != "row wrap"]
         assert fixed == [], f"{type(view).__name__}: a row that cannot wrap is clipped in a narrow output"
+
+
+def test_status_lines_wrap_between_their_parts_never_inside_one(train_data, val_data):
+    import re
+
+    from segtutor.widgets.controls import status_line
+
+    line = status_line(["<b>running</b>", "step 48 / 150", "val mean IoU 0.931"])
+    parts = re.findall(r"<span style='white-space:nowrap'>(.*?)</span>", line)
+    assert parts == ["<b>running</b>", "step 48 / 150", "val mean IoU 0.931"]
+    assert re.sub(r"<span style='white-space:nowrap'>.*?</span>", "", line) == " · " * 2  # the breaks: between parts
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data,
+                                  TrainConfig(batch_size=2, max_iters=2), warm_up=False)  # fmt: skip
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    assert "<span style='white-space:nowrap'>val mean IoU " in dashboard.status.value

@@ -32,7 +32,7 @@ from segtutor.train import (
     run_in_background,
     smooth,
 )
-from segtutor.widgets.controls import row
+from segtutor.widgets.controls import row, status_line
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings, label
 
@@ -215,10 +215,12 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
         self.start_button.disabled = not final  # Stop first: a second Start would restart the race silently
         if not final and self.current is not None:
             steps = len(self._history.losses) if self._history is not None else 0
-            self.status.value = (f"<b style='color:#238b45'>racing</b> · {LABELS.get(self.current)} "
-                                 f"({len(self.results) + 1} of {len(self.models)}) · step {steps}")  # fmt: skip
+            self.status.value = status_line(["<b style='color:#238b45'>racing</b>",
+                                             f"{LABELS.get(self.current)} ({len(self.results) + 1} of "
+                                             f"{len(self.models)})", f"step {steps}"])  # fmt: skip
         elif self.results:
-            self.status.value = f"<b>finished</b> · {len(self.results)} of {len(self.models)} models trained"
+            self.status.value = status_line(["<b>finished</b>", f"{len(self.results)} of {len(self.models)} models "
+                                             "trained"])  # fmt: skip
         else:
             self.status.value = "every model gets the same budget, data, seed and settings"
         self.table.value = _table_html(self.results, self.tolerance)

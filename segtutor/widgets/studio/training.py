@@ -44,7 +44,7 @@ from segtutor.train import (
     save_checkpoint,
     smooth,
 )
-from segtutor.widgets.controls import row
+from segtutor.widgets.controls import row, status_line
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.time_machine import TimeMachineViewer
@@ -411,7 +411,7 @@ class TrainingDashboard(widgets.VBox, Callback):
             if num_params > PAPER_SIZED_PARAMETERS:
                 parts.append("<span style='color:#b35806'>paper-sized: a step takes seconds or more on a CPU</span>")
         parts.append(f"on {session.device}")
-        text = " · ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts)  # wraps between parts
+        text = status_line(parts)  # wraps between parts
         if history is not None and history.status != "running" and history.message:
             message_color = "#cb181d" if history.status in ("diverged", "error") else "#333333"
             text += f"<br><span style='color:{message_color}'>{html.escape(history.message)}</span>"
