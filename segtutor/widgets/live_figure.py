@@ -169,7 +169,7 @@ class LiveFigure(anywidget.AnyWidget):
     _esm = Path(__file__).parent / "static" / "live_figure.js"  # the browser half: applies patches, draws
     figure = traitlets.Dict(help="{'data': [...], 'layout': {...}, 'revision': int}").tag(sync=True)
     config = traitlets.Dict().tag(sync=True)
-    room = traitlets.Int(0, help="the width (px) the browser draws the figure at; 0 until a view is drawn").tag(sync=True)
+    room = traitlets.Int(0, help="the width (px) the browser draws the figure at; 0 until drawn").tag(sync=True)
     library = traitlets.Instance(PlotlyLibrary).tag(sync=True, **widgets.widget_serialization)
 
     def __init__(self, figure: go.Figure | dict | None = None, *, config: dict | None = None, **kwargs: Any) -> None:

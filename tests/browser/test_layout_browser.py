@@ -74,7 +74,9 @@ UNREADABLE = """(output, minimum) => {
   const meet = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
   for (const el of output.querySelectorAll("*")) {  // every element that holds text of its own
     if (!shown(el) || el.closest(".hoverlayer")) continue;  // hover labels come and go with the mouse
-    if (!Array.from(el.childNodes).some((node) => node.nodeType === Node.TEXT_NODE && node.textContent.trim())) continue;
+    const ownText = Array.from(el.childNodes).some((node) => node.nodeType === Node.TEXT_NODE
+                                                   && node.textContent.trim());
+    if (!ownText) continue;
     const size = parseFloat(getComputedStyle(el).fontSize);
     if (size < minimum - 0.5) problems.push(`text ${quote(el)} is ${size} px`);
   }
@@ -87,9 +89,13 @@ UNREADABLE = """(output, minimum) => {
       .filter((title) => title && shown(title) && title.textContent.trim());
     titles.forEach((title, i) => {
       const box = title.getBoundingClientRect();
-      if (box.left < frame.left - 1 || box.right > frame.right + 1) problems.push(`title ${quote(title)} reaches past its figure`);
+      if (box.left < frame.left - 1 || box.right > frame.right + 1) {
+        problems.push(`title ${quote(title)} reaches past its figure`);
+      }
       for (const other of titles.slice(i + 1)) {
-        if (meet(box, other.getBoundingClientRect())) problems.push(`titles ${quote(title)} and ${quote(other)} overlap`);
+        if (meet(box, other.getBoundingClientRect())) {
+          problems.push(`titles ${quote(title)} and ${quote(other)} overlap`);
+        }
       }
     });
     for (const bar of plot.querySelectorAll(".colorbar")) {
@@ -112,7 +118,8 @@ PREVIEW_PLACE = """(output) => {
     (name) => output.querySelector(name)?.getBoundingClientRect());
   if (!curves || !preview) return null;
   const box = output.getBoundingClientRect();
-  return {below: preview.top >= curves.bottom - 1, beside: preview.left >= curves.right - 1 && preview.top < curves.bottom,
+  return {below: preview.top >= curves.bottom - 1,
+          beside: preview.left >= curves.right - 1 && preview.top < curves.bottom,
           previewWidth: Math.round(preview.width), outputWidth: Math.round(box.width)};
 }"""
 

@@ -210,7 +210,8 @@ class TrainingDashboard(widgets.VBox, Callback):
                  self.status]),
             *self.settings.rows(),
             row([self.log_scale, self.keep_weights, self.checkpoint_button, self.checkpoint_link]),
-            self.lr_panel, self.progress, row([curves, preview], align_items="flex-start"), widgets.HTML(class_legend_html(self.class_names, self.colors)),
+            self.lr_panel, self.progress, row([curves, preview], align_items="flex-start"),
+            widgets.HTML(class_legend_html(self.class_names, self.colors)),
             self.rewind, self.errors,
         ])  # fmt: skip
 
