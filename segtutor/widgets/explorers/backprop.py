@@ -85,7 +85,7 @@ class BackpropExplorer(widgets.VBox):
                                   f"yaxis{suffix}": dict(visible=False, autorange="reversed", constrain="domain",
                                                          scaleanchor=f"x{suffix}")})  # fmt: skip
         figure.update_layout(yaxis3=dict(type="log", title_text="RMS of ∂loss/∂weight",
-                                         minorloglabels="complete"),  # "2" and "5" between the powers of ten, full size
+                                         minorloglabels="none"),  # plotly writes its 2s and 5s at 8 px: leave them
                              xaxis3=dict(tickangle=-60),
                              template=TEMPLATE, width=1100, height=430, showlegend=False,
                              margin=dict(l=10, r=10, t=50, b=110))  # fmt: skip

@@ -431,7 +431,6 @@ class TrainingDashboard(widgets.VBox, Callback):
     def _on_log_scale(self, change: dict) -> None:
         log = change["new"]
         self.figure.update_layout({"yaxis.type": "log" if log else "linear", "yaxis.autorange": True,
-                                   "yaxis.minorloglabels": "complete",  # the labels between powers of ten full size
                                    "yaxis.rangemode": "normal" if log else "tozero"})  # fmt: skip
 
 
