@@ -67,7 +67,8 @@ class BackpropExplorer(widgets.VBox):
                 self.row.value, self.col.value = int(round(click.y)), int(round(click.x))
 
     def _figure(self) -> go.Figure:
-        figure = make_subplots(rows=1, cols=3, column_widths=[0.28, 0.28, 0.44], horizontal_spacing=0.06,
+        # spacing 0.1: room for the bars' ticks and axis title between the pictures and the bars, also at 592 px
+        figure = make_subplots(rows=1, cols=3, column_widths=[0.28, 0.28, 0.44], horizontal_spacing=0.1,
                                subplot_titles=["the tile<br>and its pixel", "input pixels<br>the gradient reaches",
                                                "gradient size at<br>each layer's weights (RMS)"])  # fmt: skip
         blank = np.zeros((8, 8))

@@ -379,8 +379,9 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
             figure.update_layout({f"xaxis{suffix}": dict(visible=False, constrain="domain"),
                                   f"yaxis{suffix}": dict(visible=False, autorange="reversed", constrain="domain",
                                                          scaleanchor=f"x{suffix}")})  # fmt: skip
-        figure.update_layout(yaxis3=dict(title_text="loss", rangemode="tozero"), template=TEMPLATE, width=1120,
-                             height=560, margin=dict(l=10, r=10, t=50, b=10), showlegend=False)  # fmt: skip
+        # the losses' axis on the right: its ticks clear of the prediction (the gap between them is 17 px at 592 px)
+        figure.update_layout(yaxis3=dict(title_text="loss", rangemode="tozero", side="right"), template=TEMPLATE,
+                             width=1120, height=560, margin=dict(l=10, r=50, t=50, b=10), showlegend=False)  # fmt: skip
         for annotation in figure.layout.annotations:
             annotation.font.size = 12
         return figure
