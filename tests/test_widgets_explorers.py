@@ -312,7 +312,7 @@ def test_upsampling_explorer_lays_its_panels_out_for_the_width_the_browser_draws
     def panels_in_first_row() -> int:
         return sum(fig.layout[f"yaxis{k if k > 1 else ''}"]["domain"][1] == 1.0 for k in range(1, 6))
 
-    assert panels_in_first_row() == 3  # before a browser says its width: laid out for 960 px
+    assert panels_in_first_row() == 4  # before a browser says its width: laid out for the widest, 1240 px
     tall = fig.layout["height"]
     fig.room = 588  # a 1024 px laptop with the file browser open
     assert panels_in_first_row() == 2 and fig.layout["height"] > tall  # fewer a row, more rows

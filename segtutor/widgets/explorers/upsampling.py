@@ -25,7 +25,7 @@ from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 INPUT, KERNEL, OUTPUT, OVERLAP, BILINEAR = range(5)  # trace indices, one heatmap per subplot
 TITLES = ["input", "kernel", "transposed conv<br>(stamps added)", "stamps per pixel", "bilinear ×{stride}"]
 MAX_NUMBERED_OUTPUT = 14  # numbers stay in the output grids at stride 3 (12 × 12): panels_per_row gives them room
-WIDEST_PX = 960  # the figure's widest; the browser draws it narrower where the output is (LiveFigure.room)
+WIDEST_PX = 1240  # the figure's widest (a 1280 px output); the browser draws it narrower where the output is
 CELL_PX, TEXT_PX = 20, 11  # each grid cell at least this wide, its number written this large
 GAP_PX, TITLE_PX, MARGIN_PX = 30, 56, 10  # between panels, above each row (two-line titles), around the figure
 RELAYOUT_PX = 48  # the browser's width changed by more: lay out again, so the rows are as tall as the panels
