@@ -1,7 +1,8 @@
 """UpsamplingExplorer: a transposed convolution stamping the kernel, the overlaps it leaves, and bilinear upsampling.
 
 :class:`UpsamplingState` holds what is shown (no widgets); :class:`UpsamplingExplorer` draws five grids in one
-:class:`~segtutor.widgets.LiveFigure`: the small input, the kernel, the output as the stamps add up,
+:class:`~segtutor.widgets.LiveFigure`, as many a row as the output's width leaves readable (:func:`panels_per_row`):
+the small input, the kernel, the output as the stamps add up,
 how many stamps cover each output pixel (uneven counts: the checkerboard), and bilinear upsampling of the same
 input for comparison.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import numpy as np
+import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from plotly.subplots import make_subplots
@@ -44,7 +46,7 @@ def panels_per_row(room: int, grid_side: int, num_panels: int = 5) -> int:
     return max(fits, default=1)
 
 
-def panel_grid_figure(room: int, grid_side: int, titles: list[str]):
+def panel_grid_figure(room: int, grid_side: int, titles: list[str]) -> go.Figure:
     """An empty figure with one square subplot per title, as many a row as :func:`panels_per_row` allows; the
     figure is as tall as its rows. Subplot ``k`` (1-based) is the ``k``-th title's."""
     count = len(titles)
@@ -161,7 +163,7 @@ class UpsamplingExplorer(SteppedExplorer):
     def _grid_side(self) -> int:
         return max(*self.state.overlap.shape, *self.state.bilinear.shape)
 
-    def _figure(self):
+    def _figure(self) -> go.Figure:
         state, side = self.state, self._grid_side()
         self._per_row, self._laid_out_for = panels_per_row(self.figure.room, side), self.figure.room or WIDEST_PX
         figure = panel_grid_figure(self.figure.room, side, [t.format(stride=state.stride) for t in TITLES])
