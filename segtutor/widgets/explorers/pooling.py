@@ -115,7 +115,8 @@ class PoolingExplorer(SteppedExplorer):
         scale = max(float(np.abs(state.feature_map).max()), 1e-9)
         for column, values in enumerate((state.feature_map, state.activated, state.output_so_far()), start=1):
             name = ["feature map", "ReLU", "pooled"][column - 1]
-            figure.add_trace(grid_heatmap(values, colorscale="RdBu", zmin=-scale, zmax=scale, name=name, decimals=1),
+            figure.add_trace(grid_heatmap(values, colorscale="RdBu", zmin=-scale, zmax=scale, name=name, decimals=1,
+                                          text_px=11),  # "−26" fits its cell at 592 px
                              row=1, col=column)  # fmt: skip
         square_cells(figure, 3)
         empty_cell_grid(figure, 3)  # the pooled map's cells, before they are computed
