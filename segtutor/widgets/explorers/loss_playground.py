@@ -357,9 +357,10 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
     def _figure(self) -> go.Figure:
         titles = ["ground truth<br>(tumor red)", "prediction:<br>P(tumor)", "the losses", "", "",
                   *(_push_title(name) for name in LOSS_NAMES)]  # on lines this short five side by side fit 592 px
+        # vertical spacing 0.3: room for the bars' slanted labels and, under them, the push maps' titles
         figure = make_subplots(rows=2, cols=5, specs=[[{}, {}, {"colspan": 3}, None, None], [{}] * 5],
                                subplot_titles=[t for t in titles if t], horizontal_spacing=0.03,
-                               vertical_spacing=0.24)  # fmt: skip
+                               vertical_spacing=0.3)  # fmt: skip
         blank = np.zeros((self.state.size, self.state.size))
         hover = "row %{y}, col %{x}<br>%{z:.3f}<extra></extra>"
         figure.add_trace(go.Heatmap(z=blank, colorscale=[[0, "#f2e6ef"], [1, "#c0392b"]], zmin=0, zmax=1,
@@ -381,7 +382,7 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
                                                          scaleanchor=f"x{suffix}")})  # fmt: skip
         # the losses' axis on the right: its ticks clear of the prediction (the gap between them is 17 px at 592 px)
         figure.update_layout(yaxis3=dict(title_text="loss", rangemode="tozero", side="right"), template=TEMPLATE,
-                             width=1120, height=560, margin=dict(l=10, r=50, t=50, b=10), showlegend=False)  # fmt: skip
+                             width=1120, height=600, margin=dict(l=10, r=50, t=50, b=10), showlegend=False)  # fmt: skip
         for annotation in figure.layout.annotations:
             annotation.font.size = 12
         return figure
