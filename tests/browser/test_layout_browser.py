@@ -66,7 +66,7 @@ MEASURE = """(output) => {
 }"""
 
 # In the browser: what in ``output`` is hard to read: text under ``minimum`` px, subplot titles (annotations placed on
-# the paper) that overlap each other or reach past their figure, colour-bar titles over their tick labels.
+# the paper) that overlap each other or a tick label or reach past their figure, colour-bar titles over their ticks.
 UNREADABLE = """(output, minimum) => {
   const problems = [];
   const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
@@ -95,6 +95,11 @@ UNREADABLE = """(output, minimum) => {
       for (const other of titles.slice(i + 1)) {
         if (meet(box, other.getBoundingClientRect())) {
           problems.push(`titles ${quote(title)} and ${quote(other)} overlap`);
+        }
+      }
+      for (const tick of plot.querySelectorAll(".xtick text, .ytick text")) {  // the axes' labels
+        if (shown(tick) && meet(box, tick.getBoundingClientRect())) {
+          problems.push(`title ${quote(title)} over the tick label ${quote(tick)}`);
         }
       }
     });
