@@ -24,7 +24,16 @@ from segtutor.models import create_model
 from segtutor.widgets import ConvolutionExplorer, PoolingExplorer, ReceptiveFieldExplorer, UpsamplingExplorer
 from segtutor.widgets.explorers.convolution import OUTPUT, PRODUCTS, ConvolutionState
 from segtutor.widgets.explorers.pooling import POOLED
-from segtutor.widgets.explorers.upsampling import BILINEAR, OVERLAP, UpsamplingState
+from segtutor.widgets.explorers.upsampling import (
+    BILINEAR,
+    CELL_PX,
+    GAP_PX,
+    MARGIN_PX,
+    OVERLAP,
+    WIDEST_PX,
+    UpsamplingState,
+    panels_per_row,
+)
 from segtutor.widgets.explorers.upsampling import OUTPUT as UPSAMPLED
 
 
@@ -278,3 +287,37 @@ def test_convolution_and_pooling_outputs_show_their_empty_cells_from_step_0():
         minor = explorer.figure.layout[axis]["minor"]
         assert minor["showgrid"] and (minor["tick0"], minor["dtick"]) == (0.5, 1)
     assert PoolingExplorer().figure.layout["xaxis3"]["minor"]["showgrid"]
+
+
+@pytest.mark.parametrize("room", [0, 1280, 844, 588, 400])
+@pytest.mark.parametrize("side", [6, 9, 12])
+def test_upsampling_panels_per_row_leave_every_cell_wide_enough_for_its_number(room, side):
+    per_row = panels_per_row(room, side)
+    plot = min(room or WIDEST_PX, WIDEST_PX) - 2 * MARGIN_PX
+
+    def cell(n: int) -> float:  # px per grid cell with n panels a row
+        return (plot - (n - 1) * GAP_PX) / n / side
+
+    assert 1 <= per_row <= 5
+    assert cell(per_row) >= CELL_PX or per_row == 1  # the numbers fit their cells
+    assert per_row == 5 or cell(per_row + 1) < CELL_PX  # and no more panels would have fitted
+
+
+def test_upsampling_explorer_lays_its_panels_out_for_the_width_the_browser_draws_it_at():
+    explorer = UpsamplingExplorer()
+    explorer.stride.value = 3  # 12 × 12 grids
+    explorer.stepper.slider.value = 4
+    fig = explorer.figure
+
+    def panels_in_first_row() -> int:
+        return sum(fig.layout[f"yaxis{k if k > 1 else ''}"]["domain"][1] == 1.0 for k in range(1, 6))
+
+    assert panels_in_first_row() == 4  # before a browser says its width: laid out for the widest, 1240 px
+    tall = fig.layout["height"]
+    fig.room = 588  # a 1024 px laptop with the file browser open
+    assert panels_in_first_row() == 2 and fig.layout["height"] > tall  # fewer a row, more rows
+    assert explorer.stepper.slider.value == 4  # the learner's step is kept, and drawn
+    assert fig.data[OVERLAP]["z"] == explorer.state.overlap_so_far().tolist()
+    assert [s["name"] for s in fig.layout["shapes"]] == ["input pixel", "stamp"]
+    assert all(trace["textfont"]["size"] >= 11 for trace in fig.data)  # the numbers at 11 px or more
+    assert "<br>" in fig.layout["annotations"][UPSAMPLED]["text"]  # the long title on two lines

@@ -58,8 +58,7 @@ def test_dashboard_start_pause_lr_resume_stop_and_curves(train_data, val_data):
     config = TrainConfig(batch_size=2, max_iters=10_000, schedule="constant", eval_every=2)
     dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data, config,
                                   preview_every_s=0.0, draw_every_s=0.0, warm_up=False)  # fmt: skip
-    prediction = dashboard.figure.trace_index("prediction")
-    initial_preview = dashboard.figure.data[prediction]["source"]
+    initial_preview = dashboard.prediction.data[0]["source"]
     dashboard.start_button.click()
     wait_until(lambda: dashboard.history is not None and len(dashboard.history.losses) >= 4)
     dashboard.pause_button.click()
@@ -81,7 +80,8 @@ def test_dashboard_start_pause_lr_resume_stop_and_curves(train_data, val_data):
     for c in range(2):
         assert data[3 + 2 * c]["y"] == pytest.approx(history.val_iou(c), nan_ok=True)
         assert data[4 + 2 * c]["y"] == pytest.approx(history.val_dice(c), nan_ok=True)
-    assert data[prediction]["source"] != initial_preview  # the live preview was drawn
+    assert dashboard.prediction.data[0]["source"] != initial_preview  # the live preview was drawn
+    assert dashboard.prediction.layout["title"]["text"].startswith("prediction at step ")
     assert dashboard.stop_button.disabled and dashboard.pause_button.disabled
 
     dashboard.log_scale.value = True
@@ -364,7 +364,7 @@ def test_a_live_preview_that_predicts_nan_says_so_and_the_run_goes_on(train_data
     dashboard.start()
     assert dashboard.join(JOIN_S)
     assert dashboard.history.status == "completed" and len(dashboard.history.losses) == 3
-    assert "prediction at step 3: NaN" in [a["text"] for a in dashboard.figure.layout["annotations"]]
+    assert dashboard.prediction.layout["title"]["text"] == "prediction at step 3: NaN"
     assert "the validation loss ended at nan" in dashboard.history.message
 
 
@@ -458,3 +458,19 @@ def test_every_row_of_controls_wraps_where_the_output_is_narrow(train_data, val_
         assert rows, type(view).__name__
         fixed = [row for row in rows if row.layout.flex_flow != "row wrap"]
         assert fixed == [], f"{type(view).__name__}: a row that cannot wrap is clipped in a narrow output"
+
+
+def test_status_lines_wrap_between_their_parts_never_inside_one(train_data, val_data):
+    import re
+
+    from segtutor.widgets.controls import status_line
+
+    line = status_line(["<b>running</b>", "step 48 / 150", "val mean IoU 0.931"])
+    parts = re.findall(r"<span style='white-space:nowrap'>(.*?)</span>", line)
+    assert parts == ["<b>running</b>", "step 48 / 150", "val mean IoU 0.931"]
+    assert re.sub(r"<span style='white-space:nowrap'>.*?</span>", "", line) == " · " * 2  # the breaks: between parts
+    dashboard = TrainingDashboard(create_model("unet", size="tiny"), train_data, val_data,
+                                  TrainConfig(batch_size=2, max_iters=2), warm_up=False)  # fmt: skip
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    assert "<span style='white-space:nowrap'>val mean IoU " in dashboard.status.value

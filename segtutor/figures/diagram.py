@@ -94,7 +94,7 @@ def architecture_figure(summary: ArchitectureSummary, *, width: int = 1100, titl
         )  # fmt: skip
         annotations.append(
             dict(x=x, y=y, text=f"<b>{html.escape(_label(stage))}</b><br>{_shape_text(item.shape)}", showarrow=False,
-                 font=dict(size=10), xref="x", yref="y")
+                 font=dict(size=11), xref="x", yref="y")
         )  # fmt: skip
         hover_x.append(x)
         hover_y.append(y)
@@ -105,7 +105,7 @@ def architecture_figure(summary: ArchitectureSummary, *, width: int = 1100, titl
                 label = "copy & concatenate" if stage.kind == "decoder" else "skip"
                 (x0, y0), (x1, y1) = positions[source], (x, y)
                 annotations.append(dict(x=(x0 + x1) / 2, y=(y0 + y1) / 2 + 0.12, text=label, showarrow=False,
-                                        font=dict(size=9, color=SKIP_COLOR), xref="x", yref="y"))  # fmt: skip
+                                        font=dict(size=11, color=SKIP_COLOR), xref="x", yref="y"))  # fmt: skip
     xs = [x for x, _ in positions.values()]
     ys = [y for _, y in positions.values()]
     height = int((110 if title else 70) + 75 * (max(ys) - min(ys) + 1))

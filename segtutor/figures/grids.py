@@ -15,6 +15,7 @@ from segtutor.explain.formula import format_number
 from segtutor.figures.theme import HIGHLIGHT
 
 MAX_NUMBERED = 11  # grids larger than this (in either direction) show colours only: numbers would not fit
+TEXT_PX = 12  # the numbers in the cells (plotly would shrink them to fit small cells: unreadable under 11 px)
 
 
 def cell_text(values: np.ndarray, decimals: int = 2) -> list[list[str]]:
@@ -34,6 +35,7 @@ def grid_heatmap(
     cols: Sequence[int] | None = None,
     decimals: int = 2,
     max_numbered: int = MAX_NUMBERED,
+    text_px: int = TEXT_PX,
 ) -> go.Heatmap:
     """A heatmap of ``values (h, w)`` with numbers in the cells when the grid is small enough to read.
 
@@ -46,6 +48,7 @@ def grid_heatmap(
         decimals: digits shown in the cells.
         max_numbered: larger grids (in either direction) show colours only; a figure that gives its grids more
             room (or shows short numbers: counts) may write numbers into larger ones.
+        text_px: font size of the numbers, in px (never under 11: give the grid room instead).
     """
     values = np.asarray(values, float)
     numbered = max(values.shape) <= max_numbered
@@ -55,6 +58,7 @@ def grid_heatmap(
         y=np.arange(values.shape[0]) if rows is None else np.asarray(rows),
         text=cell_text(values, decimals) if numbered else None,
         texttemplate="%{text}" if numbered else None,
+        textfont={"size": text_px},
         colorscale=colorscale,
         zmin=zmin,
         zmax=zmax,

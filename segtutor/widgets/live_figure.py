@@ -19,6 +19,9 @@ Properties are plotly.js's own, as JSON, and are not validated on update (a miss
 build the figure with ``plotly.graph_objects`` (validated), then update what changes. plotly.js 3+ wants titles
 as ``{"text": ...}``.
 
+The browser says how wide it draws the figure (:attr:`LiveFigure.room`, in px): a widget can observe it and lay its
+panels out for that width (fewer per row where the output is narrow).
+
 Each figure is its own widget model, so any number of figures per page work. A figure may be changed from a
 worker thread (a training run's callbacks) while the kernel's thread answers its browser: every change and every
 send holds the figure's own lock. Traces can be addressed by their ``name``. Tests assert on
@@ -166,6 +169,7 @@ class LiveFigure(anywidget.AnyWidget):
     _esm = Path(__file__).parent / "static" / "live_figure.js"  # the browser half: applies patches, draws
     figure = traitlets.Dict(help="{'data': [...], 'layout': {...}, 'revision': int}").tag(sync=True)
     config = traitlets.Dict().tag(sync=True)
+    room = traitlets.Int(0, help="the width (px) the browser draws the figure at; 0 until drawn").tag(sync=True)
     library = traitlets.Instance(PlotlyLibrary).tag(sync=True, **widgets.widget_serialization)
 
     def __init__(self, figure: go.Figure | dict | None = None, *, config: dict | None = None, **kwargs: Any) -> None:

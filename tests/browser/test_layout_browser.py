@@ -3,8 +3,12 @@
 ``notebooks/course_widgets.ipynb`` builds each widget the course shows (and the dashboards' widgets), one per cell,
 without training. After Run All, for every widget output (and every tab of the training studio) the test asserts
 that nothing in it reaches past the right edge of its output area (which clips it without a scrollbar) and that no
-label is cut to "…"; then again in a 1024 × 768 window (a laptop). Screenshots of each output go to
-``/tmp/segtutor-shots/layout/`` and ``layout-1024/`` (the test prints the folders): look at them.
+label is cut to "…"; that its figures are readable (no text under 11 px, subplot titles that neither overlap nor
+reach past their figure, colour-bar titles clear of their tick labels); then again in a 1024 × 768 window (a laptop)
+and in a 1712 × 1000 one (a wide screen: a 1280 px output). The training dashboard's truth and prediction stand
+beside its curves where there is room, and under them, as wide as the output, where there is not. Screenshots of
+each output go to ``/tmp/segtutor-shots/layout/``, ``layout-1024/`` and ``layout-wide/`` (the test prints the
+folders): look at them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ pytestmark = pytest.mark.browser
 NOTEBOOK = Path(__file__).parent / "notebooks" / "course_widgets.ipynb"
 VIEWPORT = {"width": 1280, "height": 800}
 LAPTOP = {"width": 1024, "height": 768}
+WIDE = {"width": 1712, "height": 1000}  # with the file browser open: a 1280 px output
+MIN_FONT_PX = 11  # no text smaller at 100 % zoom
 SHOT_HEIGHT = 1800  # screenshots: the window as wide, taller
 SETTINGS = {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"}}  # render every cell
 OUTPUTS = ".jp-NotebookPanel .jp-CodeCell .jp-OutputArea-output"
@@ -57,6 +63,69 @@ MEASURE = """(output) => {
     }
   }
   return {output: Math.round(box.width), content: Math.round(right - box.left), widest, ellipsised};
+}"""
+
+# In the browser: what in ``output`` is hard to read: text under ``minimum`` px, subplot titles (annotations placed on
+# the paper) that overlap each other or a tick label or reach past their figure, colour-bar titles over their ticks.
+UNREADABLE = """(output, minimum) => {
+  const problems = [];
+  const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const quote = (el) => JSON.stringify(el.textContent.trim().slice(0, 40));
+  const meet = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  for (const el of output.querySelectorAll("*")) {  // every element that holds text of its own
+    if (!shown(el) || el.closest(".hoverlayer")) continue;  // hover labels come and go with the mouse
+    const ownText = Array.from(el.childNodes).some((node) => node.nodeType === Node.TEXT_NODE
+                                                   && node.textContent.trim());
+    if (!ownText) continue;
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (size < minimum - 0.5) problems.push(`text ${quote(el)} is ${size} px`);
+  }
+  for (const plot of output.querySelectorAll(".js-plotly-plot")) {
+    const frame = plot.getBoundingClientRect();
+    const onPaper = (note) => note.xref === "paper" && note.yref === "paper";  // subplot titles (not labels on data)
+    const titles = Array.from(plot.querySelectorAll(".annotation[data-index]"))
+      .filter((group) => onPaper(plot._fullLayout.annotations[group.dataset.index] ?? {}))
+      .map((group) => group.querySelector(".annotation-text"))
+      .filter((title) => title && shown(title) && title.textContent.trim());
+    titles.forEach((title, i) => {
+      const box = title.getBoundingClientRect();
+      if (box.left < frame.left - 1 || box.right > frame.right + 1) {
+        problems.push(`title ${quote(title)} reaches past its figure`);
+      }
+      for (const other of titles.slice(i + 1)) {
+        if (meet(box, other.getBoundingClientRect())) {
+          problems.push(`titles ${quote(title)} and ${quote(other)} overlap`);
+        }
+      }
+      for (const tick of plot.querySelectorAll(".xtick text, .ytick text")) {  // the axes' labels
+        if (shown(tick) && meet(box, tick.getBoundingClientRect())) {
+          problems.push(`title ${quote(title)} over the tick label ${quote(tick)}`);
+        }
+      }
+    });
+    for (const bar of plot.querySelectorAll(".colorbar")) {
+      const ticks = Array.from(bar.querySelectorAll("text")).filter((t) => !t.closest(".cbtitle") && shown(t));
+      for (const title of bar.querySelectorAll(".cbtitle text")) {
+        for (const tick of ticks) {
+          if (meet(title.getBoundingClientRect(), tick.getBoundingClientRect())) {
+            problems.push(`colour-bar title ${quote(title)} over its tick label ${quote(tick)}`);
+          }
+        }
+      }
+    }
+  }
+  return problems;
+}"""
+
+# In the browser: where the training dashboard's preview (truth and prediction) stands relative to its curves.
+PREVIEW_PLACE = """(output) => {
+  const [curves, preview] = [".segtutor-training-curves", ".segtutor-training-preview"].map(
+    (name) => output.querySelector(name)?.getBoundingClientRect());
+  if (!curves || !preview) return null;
+  const box = output.getBoundingClientRect();
+  return {below: preview.top >= curves.bottom - 1,
+          beside: preview.left >= curves.right - 1 && preview.top < curves.bottom,
+          previewWidth: Math.round(preview.width), outputWidth: Math.round(box.width)};
 }"""
 
 
@@ -99,12 +168,30 @@ def measure_every_widget(page, names: list[str], shots: Path, viewport: dict[str
             print(f"{width} px window, {what}: content {measured['content']} px in a {measured['output']} px "
                   f"output, {len(measured['ellipsised'])} text(s) cut")  # fmt: skip
             problems += problems_of(measured, f"{width} px window, {what}")
+            problems += [f"{width} px window, {what}: {problem}" for problem in output.evaluate(UNREADABLE,
+                                                                                                 MIN_FONT_PX)]
             slug = re.sub(r"\W+", "-", what.replace("·", "")).strip("-").lower()
             page.set_viewport_size({"width": width, "height": SHOT_HEIGHT})  # the same width: the same layout
             output.scroll_into_view_if_needed()
             output.screenshot(path=str(shots / f"{index:02d}-{slug}.png"), timeout=15_000)
             page.set_viewport_size(viewport)
     return problems
+
+
+def preview_problems(page, names: list[str], viewport: dict[str, int]) -> list[str]:
+    """The dashboard's truth and prediction must stand beside the curves in an output of 848 px or more, under them
+    (the whole output wide) in a narrower one."""
+    output = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets")).nth(names.index("TrainingDashboard"))
+    place = output.evaluate(PREVIEW_PLACE)
+    print(f"{viewport['width']} px window, TrainingDashboard: preview {place}")
+    where = f"{viewport['width']} px window, TrainingDashboard: the truth and prediction"
+    if place is None:
+        return [f"{where}: no .segtutor-training-curves and .segtutor-training-preview to compare"]
+    if place["outputWidth"] >= 848 and not place["beside"]:
+        return [f"{where} are not beside the curves in a {place['outputWidth']} px output"]
+    if place["outputWidth"] < 848 and not (place["below"] and place["previewWidth"] >= place["outputWidth"] - 20):
+        return [f"{where} are not under the curves, {place['outputWidth']} px wide: {place}"]
+    return []
 
 
 def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_path):
@@ -131,6 +218,7 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
         print(f"\nJupyterLab {VIEWPORT['width']}×{VIEWPORT['height']}, file browser open: ran in {seconds:.1f} s; "
               f"screenshots in {shots}")  # fmt: skip
         problems = measure_every_widget(page, names, shots, VIEWPORT)
+        problems += preview_problems(page, names, VIEWPORT)
 
         # hovering the viewer's prediction names the class and its probability
         viewer = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets")).nth(names.index("PredictionViewer"))
@@ -152,6 +240,16 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
         laptop.mkdir(parents=True, exist_ok=True)
         print(f"{LAPTOP['width']}×{LAPTOP['height']}: screenshots in {laptop}")
         problems += measure_every_widget(page, names, laptop, LAPTOP)
+        problems += preview_problems(page, names, LAPTOP)
+
+        # a wide screen: a 1280 px output
+        page.set_viewport_size(WIDE)
+        page.wait_for_timeout(1500)
+        wide = SHOTS / "layout-wide"
+        wide.mkdir(parents=True, exist_ok=True)
+        print(f"{WIDE['width']}×{WIDE['height']}: screenshots in {wide}")
+        problems += measure_every_widget(page, names, wide, WIDE)
+        problems += preview_problems(page, names, WIDE)
         context.close()
     assert errors == []
     assert problems == [], "\n".join(problems)

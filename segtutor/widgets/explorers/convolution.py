@@ -198,9 +198,9 @@ class ConvolutionExplorer(SteppedExplorer):
         figure = make_subplots(
             rows=1,
             cols=4,
-            subplot_titles=(["RGB input (padding outside the frame)", "kernel: R, G, B slices",
-                             "input × kernel, per channel", "output: the 27 products summed"] if rgb else
-                            ["input (padding outside the frame)", "kernel", "input × kernel", "output"]),
+            subplot_titles=(["RGB input<br>(padding outside the frame)", "kernel:<br>R, G, B slices",
+                             "input × kernel,<br>per channel", "output: the 27<br>products summed"] if rgb else
+                            ["input<br>(padding outside the frame)", "kernel", "input × kernel", "output"]),
             column_widths=[0.34, 0.18, 0.18, 0.30],
             horizontal_spacing=0.05,
         )
@@ -236,6 +236,8 @@ class ConvolutionExplorer(SteppedExplorer):
         ]  # fmt: skip
         figure.update_layout(width=960, height=340, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE,
                              shapes=self._fixed_shapes)  # fmt: skip
+        for annotation in figure.layout.annotations:  # titles on two lines fit four panels in a 592 px output
+            annotation.font.size = 13
         if rgb:  # name the three slices of the kernel and of the products: R, G, B
             kh = state.kernel.shape[-2]
             ticks = dict(tickvals=[c * (kh + 1) + (kh - 1) / 2 for c in range(3)], ticktext=["R", "G", "B"])

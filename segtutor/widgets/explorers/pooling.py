@@ -110,12 +110,13 @@ class PoolingExplorer(SteppedExplorer):
     def _redraw(self) -> None:
         state = self.state
         figure = make_subplots(rows=1, cols=3, horizontal_spacing=0.06, column_widths=[0.37, 0.37, 0.26],
-                               subplot_titles=["feature map (convolution output)", "after ReLU: max(0, x)",
+                               subplot_titles=["feature map<br>(convolution output)", "after ReLU: max(0, x)",
                                                f"{'max' if state.mode == 'max' else 'average'} pooled"])  # fmt: skip
         scale = max(float(np.abs(state.feature_map).max()), 1e-9)
         for column, values in enumerate((state.feature_map, state.activated, state.output_so_far()), start=1):
             name = ["feature map", "ReLU", "pooled"][column - 1]
-            figure.add_trace(grid_heatmap(values, colorscale="RdBu", zmin=-scale, zmax=scale, name=name, decimals=1),
+            figure.add_trace(grid_heatmap(values, colorscale="RdBu", zmin=-scale, zmax=scale, name=name, decimals=1,
+                                          text_px=11),  # "−26" fits its cell at 592 px
                              row=1, col=column)  # fmt: skip
         square_cells(figure, 3)
         empty_cell_grid(figure, 3)  # the pooled map's cells, before they are computed
@@ -125,6 +126,8 @@ class PoolingExplorer(SteppedExplorer):
         ]  # fmt: skip
         figure.update_layout(width=960, height=360, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE,
                              shapes=self._fixed_shapes)  # fmt: skip
+        for annotation in figure.layout.annotations:
+            annotation.font.size = 13
         self.figure.show(figure)
         self._restart()
 

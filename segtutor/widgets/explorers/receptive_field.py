@@ -265,7 +265,7 @@ class ReceptiveFieldExplorer(widgets.VBox, Shareable):
                                "line": {"color": HIGHLIGHT, "width": 1.5}})  # fmt: skip
             annotations.append({"xref": "x", "yref": "y", "x": col + rate * stages[-1].field.jump, "y": row,
                                 "text": f"rate {rate}", "showarrow": False, "yshift": 10,
-                                "font": {"color": HIGHLIGHT, "size": 10}})  # fmt: skip
+                                "font": {"color": HIGHLIGHT, "size": 11}})  # fmt: skip
         # DeepLabv3: widen the view so the nearest ASPP taps show; grey is the zero padding around the tile
         height, width = state.tile.shape[:2]
         rates = state.aspp_rates()

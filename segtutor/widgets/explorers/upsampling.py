@@ -1,7 +1,8 @@
 """UpsamplingExplorer: a transposed convolution stamping the kernel, the overlaps it leaves, and bilinear upsampling.
 
 :class:`UpsamplingState` holds what is shown (no widgets); :class:`UpsamplingExplorer` draws five grids in one
-:class:`~segtutor.widgets.LiveFigure`: the small input, the kernel, the output as the stamps add up,
+:class:`~segtutor.widgets.LiveFigure`, as many a row as the output's width leaves readable (:func:`panels_per_row`):
+the small input, the kernel, the output as the stamps add up,
 how many stamps cover each output pixel (uneven counts: the checkerboard), and bilinear upsampling of the same
 input for comparison.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import numpy as np
+import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from segtutor.explain.arguments import as_array
@@ -23,10 +25,50 @@ from segtutor.explain.transposed import (
     overlap_count,
 )
 from segtutor.figures import TEMPLATE, cell_outline, cell_text, grid_heatmap, square_cells
+from segtutor.widgets.controls import report_errors
 from segtutor.widgets.explorers.stepping import SteppedExplorer, SteppedState
 
 INPUT, KERNEL, OUTPUT, OVERLAP, BILINEAR = range(5)  # trace indices, one heatmap per subplot
-MAX_NUMBERED_OUTPUT = 14  # the three output grids are the widest panels: numbers stay readable at stride 3 (12 × 12)
+TITLES = ["input", "kernel", "transposed conv<br>(stamps added)", "stamps per pixel", "bilinear ×{stride}"]
+MAX_NUMBERED_OUTPUT = 14  # numbers stay in the output grids at stride 3 (12 × 12): panels_per_row gives them room
+WIDEST_PX = 1240  # the figure's widest (a 1280 px output); the browser draws it narrower where the output is
+CELL_PX, TEXT_PX = 20, 11  # each grid cell at least this wide, its number written this large
+GAP_PX, TITLE_PX, MARGIN_PX = 30, 56, 10  # between panels, above each row (two-line titles), around the figure
+RELAYOUT_PX = 48  # the browser's width changed by more: lay out again, so the rows are as tall as the panels
+
+
+def panels_per_row(room: int, grid_side: int, num_panels: int = 5) -> int:
+    """How many square panels of ``grid_side`` cells fit side by side in ``room`` px, each cell ``CELL_PX`` wide.
+
+    ``room`` is the width the browser draws the figure at (0: not drawn yet, lay out for ``WIDEST_PX``). A 12 × 12
+    output fits three a row in a wide output and two in a narrow one; fewer per row than that would shrink the cells
+    until their numbers are too small to read.
+    """
+    width = min(room, WIDEST_PX) if room > 0 else WIDEST_PX
+    plot = width - 2 * MARGIN_PX
+    fits = [n for n in range(1, num_panels + 1) if (plot - (n - 1) * GAP_PX) / n >= grid_side * CELL_PX]
+    return max(fits, default=1)
+
+
+def panel_grid_figure(room: int, grid_side: int, titles: list[str]) -> go.Figure:
+    """An empty figure with one square subplot per title, as many a row as :func:`panels_per_row` allows; the
+    figure is as tall as its rows. Subplot ``k`` (1-based) is the ``k``-th title's."""
+    count = len(titles)
+    per_row = panels_per_row(room, grid_side, count)
+    rows = -(-count // per_row)  # ceiling
+    width = min(room, WIDEST_PX) if room > 0 else WIDEST_PX
+    plot_width = width - 2 * MARGIN_PX
+    panel = (plot_width - (per_row - 1) * GAP_PX) / per_row  # px, square
+    plot_height = rows * panel + (rows - 1) * TITLE_PX
+    specs = [[{} if r * per_row + c < count else None for c in range(per_row)] for r in range(rows)]
+    figure = make_subplots(rows=rows, cols=per_row, specs=specs, subplot_titles=titles,
+                           horizontal_spacing=GAP_PX / plot_width,
+                           vertical_spacing=TITLE_PX / plot_height if rows > 1 else 0.0)  # fmt: skip
+    figure.update_layout(width=WIDEST_PX, height=round(plot_height + TITLE_PX + MARGIN_PX),
+                         margin=dict(l=MARGIN_PX, r=MARGIN_PX, t=TITLE_PX, b=MARGIN_PX))  # fmt: skip
+    return figure
+
+
 class UpsamplingState(SteppedState):
     """A transposed convolution being stepped through, one input pixel's stamp at a time.
 
@@ -99,6 +141,7 @@ class UpsamplingExplorer(SteppedExplorer):
         self.padding = widgets.IntSlider(value=0, min=0, max=2, description="padding")
         self.state = UpsamplingState(self._inputs["numbers"], self._kernel(), stride=2)
         super().__init__([[self.input_picker, self.kernel_picker, self.kernel_size], [self.stride, self.padding]])
+        self.figure.observe(report_errors(self.errors)(self._on_room), names="room")
 
     def _kernel(self) -> np.ndarray:
         return upsampling_kernel(self.kernel_picker.value, self.kernel_size.value, seed=self._seed)
@@ -108,30 +151,44 @@ class UpsamplingExplorer(SteppedExplorer):
                     padding=self.padding.value)  # fmt: skip
 
     def _redraw(self) -> None:
-        state = self.state
-        figure = make_subplots(
-            rows=1, cols=5, horizontal_spacing=0.04, column_widths=[0.14, 0.12, 0.26, 0.24, 0.24],
-            subplot_titles=["input", "kernel", "transposed conv (stamps added)", "stamps per pixel",
-                            f"bilinear ×{state.stride}"],
-        )  # fmt: skip
+        self.figure.show(self._figure())
+        self._restart()
+
+    def _on_room(self, _change: dict) -> None:
+        """The browser draws the figure at another width: lay the panels out again if fewer or more fit a row (or
+        the rows' height is far off)."""
+        room = self.figure.room
+        if panels_per_row(room, self._grid_side()) != self._per_row or abs(room - self._laid_out_for) > RELAYOUT_PX:
+            self.figure.show(self._figure())
+            self._draw_step()  # the same step, on the new layout
+
+    def _grid_side(self) -> int:
+        return max(*self.state.overlap.shape, *self.state.bilinear.shape)
+
+    def _figure(self) -> go.Figure:
+        state, side = self.state, self._grid_side()
+        self._per_row, self._laid_out_for = panels_per_row(self.figure.room, side), self.figure.room or WIDEST_PX
+        figure = panel_grid_figure(self.figure.room, side, [t.format(stride=state.stride) for t in TITLES])
         out_range = max(float(np.abs(state.partial[-1]).max()), 1e-9)
         kernel_range = max(float(np.abs(state.kernel).max()), 1e-9)
+        numbers = dict(max_numbered=MAX_NUMBERED_OUTPUT, text_px=TEXT_PX)
         traces = [
-            grid_heatmap(state.x, colorscale="Blues", name="input", decimals=1),
-            grid_heatmap(state.kernel, colorscale="RdBu", zmin=-kernel_range, zmax=kernel_range, name="kernel"),
+            grid_heatmap(state.x, colorscale="Blues", name="input", decimals=1, **numbers),
+            grid_heatmap(state.kernel, colorscale="RdBu", zmin=-kernel_range, zmax=kernel_range, name="kernel",
+                         **numbers),
             grid_heatmap(state.output_so_far(), colorscale="RdBu", zmin=-out_range, zmax=out_range, name="output",
-                         decimals=1, max_numbered=MAX_NUMBERED_OUTPUT),
+                         decimals=1, **numbers),
             grid_heatmap(state.overlap_so_far(), colorscale="Oranges", zmin=0, zmax=max(float(state.overlap.max()), 1),
-                         name="stamps per pixel", decimals=0, max_numbered=MAX_NUMBERED_OUTPUT),
-            grid_heatmap(state.bilinear, colorscale="Blues", name="bilinear", decimals=1,
-                         max_numbered=MAX_NUMBERED_OUTPUT),
+                         name="stamps per pixel", decimals=0, **numbers),
+            grid_heatmap(state.bilinear, colorscale="Blues", name="bilinear", decimals=1, **numbers),
         ]  # fmt: skip
-        for column, trace in enumerate(traces, start=1):
-            figure.add_trace(trace, row=1, col=column)
-        square_cells(figure, 5)
-        figure.update_layout(width=960, height=320, margin=dict(l=10, r=10, t=60, b=10), template=TEMPLATE)
-        self.figure.show(figure)
-        self._restart()
+        for index, trace in enumerate(traces):
+            figure.add_trace(trace, row=index // self._per_row + 1, col=index % self._per_row + 1)
+        square_cells(figure, len(traces))
+        figure.update_layout(template=TEMPLATE)
+        for annotation in figure.layout.annotations:
+            annotation.font.size = 13
+        return figure
 
     def _draw_step(self) -> None:
         state, step = self.state, self.state.step

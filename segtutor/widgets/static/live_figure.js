@@ -106,8 +106,17 @@ function render({ model, el }) {
   model.on("msg:custom", draw);
   model.on("change:figure", draw);
   model.on("change:config", draw);
+  // tell Python the width the figure is drawn at (its `room`): a widget may lay its panels out for it
+  const reportRoom = () => {
+    const room = Math.floor(el.clientWidth);
+    if (room > 0 && room !== model.get("room")) {
+      model.set("room", room);
+      model.save_changes();
+    }
+  };
   // the box got wider or narrower (the window, the file browser, a tab shown): draw at the new width
   const resized = new ResizeObserver(() => {
+    reportRoom();
     if (Math.floor(el.clientWidth) > 0 && fittedLayout(el, model.get("figure")).width !== drawnWidth) draw();
   });
   resized.observe(el);

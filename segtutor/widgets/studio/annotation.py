@@ -55,7 +55,7 @@ def annotation_figure(blank: np.ndarray) -> go.Figure:
     Traces, by name: "labels", "uncertainty", "prediction" (pictures), then one line per entry of :data:`CURVES`.
     """
     figure = make_subplots(rows=1, cols=4, column_widths=[0.22, 0.22, 0.22, 0.34], horizontal_spacing=0.04,
-                           subplot_titles=("labels so far (outlined: proposed)", "uncertainty", "prediction",
+                           subplot_titles=("labels so far<br>(outlined:<br>proposed)", "uncertainty", "prediction",
                                            "validation tumor IoU"))  # fmt: skip
     for col, name in enumerate(("labels", "uncertainty", "prediction"), start=1):
         figure.add_trace(image_trace(blank, name), 1, col)
@@ -68,7 +68,7 @@ def annotation_figure(blank: np.ndarray) -> go.Figure:
                                     hovertemplate="%{x:,} pixels: IoU %{y:.3f}<extra></extra>"), 1, 4)  # fmt: skip
     figure.update_xaxes(title_text="pixels annotated", row=1, col=4)
     figure.update_yaxes(range=[0, 1], row=1, col=4)
-    style(figure, width=1120, height=330, margin=dict(l=10, r=10, t=40, b=40),
+    style(figure, width=1120, height=350, margin=dict(l=10, r=10, t=60, b=40),
           legend=dict(orientation="h", x=0.66, y=-0.2, font=dict(size=11)))  # fmt: skip
     for annotation in figure.layout.annotations:
         annotation.font.size = 13
@@ -241,7 +241,7 @@ class AnnotationViewer(widgets.VBox):
             elif not self.learner.rounds:
                 for name in ("uncertainty", "prediction"):
                     self.figure.update_trace(name, source=png_uri(np.full_like(rgb, 255)))
-            self.figure.set_subplot_title(1, f"uncertainty ({self.measure.value}; dark: unsure)")
+            self.figure.set_subplot_title(1, f"uncertainty<br>({self.measure.value};<br>dark: unsure)")
             self.figure.update_layout(shapes=self._outlines(tile))
             self._draw_curves()
         self._render_status()

@@ -107,7 +107,7 @@ class FeatureMapViewer(widgets.VBox):
             self.figure.update_trace("kernels", source=png_uri(kernel_mosaic(conv.weight, columns=4),
                                      scale=KERNEL_SCALE), dx=1 / KERNEL_SCALE, dy=1 / KERNEL_SCALE, x0=offset,
                                      y0=offset)  # fmt: skip
-            self.figure.set_subplot_title(2, f"first-layer kernels: {conv.out_channels} × "
+            self.figure.set_subplot_title(2, f"first-layer kernels:<br>{conv.out_channels} × "
                                              f"{conv.in_channels}×{conv.kernel_size[0]}×{conv.kernel_size[1]}")  # fmt: skip
         self.caption.value = (
             f"<span style='font-size:13px'><b>{html.escape(self.layer.label)}</b>: {channels} feature maps of "

@@ -75,7 +75,8 @@ def prediction_figure(class_names: Sequence[str]) -> go.Figure:
     figure.update_layout(
         width=1120, height=560, margin=dict(l=10, r=10, t=40, b=40),
         coloraxis=dict(colorscale="RdBu_r", cmin=0, cmax=1,  # as the notebooks draw p(tumor): white = unsure (0.5)
-                       colorbar=dict(title=dict(text="probability"), len=0.45, y=0.22, x=last_map[1] + 0.01,
+                       colorbar=dict(title=dict(text="probability", side="right"),  # beside the bar: clear of its "1"
+                                     len=0.45, y=0.22, x=last_map[1] + 0.01,
                                      thickness=15)),
     )  # fmt: skip
     for annotation in figure.layout.annotations:

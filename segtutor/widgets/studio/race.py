@@ -33,7 +33,7 @@ from segtutor.train import (
     run_in_background,
     smooth,
 )
-from segtutor.widgets.controls import row
+from segtutor.widgets.controls import row, status_line
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings, label
 
@@ -226,13 +226,14 @@ class ArchitectureRace(widgets.VBox, RaceCallback):
         self.start_button.disabled = not final  # Stop first: a second Start would restart the race silently
         if not final and self.current is not None:
             steps = len(self._history.losses) if self._history is not None else 0
-            self.status.value = (f"<b style='color:#238b45'>racing</b> · {LABELS.get(self.current)} "
-                                 f"({len(self.results) + 1} of {len(self.models)}) · step {steps}")  # fmt: skip
+            parts = ["<b style='color:#238b45'>racing</b>",
+                     f"{LABELS.get(self.current)} ({len(self.results) + 1} of {len(self.models)})", f"step {steps}"]
             if self.waiting_ahead is not None:
-                self.status.value += (" · <span style='color:#6a51a3'>waiting for a free core — "
-                                      f"{self.waiting_ahead} ahead</span>")  # fmt: skip
+                parts.append(f"<span style='color:#6a51a3'>waiting for a free core — {self.waiting_ahead} ahead</span>")
+            self.status.value = status_line(parts)
         elif self.results:
-            self.status.value = f"<b>finished</b> · {len(self.results)} of {len(self.models)} models trained"
+            self.status.value = status_line(["<b>finished</b>", f"{len(self.results)} of {len(self.models)} models "
+                                             "trained"])  # fmt: skip
         else:
             self.status.value = "every model gets the same budget, data, seed and settings"
         self.table.value = _table_html(self.results, self.tolerance)

@@ -44,7 +44,7 @@ from segtutor.train import (
     save_checkpoint,
     smooth,
 )
-from segtutor.widgets.controls import row
+from segtutor.widgets.controls import row, status_line
 from segtutor.widgets.live_figure import LiveFigure
 from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.time_machine import TimeMachineViewer
@@ -54,22 +54,18 @@ TRAIN_COLOR, SMOOTH_COLOR, VAL_COLOR = "#9ecae1", "#08519c", "#6a3d9a"
 STATE_COLORS = {"running": "#238b45", "paused": "#b35806", "warming up": "#6a51a3", "completed": "#08519c",
                 "stopped": "#525252", "diverged": "#cb181d", "error": "#cb181d", "idle": "#525252",
                 "finding lr": "#6a51a3"}  # fmt: skip
-PREDICTION_TITLE = 3  # the subplot title above the live prediction
 CURVES = ("training loss", "training loss (smoothed)", "validation loss")
+CURVES_MIN_PX, PREVIEW_MIN_PX = 560, 240  # narrower than both side by side: the preview wraps under the curves
 
 
-def curves_figure(class_names: Sequence[str], colors: Sequence[Sequence[int]], image: np.ndarray,
-                  truth: np.ndarray) -> go.Figure:  # fmt: skip
-    """The dashboard's figure: loss curves, IoU/Dice curves, and the preview tile's truth and prediction.
+def curves_figure(class_names: Sequence[str], colors: Sequence[Sequence[int]]) -> go.Figure:
+    """The dashboard's curves: the losses, and the validation IoU and Dice per class.
 
     Traces, by name: "training loss", "training loss (smoothed)", "validation loss", "IoU <class>" and "Dice <class>"
-    for each class, then the pictures "truth" and "prediction". :class:`TrainingDashboard` updates them in place.
+    for each class. :class:`TrainingDashboard` updates them in place.
     """
-    figure = make_subplots(
-        rows=2, cols=3, specs=[[{"rowspan": 2}, {"rowspan": 2}, {}], [None, None, {}]],
-        column_widths=[0.41, 0.36, 0.23], horizontal_spacing=0.07, vertical_spacing=0.12,
-        subplot_titles=("loss (lower is better)", "validation IoU and Dice", "truth", "prediction: press Start"),
-    )  # fmt: skip
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.53, 0.47], horizontal_spacing=0.1,
+                           subplot_titles=("loss (lower is better)", "validation IoU and Dice"))  # fmt: skip
     def curve(name: str, line: dict, mode: str = "lines", digits: int = 4, **kwargs) -> go.Scatter:
         return go.Scatter(x=[], y=[], mode=mode, name=name, line=line,
                           hovertemplate=f"step %{{x}}: %{{y:.{digits}f}}", **kwargs)  # fmt: skip
@@ -82,20 +78,24 @@ def curves_figure(class_names: Sequence[str], colors: Sequence[Sequence[int]], i
         figure.add_trace(curve(f"IoU {name}", dict(color=rgb, width=2), "lines+markers", 3, legendgroup=name), 1, 2)
         figure.add_trace(curve(f"Dice {name}", dict(color=rgb, width=1.5, dash="dot"), digits=3, legendgroup=name),
                          1, 2)  # fmt: skip
-    figure.add_trace(image_trace(truth, "truth"), 1, 3)
-    figure.add_trace(image_trace(image, "prediction"), 2, 3)
     figure.update_xaxes(title_text="step", row=1, col=1)
     figure.update_xaxes(title_text="step", matches="x", row=1, col=2)  # both panels show the same steps
     figure.update_yaxes(rangemode="tozero", row=1, col=1)
     figure.update_yaxes(range=[0, 1.02], row=1, col=2)
-    for row in (1, 2):
-        figure.update_xaxes(visible=False, row=row, col=3)
-        figure.update_yaxes(visible=False, row=row, col=3)
-    style(figure, width=1120, height=430, margin=dict(l=50, r=10, t=40, b=40), uirevision="keep zoom",
+    style(figure, width=880, height=430, margin=dict(l=50, r=10, t=40, b=40), uirevision="keep zoom",
           legend=dict(orientation="h", x=0, y=-0.14, font=dict(size=11)))  # fmt: skip
     for annotation in figure.layout.annotations:
         annotation.font.size = 13
     return figure
+
+
+def picture_figure(picture: np.ndarray, name: str, title: str) -> go.Figure:
+    """One picture (``(H, W, 3)`` uint8) under a title: the preview's truth or prediction (trace ``name``)."""
+    figure = go.Figure(image_trace(picture, name))
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    return style(figure, width=PREVIEW_MIN_PX - 10, height=210, margin=dict(l=10, r=10, t=34, b=6),
+                 title=dict(text=title, x=0.5, font=dict(size=13)))  # fmt: skip
 
 
 class TrainingDashboard(widgets.VBox, Callback):
@@ -180,12 +180,19 @@ class TrainingDashboard(widgets.VBox, Callback):
                                                         ".pt file to keep (segtutor.train.load_checkpoint reads it)")
         self.checkpoint_link = widgets.HTML()  # the download link, once a checkpoint is made
 
-        # 2) the figure: curves and preview
+        # 2) the figures: curves, and beside them (under them where the output is narrow) the preview tile
         image, mask = self.session.preview_sample()
         self._preview_rgb = image_to_rgb(image)
-        self.figure = LiveFigure(curves_figure(self.class_names, self.colors, self._preview_rgb,
-                                               overlay(image, mask, self.colors, 0.45)))  # fmt: skip
-        self.figure.add_class("segtutor-training-curves")
+        self.figure = LiveFigure(curves_figure(self.class_names, self.colors))
+        self.truth = LiveFigure(picture_figure(overlay(image, mask, self.colors, 0.45), "truth", "truth"))
+        self.prediction = LiveFigure(picture_figure(self._preview_rgb, "prediction", "prediction: press Start"))
+        # a row that wraps: the curves may shrink to CURVES_MIN_PX, the preview to PREVIEW_MIN_PX; below that the
+        # preview goes under the curves, as wide as the output, its two pictures side by side
+        curves = widgets.Box([self.figure], layout=widgets.Layout(flex=f"3 1 {CURVES_MIN_PX}px", min_width="0"))
+        curves.add_class("segtutor-training-curves")
+        preview = widgets.Box([self.truth, self.prediction], layout=widgets.Layout(
+            flex=f"1 1 {PREVIEW_MIN_PX}px", flex_flow="row wrap", align_content="flex-start"))  # fmt: skip
+        preview.add_class("segtutor-training-preview")
         self.rewind = TimeMachineViewer(self.time_machine, colors=self.colors, curves=self.figure)
 
         # 3) wiring: buttons only call methods that set flags and return
@@ -203,7 +210,8 @@ class TrainingDashboard(widgets.VBox, Callback):
                  self.status]),
             *self.settings.rows(),
             row([self.log_scale, self.keep_weights, self.checkpoint_button, self.checkpoint_link]),
-            self.lr_panel, self.progress, self.figure, widgets.HTML(class_legend_html(self.class_names, self.colors)),
+            self.lr_panel, self.progress, row([curves, preview], align_items="flex-start"),
+            widgets.HTML(class_legend_html(self.class_names, self.colors)),
             self.rewind, self.errors,
         ])  # fmt: skip
 
@@ -354,19 +362,21 @@ class TrainingDashboard(widgets.VBox, Callback):
         try:
             probs = self.session.predict_preview()  # (K, H, W)
         except BrokenModelError:  # the weights predict NaN just now: say so, and let the run (and its checks) go on
-            self.figure.set_subplot_title(PREDICTION_TITLE, f"prediction at step {step}: NaN")
+            self.prediction.update_layout({"title.text": f"prediction at step {step}: NaN"})
             return
         image, _ = self.session.preview_sample()
         picture = overlay(image, probs.argmax(0), self.colors, 0.45)
-        self.figure.update_trace("prediction", source=png_uri(picture))
-        self.figure.set_subplot_title(PREDICTION_TITLE, f"prediction at step {step}")
+        with self.prediction.batch():
+            self.prediction.update_trace("prediction", source=png_uri(picture))
+            self.prediction.update_layout({"title.text": f"prediction at step {step}"})
 
     def _clear_curves(self, prediction_title: str) -> None:
         with self.figure.batch():
             for name in [*CURVES, *(f"{kind} {c}" for c in self.class_names for kind in ("IoU", "Dice"))]:
                 self.figure.update_trace(name, x=[], y=[])
-            self.figure.update_trace("prediction", source=png_uri(self._preview_rgb))
-            self.figure.set_subplot_title(PREDICTION_TITLE, prediction_title)
+        with self.prediction.batch():
+            self.prediction.update_trace("prediction", source=png_uri(self._preview_rgb))
+            self.prediction.update_layout({"title.text": prediction_title})
         self.rewind.refresh()
 
     def _render_status(self) -> None:
@@ -402,7 +412,7 @@ class TrainingDashboard(widgets.VBox, Callback):
             if num_params > PAPER_SIZED_PARAMETERS:
                 parts.append("<span style='color:#b35806'>paper-sized: a step takes seconds or more on a CPU</span>")
         parts.append(f"on {session.device}")
-        text = " · ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts)  # wraps between parts
+        text = status_line(parts)  # wraps between parts
         if history is not None and history.status != "running" and history.message:
             message_color = "#cb181d" if history.status in ("diverged", "error") else "#333333"
             text += f"<br><span style='color:{message_color}'>{html.escape(history.message)}</span>"
