@@ -139,6 +139,8 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=60, help="training steps per run")
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="runs per variant (alternating)")
+    parser.add_argument("--json", help="also write every run's numbers to this file (to combine several runs, e.g. "
+                        "of two versions of segtutor taking turns)")  # fmt: skip
     args = parser.parse_args()
 
     comm.create_comm = EncodingComm  # every widget created from now on encodes its messages
@@ -159,6 +161,10 @@ def main() -> None:
             rate = results[variant][-1]["images_per_s"]
             print(f"  run {repeat + 1}/{args.repeats} {variant:<28} {rate:6.1f} images/s", flush=True)
     load_after = os.getloadavg()
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump({"args": vars(args), "results": results, "load_before": load_before, "load_after": load_after},
+                      file, indent=1)  # fmt: skip
 
     baseline = statistics.median(r["images_per_s"] for r in results["no dashboard"])
     cpu_baseline = statistics.median(r["cpu_ms_per_image"] for r in results["no dashboard"])
