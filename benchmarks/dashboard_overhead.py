@@ -19,7 +19,9 @@ from the run's start to its end (evaluations, redraws and previews included); th
 CPU time per image (all threads), which other processes on a shared machine disturb less than the wall clock;
 "in hooks" is the share of the run's wall time spent inside the dashboard's and the time machine's hooks (redraws,
 previews, snapshots, encoding the messages), and "hooks CPU" the share of the run's CPU time spent there: the
-direct cost of watching, the least noisy numbers ("TM" is the time machine's part of the CPU share).
+direct cost of watching, the least noisy numbers ("TM" is the time machine's part of the CPU share). "step ms" is
+the median time of one training step (the hooks not included): if watching slowed the steps themselves (caches,
+threads), it would show there.
 The variants alternate, and the median over ``--repeats`` runs is reported. The machine may be shared: each run
 records the 1-minute load average at its end and "others", the CPU cores that *other* processes used meanwhile
 (from ``/proc/stat``, less this process's CPU time); with others above ~1.5 cores the wall-clock columns mostly
@@ -120,6 +122,7 @@ def run_once(variant: str, model_name: str, size: str, train_data, val_data, con
     return {
         "images_per_s": history.images_seen / seconds,
         "cpu_ms_per_image": 1000 * cpu_seconds / history.images_seen,
+        "step_ms": 1000 * statistics.median(b - a for a, b in zip([0.0, *history.seconds], history.seconds)),
         "hook_share": hook_seconds[0] / seconds,
         "hook_cpu_share": hook_seconds[1] / cpu_seconds,
         "machine_cpu_share": machine_seconds[1] / cpu_seconds,
@@ -171,8 +174,8 @@ def main() -> None:
     print(f"\n{args.model} ({args.size}), {args.tile_size}x{args.tile_size} tiles, batch {args.batch_size}, "
           f"{args.iters} steps per run, evaluation every {args.eval_every} steps, torch threads "
           f"{torch.get_num_threads()}, median of {args.repeats} runs")  # fmt: skip
-    print(f"{'variant':<28}{'images/s':>9}{'cost':>8}{'CPU ms/img':>11}{'cost':>8}{'in hooks':>9}{'hooks CPU':>10}"
-          f"{'TM CPU':>8}{'msg/s':>7}{'kB/s':>7}{'load':>6}{'others':>7}   runs (images/s; others)")  # fmt: skip
+    print(f"{'variant':<28}{'images/s':>9}{'cost':>8}{'CPU ms/img':>11}{'cost':>8}{'step ms':>8}{'in hooks':>9}"
+          f"{'hooks CPU':>10}{'TM CPU':>8}{'msg/s':>7}{'kB/s':>7}{'load':>6}{'others':>7}   runs (images/s; others)")
     for variant in variants:
         runs = results[variant]
         median = statistics.median(r["images_per_s"] for r in runs)
@@ -181,10 +184,11 @@ def main() -> None:
         cost = "-" if first else f"{100 * (1 - median / baseline):+.1f}%"  # share of throughput lost
         cpu_cost = "-" if first else f"{100 * (cpu / cpu_baseline - 1):+.1f}%"  # extra CPU per image
         column = {key: statistics.median(r[key] for r in runs)
-                  for key in ("hook_share", "hook_cpu_share", "machine_cpu_share", "messages_per_s", "kb_per_s", "load",
-                              "others")}  # fmt: skip
+                  for key in ("step_ms", "hook_share", "hook_cpu_share", "machine_cpu_share", "messages_per_s",
+                              "kb_per_s", "load", "others")}  # fmt: skip
         listed = ", ".join(f"{r['images_per_s']:.1f}; {r['others']:.1f}" for r in runs)
-        print(f"{variant:<28}{median:>9.1f}{cost:>8}{cpu:>11.1f}{cpu_cost:>8}{column['hook_share']:>9.1%}"
+        print(f"{variant:<28}{median:>9.1f}{cost:>8}{cpu:>11.1f}{cpu_cost:>8}{column['step_ms']:>8.1f}"
+              f"{column['hook_share']:>9.1%}"
               f"{column['hook_cpu_share']:>10.1%}{column['machine_cpu_share']:>8.1%}{column['messages_per_s']:>7.1f}"
               f"{column['kb_per_s']:>7.1f}{column['load']:>6.2f}{column['others']:>7.2f}   {listed}")  # fmt: skip
     print(f"load average (1, 5, 15 min): before {tuple(round(x, 2) for x in load_before)}, "

@@ -15,8 +15,8 @@ Step 0 (the untrained model) is always kept, and the run's last step is added wh
 its end: the model then holds the last good weights, which may be those of the step before (``Trainer.step``).
 
 **Time.** Each snapshot is one forward pass on one tile (:meth:`TimeMachine.predict`), on one CPU thread: a
-second thread saves under a millisecond of an 11 ms pass (a small UNet, 128 × 128, on a 2-core CPU) and doubles its
-CPU time, and on a busy machine a two-thread pass of one tile waits for its second thread several times longer than
+second thread saves 1-2 ms of a 10 ms pass (a small UNet, 128 × 128, on a 2-core CPU) and doubles its CPU time, and
+on a busy machine a two-thread pass of one tile waits for its second thread several times longer than
 it computes (90-200 ms against 11-18 ms, measured at a load of 2.6). The training dashboard's live
 preview asks :meth:`~TimeMachine.predict` too, so a preview of a step with a snapshot costs no second pass, and its
 passes count towards the same budget: while predicting the tile costs more than ``max_time_share`` of the training
