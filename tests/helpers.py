@@ -95,6 +95,20 @@ class NanAtStep(nn.Module):
         return logits
 
 
+class TilePasses(nn.Module):
+    """Wraps a model; counts the forward passes of one image in eval mode (the time machine's) and their threads."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.passes, self.threads = model, 0, set()
+
+    def forward(self, images):
+        if not self.training and len(images) == 1:
+            self.passes += 1
+            self.threads.add(torch.get_num_threads())
+        return self.model(images)
+
+
 class AtStep(Callback):
     """Calls ``action(state)`` after step ``step``."""
 

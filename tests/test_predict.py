@@ -255,3 +255,17 @@ def test_predict_dataset_and_score_dataset_cover_every_sample_in_eval_mode():
         ious.append(tp / int(((preds == c) | (truth == c)).sum()))
     scores = score_dataset(model, data)
     assert scores.iou == pytest.approx(ious) and scores.class_names == ["stroma", "tumor"]
+
+
+def test_labels_of_is_the_argmax_over_the_classes_ties_to_the_first():
+    from segtutor.predict import labels_of
+
+    generator = torch.Generator().manual_seed(0)
+    for num_classes in (2, 3, 5):
+        probs = torch.rand(num_classes, 7, 9, generator=generator).softmax(0)
+        probs[:, 0, 0] = 1 / num_classes  # a tie: the first class wins, as with argmax
+        labels = labels_of(probs)
+        assert labels.shape == (7, 9) and labels.dtype == torch.int64 and labels[0, 0] == 0
+        brute = torch.tensor([[max(range(num_classes), key=lambda k: (probs[k, r, c], -k)) for c in range(9)]
+                              for r in range(7)])  # fmt: skip
+        assert torch.equal(labels, brute) and torch.equal(labels, probs.argmax(0))

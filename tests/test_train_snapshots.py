@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from helpers import AtStep, Broken, NanAtStep, blob_dataset, tiny_net
+from helpers import AtStep, Broken, NanAtStep, TilePasses, blob_dataset, tiny_net
 
 from segtutor.predict import predict_proba
 from segtutor.train import Callback, Snapshot, TimeMachine, TrainConfig, fit
@@ -164,3 +164,62 @@ def test_a_failing_model_ends_the_run_with_its_own_error():
     with pytest.raises(RuntimeError, match="this layer is broken"):
         fit(Broken(), data, None, TrainConfig(batch_size=4, max_iters=3), [machine])
     assert machine.snapshots == []
+
+
+def test_a_run_that_diverges_and_goes_back_a_step_ends_with_the_weights_it_keeps():
+    data = blob_dataset(count=16, size=32)
+    machine = TimeMachine(data, class_names=NAMES, max_time_share=None)
+    model, weights = tiny_net(), Weights()
+    config = TrainConfig(batch_size=4, max_iters=60, lr=100.0, optimizer="sgd", schedule="constant")
+    with pytest.warns(UserWarning, match="far above the usual"):
+        history = fit(model, data, None, config, [machine, weights])
+    assert history.status == "diverged" and "goes back to those of step 1" in history.message
+    assert machine.iterations == [0, 1, 2]  # every snapshot of the run is kept
+    # the last one shows the weights the model keeps (those of step 1), not the broken ones of step 2
+    kept = predict_proba(model, data[0][0])
+    torch.testing.assert_close(machine.snapshots[-1].probs.float(), kept, atol=1e-3, rtol=0)
+    reference = tiny_net()
+    reference.load_state_dict(weights.by_step[2])
+    broken = predict_proba(reference, data[0][0])
+    assert (broken - kept).abs().max() > 0.01  # the weights of step 2 predict something else
+    torch.testing.assert_close(machine.snapshots[1].probs, machine.snapshots[2].probs)
+
+
+def test_the_memory_held_never_exceeds_the_stated_bound():
+    data = blob_dataset(count=4, size=20)
+    machine = TimeMachine(data, max_snapshots=8, class_names=["a", "b", "c"], max_time_share=None)
+
+    class Memory(Callback):
+        def __init__(self):
+            self.nbytes = []
+
+        def on_iteration(self, state):
+            self.nbytes.append((len(machine.snapshots), machine.nbytes))
+
+    memory = Memory()
+    assert machine.max_nbytes is None  # no snapshot yet: the number of classes is not known
+    fit(tiny_net(num_classes=3), data, None, TrainConfig(batch_size=4, max_iters=200), [machine, memory])
+    bound = 8 * ((2 * 3 + 1) * 20 * 20 + 8 * 3 * 3)  # the module docstring's max_snapshots * ((2K + 1) H W + 8 K²)
+    assert machine.max_nbytes == bound
+    assert max(n for _, n in memory.nbytes) == bound  # reached when all 8 are kept, never passed
+    assert all(n == count * bound // 8 for count, n in memory.nbytes)  # every snapshot holds the same bytes
+    assert machine.nbytes <= bound and len(machine.snapshots) <= 8
+
+
+def test_a_preview_of_a_step_with_a_snapshot_shares_its_forward_pass_on_one_thread():
+    data = blob_dataset(count=8, size=24)
+    machine = TimeMachine(data, class_names=NAMES, max_time_share=None)
+    previews = []
+
+    class Preview(Callback):  # what the dashboard does after the time machine's hook
+        def on_iteration(self, state):
+            previews.append((machine.predicted(state), machine.predict(state)))
+
+    model = TilePasses(tiny_net())
+    history = fit(model, data, None, TrainConfig(batch_size=4, max_iters=20, num_threads=2), [machine, Preview()])
+    assert history.status == "completed" and machine.iterations == list(range(21))
+    assert all(shared for shared, _ in previews)  # every step had a snapshot: its pass is the preview's
+    assert model.passes == 21  # one per step and one before the first, not two
+    assert model.threads == {1}  # while training ran on two
+    for snapshot, (_, probs) in zip(machine.snapshots[1:], previews):
+        assert torch.equal(snapshot.probs, probs.half()) and torch.equal(snapshot.preds.long(), probs.argmax(0))

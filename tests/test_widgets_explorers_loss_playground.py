@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from segtutor.widgets import LossPlaygroundExplorer, LossPlaygroundState
-from segtutor.widgets.explorers.loss_playground import LOSS_NAMES, PREDICTION, PRESETS, TRUTH
+from segtutor.widgets.explorers.loss_playground import BARS, LOSS_NAMES, PREDICTION, PRESETS, TRUTH
 
 
 def test_a_prediction_that_misses_the_tumor_scores_high_accuracy_and_zero_iou():
@@ -102,21 +102,24 @@ def test_the_explorer_draws_the_state_and_follows_presets_sliders_and_clicks():
     assert state.strokes == [] and explorer.errors.outputs == ()
 
 
-def test_painting_the_truth_adds_a_tumor_the_prediction_misses_and_every_loss_sees_it():
+def test_painting_the_truth_adds_a_tumor_the_prediction_copies_and_every_loss_sees_it():
     import torch
     import torch.nn.functional as F
 
     state = LossPlaygroundState(size=48, tumor_share=0.05)
-    probs_before, truth_before = state.probs.copy(), state.truth.copy()
+    truth_before = state.truth.copy()
     state.paint_truth(8, 8, radius=3)  # a second, small tumor far from the first
     rows, cols = np.mgrid[:48, :48]
     painted = (rows - 8) ** 2 + (cols - 8) ** 2 <= 9
     assert (state.truth[painted] == 1).all() and (state.truth[~painted] == truth_before[~painted]).all()
-    np.testing.assert_array_equal(state.probs, probs_before)  # the prediction does not follow the truth
+    np.testing.assert_allclose(state.probs, np.where(state.truth == 1, 0.95, 0.05))  # "perfect": a copy of it
+    assert state.scores.iou[1] == 1.0
+    state.paint(8, 8, radius=3, probability=0.05)  # the prediction's brush: now it misses the new tumor
     expected = F.cross_entropy(torch.from_numpy(np.log(np.stack([1 - state.probs, state.probs])))[None],
                                torch.from_numpy(state.truth)[None])  # fmt: skip
     assert state.readings["cross-entropy"].value == pytest.approx(float(expected))
-    assert state.scores.iou[1] == pytest.approx(truth_before.sum() / state.truth.sum(), abs=0.02)  # the new one missed
+    assert state.scores.iou[1] == pytest.approx(truth_before.sum() / state.truth.sum())  # the new one missed
+    state.strokes = []
     state.paint_truth(8, 8, radius=3, tumor=False)  # painted back to stroma
     np.testing.assert_array_equal(state.truth, truth_before)
     state.paint_truth(8, 8, radius=3)
@@ -126,6 +129,73 @@ def test_painting_the_truth_adds_a_tumor_the_prediction_misses_and_every_loss_se
     np.testing.assert_array_equal(state.truth, truth_before)
     with pytest.raises(ValueError, match="must lie in the 48 × 48 square, got \\(60, 2\\)"):
         state.paint_truth(60, 2)
+
+
+def brute_force_preset(truth: np.ndarray, shift: int, grow: int) -> np.ndarray:
+    """Which pixels a preset calls tumor, pixel by pixel: the truth moved ``shift`` right, then grown by ``grow``
+    pixels (every pixel within that distance of a tumor pixel) or shrunk (the tumor pixels farther than ``-grow``
+    from every stroma pixel, the square's edge counting as stroma)."""
+    size = truth.shape[0]
+    moved = np.zeros_like(truth, dtype=bool)
+    for r in range(size):
+        for c in range(size):
+            moved[r, c] = 0 <= c - shift < size and truth[r, c - shift] == 1
+    inside = np.zeros_like(moved)
+    tumor = [(r, c) for r in range(size) for c in range(size) if moved[r, c]]
+    stroma = [(r, c) for r in range(-1, size + 1) for c in range(-1, size + 1)
+              if not (0 <= r < size and 0 <= c < size and moved[r, c])]  # fmt: skip
+    for r in range(size):
+        for c in range(size):
+            if grow >= 0:
+                inside[r, c] = any((r - a) ** 2 + (c - b) ** 2 <= grow**2 for a, b in tumor)
+            else:
+                inside[r, c] = moved[r, c] and all((r - a) ** 2 + (c - b) ** 2 > grow**2 for a, b in stroma)
+    return inside
+
+
+def test_presets_follow_the_truth_the_learner_painted():
+    explorer = LossPlaygroundExplorer(size=32, tumor_share=0.05)
+    figure = explorer.figure
+    explorer.preset.value = "shifted"  # chosen first: painting the truth recomputes it
+    explorer.truth_click.value = "paint tumor"
+    explorer.brush_radius.value = 2
+    figure.click(TRUTH, x=6, y=24)  # a second, small tumor (13 pixels) far from the round one
+    figure.click(TRUTH, x=8, y=24)  # a stroke next to it: an oblong shape, no disc
+    truth = np.array(figure.data[TRUTH]["z"])
+    assert truth[24, 4:11].all() and truth.sum() > explorer.state.truth.sum() - 1 > 0
+    np.testing.assert_array_equal(truth, explorer.state.truth)
+    for preset in ("shifted", "perfect", "too large", "too small", "all stroma"):
+        explorer.preset.value = preset
+        shift, grow, _, confidence = PRESETS[preset]
+        grow = max(grow, explorer.grow.min)
+        expected = np.where(brute_force_preset(truth, shift, grow), confidence, 1 - confidence)
+        drawn = np.array(figure.data[PREDICTION]["z"], dtype=float)
+        np.testing.assert_allclose(drawn, expected, atol=1e-4, err_msg=preset)
+        bars = figure.data[BARS]["y"]
+        assert bars == pytest.approx([explorer.state.readings[name].value for name in LOSS_NAMES])
+    # shrinking by 3 pixels wipes out the painted tumor (3 pixels thick at most) and keeps the round one's core
+    explorer.preset.value = "too small"
+    drawn = np.array(figure.data[PREDICTION]["z"], dtype=float) > 0.5
+    assert not drawn[20:, :14].any() and drawn[16, 16]
+    # painting the truth again, with a preset chosen, redraws the prediction from the new truth
+    explorer.preset.value = "shifted"
+    figure.click(TRUTH, x=20, y=6)
+    truth = np.array(figure.data[TRUTH]["z"])
+    drawn = np.array(figure.data[PREDICTION]["z"], dtype=float)
+    np.testing.assert_allclose(drawn, np.where(brute_force_preset(truth, 4, 0), 0.95, 0.05), atol=1e-4)
+    assert explorer.preset.value == "shifted"
+    # the prediction's own brush strokes stay on top of the recomputed copy
+    explorer.brush_value.value = 0.3
+    figure.click(PREDICTION, x=28, y=2)
+    figure.click(TRUTH, x=28, y=2)  # painted under the prediction's stroke: the stroke wins there
+    drawn = np.array(figure.data[PREDICTION]["z"], dtype=float)
+    assert drawn[2, 28] == pytest.approx(0.3) and explorer.state.truth[2, 28] == 1
+    explorer.clear_button.click()
+    explorer.preset.value = "perfect"
+    disc = np.array(figure.data[TRUTH]["z"])
+    assert disc.sum() == pytest.approx(0.05 * 32 * 32, abs=4) and not disc[24, 6]
+    np.testing.assert_allclose(np.array(figure.data[PREDICTION]["z"], dtype=float), np.where(disc, 0.95, 0.05))
+    assert explorer.errors.outputs == ()
 
 
 def test_clicking_the_truth_paints_it_when_the_toggle_says_so():

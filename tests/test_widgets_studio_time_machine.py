@@ -4,7 +4,8 @@ the engine's snapshots."""
 from __future__ import annotations
 
 import pytest
-from helpers import JOIN_S, wait_until
+import torch
+from helpers import JOIN_S, NanAtStep, TilePasses, wait_until
 
 from segtutor.figures import error_picture, png_uri, probability_picture
 from segtutor.models import create_model
@@ -63,3 +64,39 @@ def test_the_dashboard_keeps_snapshots_and_the_slider_scrubs_back_through_them(t
     assert dashboard.join(JOIN_S)
     assert machine.iterations == [0, 1, 2, 3] and rewind.slider.max == 3 and rewind.slider.value == 3
     assert rewind.snapshot.iteration == 3 and rewind.errors.outputs == ()
+
+
+def test_the_live_preview_shares_the_snapshots_forward_pass(train_data, val_data):
+    model = TilePasses(create_model("unet", size="tiny"))
+    config = TrainConfig(batch_size=2, max_iters=6, eval_every=1000)
+    dashboard = TrainingDashboard(model, train_data, val_data, config, draw_every_s=0.0, preview_every_s=0.0,
+                                  warm_up=False)  # fmt: skip
+    dashboard.start()
+    assert dashboard.join(JOIN_S) and dashboard.history.status == "completed"
+    # a preview after every step (preview_every_s=0), a snapshot of most of them: one pass of the tile per step
+    assert model.passes == 6 + 1 and model.threads == {1}
+    assert dashboard.prediction.layout["title"]["text"] == "prediction at step 6"
+    prediction = next(t for t in dashboard.prediction.data if t["name"] == "prediction")
+    image, _ = val_data[0]
+    last = dashboard.time_machine.snapshots[-1]
+    assert last.iteration == 6
+    assert prediction["source"] == png_uri(overlay(image_to_rgb(image), last.preds.long(), dashboard.colors, 0.45))
+
+
+def test_a_run_that_diverges_under_the_dashboard_keeps_its_snapshots(train_data, val_data):
+    from segtutor.predict import predict_proba
+
+    model = NanAtStep(create_model("unet", size="tiny"), step=7)  # the loss of step 7 is NaN
+    dashboard = TrainingDashboard(model, train_data, val_data, TrainConfig(batch_size=2, max_iters=200),
+                                  draw_every_s=0.0, preview_every_s=0.0, warm_up=False)  # fmt: skip
+    dashboard.start()
+    assert dashboard.join(JOIN_S)
+    history, machine, rewind = dashboard.history, dashboard.time_machine, dashboard.rewind
+    assert history.status == "diverged" and len(history.losses) == 6 and "diverged" in dashboard.status.value
+    steps = machine.iterations
+    assert steps[0] == 0 and steps[-1] == 6 and len(steps) >= 2
+    assert rewind.slider.max == 6 and rewind.snapshot is machine.snapshots[-1]  # shown, and kept
+    kept = predict_proba(dashboard.model, val_data[0][0])  # the weights the model keeps
+    torch.testing.assert_close(machine.snapshots[-1].probs.float(), kept, atol=1e-3, rtol=0)
+    rewind.slider.value = 0  # the past is still there to scrub back to
+    assert rewind.snapshot is machine.snapshots[0] and "step <b>0</b>" in rewind.info.value

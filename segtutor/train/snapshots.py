@@ -11,16 +11,23 @@ When ``max_snapshots`` are kept, every other one is dropped (those at odd multip
 doubles: the snapshots stay evenly spread over the whole run, never more than ``max_snapshots`` of them, and a run
 of ``n`` steps takes about ``max_snapshots + max_snapshots / 2 * log2(n / max_snapshots)`` predictions in all.
 Step 0 (the untrained model) is always kept, and the run's last step is added when it ends, however it ends
-(completed, stopped, diverged: the model then holds the last good weights), so a stopped run keeps its history.
+(completed, stopped, diverged), so a stopped run keeps its history. A diverged run's last snapshot is taken again at
+its end: the model then holds the last good weights, which may be those of the step before (``Trainer.step``).
 
-**Time.** Each snapshot is one forward pass on one tile. While that costs more than ``max_time_share`` of the
-training time so far (5 % by default; early in a run, when a snapshot follows every step), the snapshots are thinned
-the same way (every other one dropped, ``every`` doubled), down to no fewer than 8: watching never takes more than
-a few per cent of a run's throughput.
+**Time.** Each snapshot is one forward pass on one tile (:meth:`TimeMachine.predict`), on one CPU thread: a
+second thread saves 1-2 ms of a 10 ms pass (a small UNet, 128 × 128, on a 2-core CPU) and doubles its CPU time, and
+on a busy machine a two-thread pass of one tile waits for its second thread several times longer than
+it computes (90-200 ms against 11-18 ms, measured at a load of 2.6). The training dashboard's live
+preview asks :meth:`~TimeMachine.predict` too, so a preview of a step with a snapshot costs no second pass, and its
+passes count towards the same budget: while predicting the tile costs more than ``max_time_share`` of the training
+time so far (3 % by default; early in a run, when a snapshot follows every step), the snapshots are thinned the same
+way (every other one dropped, ``every`` doubled), down to no fewer than 8. Watching never takes more than a few per
+cent of a run's throughput.
 
 **Memory.** One snapshot holds the probabilities as float16 (``2 K H W`` bytes), the labels as uint8 (``H W``
-bytes) and a ``K × K`` int64 matrix: at most ``max_snapshots * (2 K + 1) H W`` bytes. With the defaults and a
-two-class 128 × 128 tile: 64 × 5 × 16 384 B ≈ 5.2 MB.
+bytes) and a ``K × K`` int64 matrix (``8 K²`` bytes); never more than ``max_snapshots`` are kept, so at most
+:attr:`TimeMachine.max_nbytes` ``= max_snapshots * ((2 K + 1) H W + 8 K²)`` bytes, plus the latest prediction
+(``4 K H W`` bytes, float32). With the defaults and a two-class 128 × 128 tile: 64 × 5 × 16 384 B ≈ 5.2 MB.
 
 Hooks run in the training thread, between two steps, so predicting there is safe (the weights do not move);
 :attr:`TimeMachine.snapshots` may be read from any thread.
@@ -36,10 +43,11 @@ Example:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +55,7 @@ from torch.utils.data import Dataset
 
 from segtutor.data import IGNORE_INDEX, class_names_of
 from segtutor.metrics import confusion_matrix, dice_per_class, iou_per_class, pixel_accuracy
-from segtutor.predict import BrokenModelError, predict_proba
+from segtutor.predict import BrokenModelError, labels_of, predict_proba
 from segtutor.train.callbacks import Callback, TrainState
 
 MIN_THINNED = 8  # thinning for time never leaves fewer snapshots than this
@@ -82,8 +90,9 @@ class TimeMachine(Callback):
         max_snapshots: at most this many snapshots are kept (>= 2); see the module docstring for the thinning.
         class_names: one per class; default ``dataset.class_names``.
         ignore_index: mask value of unlabelled pixels (left out of the scores).
-        max_time_share: thin the snapshots while taking them costs more than this share of the training time;
-            None keeps every multiple of ``every`` (exact steps, e.g. for tests).
+        max_time_share: thin the snapshots while predicting the tile (snapshots and live previews) costs more
+            than this share of the training time; None keeps every multiple of ``every`` (exact steps, e.g. for
+            tests).
 
     A new run (``on_train_start``) starts a new series; the last run's snapshots stay until then.
     """
@@ -96,7 +105,7 @@ class TimeMachine(Callback):
         *,
         class_names: Sequence[str] | None = None,
         ignore_index: int = IGNORE_INDEX,
-        max_time_share: float | None = 0.05,
+        max_time_share: float | None = 0.03,
     ) -> None:
         if not 0 <= index < len(dataset):
             raise ValueError(f"index must be in 0 … {len(dataset) - 1}, got {index}")
@@ -109,9 +118,10 @@ class TimeMachine(Callback):
         self.ignore_index = ignore_index
         self.max_time_share = max_time_share
         self.every = 1  # steps between two snapshots; doubles each time the snapshots are thinned
-        self.predict_seconds = 0.0  # time spent taking snapshots in this run (the cost of watching)
+        self.predict_seconds = 0.0  # time spent predicting the tile in this run (the cost of watching)
         self.runs = 0  # runs watched so far: a view notices a new series when it changes
         self._snapshots: list[Snapshot] = []
+        self._latest: tuple[object, int, torch.Tensor] | None = None  # (history, step, probs) of the last pass
         self._lock = threading.Lock()
 
     # ---- reading the snapshots (any thread) -------------------------------------------------------------------
@@ -157,12 +167,49 @@ class TimeMachine(Callback):
         """Memory held by the snapshots kept now."""
         return sum(snapshot.nbytes for snapshot in self.snapshots)
 
+    @property
+    def max_nbytes(self) -> int | None:
+        """The most memory the snapshots can hold, for a run of any length: ``max_snapshots * ((2 K + 1) H W + 8 K²)``
+        bytes (K classes, as predicted in the first snapshot; None before it)."""
+        snapshots = self.snapshots
+        if not snapshots:
+            return None
+        num_classes, height, width = snapshots[0].probs.shape
+        return self.max_snapshots * ((2 * num_classes + 1) * height * width + 8 * num_classes**2)
+
+    # ---- predicting the tile (the training thread, from a hook) ---------------------------------------------------
+    def predict(self, state: TrainState) -> torch.Tensor:
+        """``probs (K, H, W)`` float32 of the watched tile with the weights of now (call it from a hook).
+
+        One forward pass in eval mode on one CPU thread (see the module docstring); asked again for the same step of
+        the same run, it returns the same tensor: the dashboard's live preview and a snapshot of that step share one
+        pass. Its time counts towards ``max_time_share``.
+
+        Raises:
+            BrokenModelError: the weights predict NaN or infinity.
+        """
+        if self.predicted(state):
+            return self._latest[2]
+        started = time.perf_counter()
+        try:
+            with _one_cpu_thread(state.model):
+                probs = predict_proba(state.model, self.image)  # (K, H, W) float32 on the CPU; no gradients
+        finally:
+            self.predict_seconds += time.perf_counter() - started
+        self._latest = (state.history, state.iteration, probs)
+        return probs
+
+    def predicted(self, state: TrainState) -> bool:
+        """True if the tile was predicted at this step of this run already: :meth:`predict` costs nothing now."""
+        latest = self._latest
+        return latest is not None and latest[0] is state.history and latest[1] == state.iteration
+
     # ---- Callback hooks (the training thread) -------------------------------------------------------------------
     def on_train_start(self, state: TrainState) -> None:
         with self._lock:
             self._snapshots, self.every = [], 1
             self.runs += 1
-        self.predict_seconds = 0.0
+        self.predict_seconds, self._latest = 0.0, None
         self._take(state)  # step 0: the weights before training
 
     def on_iteration(self, state: TrainState) -> None:
@@ -172,19 +219,21 @@ class TimeMachine(Callback):
     def on_train_end(self, state: TrainState) -> None:
         if state.history.status == "error":
             return  # the model (or its data) failed: predicting once more would fail again, and hide the error
+        if state.history.status == "diverged":
+            self._latest = None  # the weights kept may be those of the step before (Trainer.step): predict again
         with self._lock:
             taken = bool(self._snapshots) and self._snapshots[-1].iteration == state.iteration
-        if not taken:
+        if not taken or state.history.status == "diverged":
             self._take(state)  # the last weights, whether the run completed, was stopped or diverged
 
     # ---- internals ------------------------------------------------------------------------------------------------
     def _take(self, state: TrainState) -> None:
-        started = time.perf_counter()
         try:
-            probs = predict_proba(state.model, self.image)  # (K, H, W) float32 on the CPU; eval mode, no gradients
+            probs = self.predict(state)  # (K, H, W)
         except BrokenModelError:
             return  # NaN weights just now: no picture to keep; the run's own checks say what went wrong
-        preds = probs.argmax(0)  # (H, W)
+        started = time.perf_counter()
+        preds = labels_of(probs)  # (H, W)
         matrix = confusion_matrix(self.mask, preds, probs.shape[0], ignore_index=self.ignore_index)
         snapshot = Snapshot(
             iteration=state.iteration,
@@ -199,6 +248,8 @@ class TimeMachine(Callback):
         )
         self.predict_seconds += time.perf_counter() - started
         with self._lock:
+            if self._snapshots and self._snapshots[-1].iteration == snapshot.iteration:
+                self._snapshots.pop()  # the same step again (a diverged run's last weights): the newer one counts
             if len(self._snapshots) >= self.max_snapshots:
                 self._thin()
             self._snapshots.append(snapshot)
@@ -224,3 +275,18 @@ class TimeMachine(Callback):
             f"TimeMachine({len(snapshots)} of at most {self.max_snapshots} snapshots, every {self.every} steps{steps}, "
             f"{self.nbytes / 1e6:.1f} MB)"
         )
+
+
+@contextlib.contextmanager
+def _one_cpu_thread(model: torch.nn.Module) -> Iterator[None]:
+    """torch's CPU thread count at 1 meanwhile, if the model's weights are on the CPU (else left alone)."""
+    weights = next(model.parameters(), None)
+    if weights is not None and weights.device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -64,17 +64,19 @@ class LossPlaygroundState:
         size: side of the square, in pixels.
         tumor_share: the tumor's share of the pixels (its radius follows).
         row, col: the tumor's centre.
-        shift: the prediction's tumor is moved this many pixels to the right.
-        grow: ... and its radius grown by this many pixels (negative: shrunk; far enough: gone).
+        shift: the prediction's tumor (a copy of the truth's) is moved this many pixels to the right.
+        grow: ... and grown by this many pixels: every pixel within ``grow`` pixels of it becomes tumor (negative:
+            shrunk, only the tumor pixels more than ``-grow`` pixels from stroma stay; far enough: gone).
         blur: Gaussian blur of the prediction's probabilities, in pixels (0: a sharp border).
         confidence: P(tumor) inside the predicted tumor; ``1 - confidence`` outside.
         tumor_weight: weight of a tumor pixel in the weighted cross-entropy (stroma weighs 1); ``(1 - share) /
             share`` balances the two classes.
         gamma: the focal loss's focusing exponent (0 is cross-entropy).
 
-    Brush strokes (:meth:`paint`) are painted on top of the prediction and kept when settings change;
-    :meth:`paint_truth` paints tumor (or stroma) on the ground truth the same way, e.g. a second small tumor that
-    the prediction (a copy of the round one) misses.
+    The prediction is a copy of the truth *as painted*: :meth:`paint_truth` paints tumor (or stroma) on the ground
+    truth, e.g. a second small tumor, and the prediction (every preset: moved, grown or shrunk, blurred) is made
+    from that truth again. Brush strokes (:meth:`paint`) are painted on top of the prediction; both kinds of stroke
+    are kept when settings change.
     After every change: ``truth (H, W)`` int64, ``probs (H, W)`` P(tumor), ``readings`` (one
     :class:`LossReading` per name in :data:`LOSS_NAMES`) and ``scores`` (pixel accuracy, IoU, Dice of the argmax).
 
@@ -183,12 +185,11 @@ class LossPlaygroundState:
         # 1) the truth: a disc of the chosen share around (row, col)
         rows, cols = np.mgrid[: self.size, : self.size]
         self.truth = ((rows - self.row) ** 2 + (cols - self.col) ** 2 <= self.radius**2).astype(np.int64)  # (H, W)
-        for row, col, brush, label in self.truth_strokes:  # painted on the truth: the prediction does not follow
+        for row, col, brush, label in self.truth_strokes:  # painted on the truth
             self.truth[(rows - row) ** 2 + (cols - col) ** 2 <= brush**2] = label
-        # 2) the prediction: the disc moved and resized, confident inside, blurred, then the brush strokes
-        radius = max(self.radius + self.grow, 0.0)
-        inside = (rows - self.row) ** 2 + (cols - self.col - self.shift) ** 2 <= radius**2 if radius > 0 else \
-            np.zeros_like(rows, dtype=bool)  # fmt: skip
+        # 2) the prediction: a copy of the truth as painted, moved and grown (or shrunk), confident inside, blurred,
+        #    then the prediction's brush strokes
+        inside = grown(moved(self.truth == 1, self.shift), self.grow)  # (H, W) bool
         probs = np.where(inside, self.confidence, 1 - self.confidence)
         if self.blur > 0:
             probs = ndimage.gaussian_filter(probs, self.blur, mode="nearest")
@@ -406,6 +407,36 @@ class LossPlaygroundExplorer(widgets.VBox, Shareable):
             f"<span style='color:#555'>(the tumor covers {state.truth.mean():.1%} of the pixels; the push maps are "
             "scaled to their own largest value: red raises the tumor score, blue lowers it)</span></div>"
         )
+
+
+def moved(mask: np.ndarray, shift: int) -> np.ndarray:
+    """``mask (H, W)`` moved ``shift`` pixels to the right (left if negative); what leaves the square is gone."""
+    result = np.zeros_like(mask)
+    width = mask.shape[1]
+    if abs(shift) < width:
+        if shift >= 0:
+            result[:, shift:] = mask[:, : width - shift]
+        else:
+            result[:, :shift] = mask[:, -shift:]
+    return result
+
+
+def grown(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """``mask (H, W)`` bool grown by ``pixels``: every pixel within that Euclidean distance of a True pixel.
+
+    Negative ``pixels`` shrink it: a True pixel stays if every False pixel, and the square's edge (outside counts
+    as False), is more than ``-pixels`` away. A round tumor grown by ``g`` is about the disc of radius ``r + g``
+    (a few border pixels apart); a painted one keeps its shape, and a small one vanishes when shrunk by more than its
+    radius.
+    """
+    if pixels == 0 or not mask.any():
+        return mask.copy()
+    padded = np.pad(mask, 1)  # a ring of stroma around the square
+    if pixels > 0:
+        distance = ndimage.distance_transform_edt(~padded)  # to the nearest True pixel
+        return distance[1:-1, 1:-1] <= pixels
+    distance = ndimage.distance_transform_edt(padded)  # to the nearest False pixel
+    return distance[1:-1, 1:-1] > -pixels
 
 
 def _percent(share: float) -> str:

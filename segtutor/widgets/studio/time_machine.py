@@ -92,6 +92,8 @@ class TimeMachineViewer(widgets.VBox):
         self.snapshot: Snapshot | None = None
         self._image = image_to_rgb(machine.image)  # (H, W, 3) uint8
         self._quiet = False  # True while refresh moves the slider without drawing
+        self._drawn: tuple | None = None  # (snapshot, class) the pictures show: the same again is not sent again
+        self._marker: int | None = None  # the step the curves' marker is at (None: no marker)
         self._run = -1  # the machine's run the slider spans
         self.slider = widgets.IntSlider(value=0, min=0, max=0, description="⏪ step", continuous_update=True,
                                         layout=widgets.Layout(width="640px"),
@@ -143,6 +145,13 @@ class TimeMachineViewer(widgets.VBox):
         snapshot = self.machine.at(self.slider.value)
         self.snapshot = snapshot
         class_index = self.class_names.index(self.class_picker.value)
+        self.info.value = _scores_html(snapshot, self.class_names, self.colors, len(snapshots), self.machine.every,
+                                       self.machine.max_snapshots, sum(s.nbytes for s in snapshots),
+                                       self.machine.max_nbytes)  # fmt: skip
+        self._move_marker()
+        if self._drawn is not None and self._drawn[0] is snapshot and self._drawn[1] == class_index:
+            return  # the pictures on screen are these already (a live redraw with no new snapshot)
+        self._drawn = (snapshot, class_index)
         preds = snapshot.preds.long()  # (H, W)
         codes = error_map(self.machine.mask, preds, class_index, ignore_index=self.machine.ignore_index)
         confusion = snapshot.confusion.numpy()
@@ -156,9 +165,6 @@ class TimeMachineViewer(widgets.VBox):
             self.figure.set_subplot_title(0, f"prediction at step {snapshot.iteration}")
             self.figure.set_subplot_title(1, f"errors on {html.escape(name)}: FP red, FN blue")
             self.figure.set_subplot_title(2, f"P({html.escape(name)}) per pixel")
-        self.info.value = _scores_html(snapshot, self.class_names, self.colors, len(snapshots), self.machine.every,
-                                       self.machine.max_snapshots, sum(s.nbytes for s in snapshots))  # fmt: skip
-        self._move_marker()
 
     def _on_slider(self, _change: dict) -> None:
         if not self._quiet:
@@ -167,18 +173,21 @@ class TimeMachineViewer(widgets.VBox):
     def _move_marker(self) -> None:
         if self.curves is None:
             return
-        shapes = []
-        if self.machine.snapshots:
-            step = self.machine.at(self.slider.value).iteration
-            shapes = [dict(type="line", xref=x, yref=f"{y} domain", x0=step, x1=step, y0=0, y1=1, line=MARKER,
-                           name="time machine") for x, y in self.curve_axes]  # fmt: skip
+        step = self.machine.at(self.slider.value).iteration if self.machine.snapshots else None
+        if step == self._marker:
+            return  # the marker is there already (or there is none to draw): no patch to send
+        self._marker = step
+        shapes = [] if step is None else [
+            dict(type="line", xref=x, yref=f"{y} domain", x0=step, x1=step, y0=0, y1=1, line=MARKER,
+                 name="time machine") for x, y in self.curve_axes]  # fmt: skip
         self.curves.update_layout(shapes=shapes)
 
 
 def _scores_html(snapshot: Snapshot, class_names: Sequence[str], colors: Sequence[Sequence[int]], count: int,
-                 every: int, most: int, nbytes: int) -> str:  # fmt: skip
+                 every: int, most: int, nbytes: int, max_nbytes: int | None) -> str:  # fmt: skip
     """One line: the snapshot's step, training loss, pixel accuracy, and IoU and Dice of each class on the tile;
-    a second: how many snapshots are kept (of at most ``most``), how far apart, and the memory they hold."""
+    a second: how many snapshots are kept (of at most ``most``), how far apart, and the memory they hold (of at most
+    ``max_nbytes``, however long the run)."""
     loss = "—" if math.isnan(snapshot.loss) else f"{snapshot.loss:.3f}"
     scores = " · ".join(
         f"<span style='color:rgb{tuple(color)}'>■</span> {html.escape(name)} IoU <b>{_number(iou)}</b> "
@@ -189,7 +198,8 @@ def _scores_html(snapshot: Snapshot, class_names: Sequence[str], colors: Sequenc
         f"<div style='font-size:13px'>step <b>{snapshot.iteration}</b> ({snapshot.seconds:.1f} s) · training loss "
         f"{loss} · on this tile: pixel accuracy {snapshot.pixel_accuracy:.3f} · {scores}"
         f"<br><span style='color:#666'>{count} snapshots kept (at most {most}), one every {every} steps (thinned as "
-        f"the run grows), {nbytes / 1e6:.1f} MB</span></div>"
+        f"the run grows), {nbytes / 1e6:.1f} MB (at most {(max_nbytes or 0) / 1e6:.1f} MB, however long the run)"
+        "</span></div>"
     )
 
 

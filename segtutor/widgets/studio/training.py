@@ -3,7 +3,9 @@
 The run is a :class:`~segtutor.train.TrainingSession`: :meth:`~segtutor.train.Trainer.run`, the loop of ``fit``,
 in a worker thread. The dashboard is its view and one of its callbacks: the buttons only set flags and return,
 and the hooks, which run in the worker thread, redraw the curves, the status line and the preview at most every
-``draw_every_s`` seconds (5 times a second by default).
+``draw_every_s`` seconds (5 times a second by default). The preview is the time machine's prediction
+(:meth:`~segtutor.train.TimeMachine.predict`): it waits up to ``preview_every_s`` longer for a step with a snapshot,
+whose forward pass it then shares.
 
 Curves change in place (:meth:`LiveFigure.update_trace`), one small patch per redraw: no clear-and-redraw.
 Under the curves, the time machine (:class:`~segtutor.train.TimeMachine`, another callback of the run, drawn by
@@ -32,7 +34,7 @@ from torch.utils.data import Dataset
 from segtutor.data import class_colors
 from segtutor.figures import class_legend_html, image_trace, lr_finder_figure, png_uri, style
 from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
-from segtutor.predict import BrokenModelError, image_to_rgb, overlay
+from segtutor.predict import BrokenModelError, image_to_rgb, labels_of, overlay
 from segtutor.train import (
     Callback,
     History,
@@ -109,7 +111,8 @@ class TrainingDashboard(widgets.VBox, Callback):
             the loss, ...); default ``TrainConfig(max_seconds=30, eval_every=20)``.
         class_names: one per class; default ``train_data.class_names``.
         preview_index: the validation sample the live preview predicts.
-        preview_every_s: seconds between two live previews of the prediction.
+        preview_every_s: seconds between two live previews of the prediction (up to twice that, to share the
+            forward pass of a time-machine snapshot).
         draw_every_s: seconds between two redraws of curves and status (0.2: at most 5 per second).
         warm_up: run one throw-away step in the background now (the first step of a fresh kernel is slow).
         max_snapshots: the time machine keeps at most this many snapshots of the preview tile per run.
@@ -313,20 +316,23 @@ class TrainingDashboard(widgets.VBox, Callback):
     # ---- Callback hooks: these run in the worker thread ----------------------------------------------------
     def on_iteration(self, state: TrainState) -> None:
         now = time.perf_counter()
-        if now - self._last_draw < self.draw_every_s:
+        since = now - self._last_preview
+        machine = self.time_machine
+        shared = machine.predicted(state) or machine not in self.session.callbacks  # no snapshot to wait for
+        preview = since >= self.preview_every_s and (shared or since >= 2 * self.preview_every_s)
+        if not preview and now - self._last_draw < self.draw_every_s:
             return
         self._last_draw = now
-        preview = now - self._last_preview >= self.preview_every_s
         if preview:
             self._last_preview = now
-        self._draw(preview=preview)
+        self._draw(state, preview=preview)
 
     def on_wait(self, state: TrainState) -> None:
         self._render_status()
 
     def on_train_end(self, state: TrainState) -> None:
         self._render_status()  # "stopped" at once; the last curves and preview follow
-        self._draw(preview=bool(state.history.losses))
+        self._draw(state, preview=bool(state.history.losses))
         if state.traceback:
             self.errors.append_stderr(state.traceback)
 
@@ -342,7 +348,7 @@ class TrainingDashboard(widgets.VBox, Callback):
         self._render_status()
 
     # ---- drawing -------------------------------------------------------------------------------------------
-    def _draw(self, *, preview: bool) -> None:
+    def _draw(self, state: TrainState, *, preview: bool) -> None:
         history = self.session.history
         losses = history.losses
         steps = list(range(1, len(losses) + 1))
@@ -354,18 +360,18 @@ class TrainingDashboard(widgets.VBox, Callback):
                 self.figure.update_trace(f"IoU {name}", x=history.val_iterations, y=history.val_iou(c))
                 self.figure.update_trace(f"Dice {name}", x=history.val_iterations, y=history.val_dice(c))
             if preview:
-                self._draw_preview(len(losses))
+                self._draw_preview(state)
         self.rewind.refresh(draw=preview)
         self._render_status()
 
-    def _draw_preview(self, step: int) -> None:
+    def _draw_preview(self, state: TrainState) -> None:
+        step = state.iteration
         try:
-            probs = self.session.predict_preview()  # (K, H, W)
+            probs = self.time_machine.predict(state)  # (K, H, W): a snapshot's pass if this step has one
         except BrokenModelError:  # the weights predict NaN just now: say so, and let the run (and its checks) go on
             self.prediction.update_layout({"title.text": f"prediction at step {step}: NaN"})
             return
-        image, _ = self.session.preview_sample()
-        picture = overlay(image, probs.argmax(0), self.colors, 0.45)
+        picture = overlay(self._preview_rgb, labels_of(probs), self.colors, 0.45)
         with self.prediction.batch():
             self.prediction.update_trace("prediction", source=png_uri(picture))
             self.prediction.update_layout({"title.text": f"prediction at step {step}"})
