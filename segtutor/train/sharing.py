@@ -306,21 +306,13 @@ class CpuTurn:
         self._wait = self.share._hold("wait", self._place)  # the ticket first: files sort in the order runs came
 
     def _not_ready(self) -> None:
-        if self._ready is not None:
-            path, descriptor = self._ready
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            os.close(descriptor)
-            self._ready = None
+        _let_go(self._ready)
+        self._ready = None
 
     def _leave_line(self) -> None:
         self._not_ready()
-        if self._wait is not None:
-            path, descriptor = self._wait
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            os.close(descriptor)
-            self._wait = None
+        _let_go(self._wait)
+        self._wait = None
 
     def _lower_priority(self) -> None:
         """Lower the calling thread's priority by ``share.nice`` once (Linux: niceness belongs to each thread)."""
@@ -336,3 +328,12 @@ class CpuTurn:
             return "CpuTurn(sharing off)"
         where = "holding a core" if self._slot is not None else f"waiting, {self.ahead} ahead" if self._wait else "idle"
         return f"CpuTurn({where}, {self.threads} threads, {self.runs} runs on {self.share.slots} cores)"
+
+
+def _let_go(held: tuple[Path, int] | None) -> None:
+    """Remove a file this run holds locked (if any) and close its descriptor, which drops the lock."""
+    if held is not None:
+        path, descriptor = held
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        os.close(descriptor)
