@@ -383,6 +383,8 @@ class TrainingDashboard(widgets.VBox, Callback):
         with self.figure.batch():
             for name in [*CURVES, *(f"{kind} {c}" for c in self.class_names for kind in ("IoU", "Dice"))]:
                 self.figure.update_trace(name, x=[], y=[])
+            if self.log_scale.value:
+                self._update_loss_axis()  # the empty axis's ticks
         with self.prediction.batch():
             self.prediction.update_trace("prediction", source=png_uri(self._preview_rgb))
             self.prediction.update_layout({"title.text": prediction_title})
@@ -447,9 +449,8 @@ class TrainingDashboard(widgets.VBox, Callback):
             self.figure.update_layout({"yaxis.type": "linear", "yaxis.autorange": True, "yaxis.rangemode": "tozero",
                                        "yaxis.tickmode": "auto"})  # fmt: skip
             return
-        history = self.session.history
-        drawn = [*history.losses, *history.val_losses] if history is not None else []
-        losses = [loss for loss in drawn if math.isfinite(loss) and loss > 0]
+        drawn = [trace.get("y") or [] for trace in self.figure.data if trace.get("name") in CURVES]
+        losses = [loss for ys in drawn for loss in ys if isinstance(loss, (int, float)) and 0 < loss < math.inf]
         low, high = (min(losses), max(losses)) if losses else EMPTY_LOG_RANGE
         ticks = log_ticks(low, high)
         axis = {"yaxis.type": "log", "yaxis.rangemode": "normal", "yaxis.tickmode": "array", "yaxis.tickvals": ticks,
