@@ -220,7 +220,10 @@ def log_axis_problems(page, names: list[str], shots: Path, viewport: dict[str, i
     output.scroll_into_view_if_needed()
     toggle = output.get_by_label("log-scale loss")
     toggle.check()
-    page.wait_for_timeout(1000)
+    curves = output.locator(".segtutor-training-curves .js-plotly-plot").element_handle()
+    axis_is = "([plot, type]) => plot._fullLayout.yaxis.type === type"
+    page.wait_for_function(axis_is, arg=[curves, "log"], timeout=15_000)  # through the kernel, which may be busy
+    page.wait_for_timeout(300)
     ticks = output.evaluate(LOSS_TICKS)
     print(f"{viewport['width']} px window, TrainingDashboard, log-scale loss: ticks {ticks}")
     where = f"{viewport['width']} px window, TrainingDashboard, log-scale loss"
@@ -230,7 +233,7 @@ def log_axis_problems(page, names: list[str], shots: Path, viewport: dict[str, i
     problems += [f"{where}: {problem}" for problem in output.evaluate(UNREADABLE, MIN_FONT_PX)]
     output.locator(".segtutor-training-curves").screenshot(path=str(shots / "log-scale-loss.png"), timeout=15_000)
     toggle.uncheck()
-    page.wait_for_timeout(500)
+    page.wait_for_function(axis_is, arg=[curves, "linear"], timeout=15_000)
     return problems
 
 
@@ -294,5 +297,5 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
         problems += preview_problems(page, names, WIDE)
         problems += log_axis_problems(page, names, wide, WIDE)
         context.close()
-    assert errors == []
+    assert errors == [], "\n".join(errors)
     assert problems == [], "\n".join(problems)
