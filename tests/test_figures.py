@@ -98,7 +98,7 @@ def label_boxes(figure, room: int) -> tuple[list[tuple[str, list[float]]], list[
 
 
 @pytest.mark.parametrize("name", list_models())
-@pytest.mark.parametrize("room", [592, 848, 1280])  # JupyterLab's outputs at 1024, 1280 and 1712 px windows
+@pytest.mark.parametrize("room", [552, 592, 848, 1280])  # outputs at 1024 (552: in the studio), 1280, 1712 px
 def test_the_diagrams_labels_stay_in_their_boxes_and_never_overlap_at_any_width(name, room):
     summary = describe_architecture(create_model(name, size="small"), (3, 128, 128))  # the studio's model tab
     figure = architecture_figure(summary, title=False, room=room)
