@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ import torch
 from PIL import Image
 
 from segtutor.figures import architecture_figure, image_row, kernel_mosaic, legend_html, mosaic, place_stages, png_uri
-from segtutor.figures.diagram import SKIP_COLOR
+from segtutor.figures.curves import log_ticks
+from segtutor.figures.diagram import LINE_PX, SKIP_COLOR, text_px
 from segtutor.models import create_model, describe_architecture, list_models
 
 
@@ -66,6 +68,78 @@ def test_architecture_figure_draws_a_box_per_stage_and_an_arrow_per_input(name):
     legend = legend_html(summary)
     assert ("skip connection" in legend) == (name != "deeplabv3")
     assert ("ASPP" in legend) == name.startswith("deeplabv3")
+
+
+def label_boxes(figure, room: int) -> tuple[list[tuple[str, list[float]]], list[list[float]]]:
+    """The diagram's text labels as ``(text, [left, top, right, bottom])`` in px, where ``text_px`` says they reach,
+    drawn ``room`` px wide; and its boxes (the stages') in px."""
+    layout = figure.layout
+    drawn = min(room, layout.width)
+    (x0, x1), (y0, y1) = layout.xaxis.range, layout.yaxis.range
+    x_px = (drawn - layout.margin.l - layout.margin.r) / (x1 - x0)
+    y_px = (layout.height - layout.margin.t - layout.margin.b) / (y1 - y0)
+    at = lambda x, y: (layout.margin.l + (x - x0) * x_px, layout.margin.t + (y1 - y) * y_px)  # noqa: E731
+    labels = []
+    for note in layout.annotations:
+        if note.showarrow:
+            continue
+        lines = re.sub(r"</?b>", "", note.text).split("<br>")
+        across, down = max(map(text_px, lines)), len(lines) * LINE_PX
+        if note.textangle == -90:
+            across, down = down, across
+        x, y = at(note.x, note.y)
+        y -= note.yshift or 0
+        labels.append((note.text, [x - across / 2, y - down / 2, x + across / 2, y + down / 2]))
+    boxes = []
+    for shape in layout.shapes:
+        (left, top), (right, bottom) = at(shape.x0, shape.y1), at(shape.x1, shape.y0)
+        boxes.append([left, top, right, bottom])
+    return labels, boxes
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("room", [552, 592, 848, 1280])  # outputs at 1024 (552: in the studio), 1280, 1712 px
+def test_the_diagrams_labels_stay_in_their_boxes_and_never_overlap_at_any_width(name, room):
+    summary = describe_architecture(create_model(name, size="small"), (3, 128, 128))  # the studio's model tab
+    figure = architecture_figure(summary, title=False, room=room)
+    labels, boxes = label_boxes(figure, room)
+    assert all(note.font.size >= 11 for note in figure.layout.annotations if not note.showarrow)
+    on_boxes = [(text, label) for text, label in labels if text not in ("skip", "copy & concatenate")]
+    assert len(on_boxes) == len(boxes)
+    for (text, label), box in zip(on_boxes, boxes):  # one label per box, in the boxes' order
+        assert box[0] <= label[0] and label[2] <= box[2] and box[1] <= label[1] and label[3] <= box[3], text
+    for i, (text, a) in enumerate(labels):
+        for other, b in labels[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], f"{text!r} overlaps {other!r}"
+    upright = {note.textangle for note in figure.layout.annotations if not note.showarrow and note.font.color is None}
+    assert upright == ({0} if room == 1280 else {-90})  # flat where the figure is drawn 1100 px wide
+
+
+def test_a_wide_diagram_breaks_long_names_after_their_underscore():
+    summary = describe_architecture(create_model("fcn8s", size="small"), (3, 128, 128))
+    texts = [note.text for note in architecture_figure(summary, room=1280).layout.annotations if not note.showarrow]
+    assert "<b>upscore_<br>pool4</b><br>2 × 16×16" in texts  # "upscore_pool4" is wider than a box at 1100 px
+    assert "<b>pool4</b><br>128 × 8×8" in texts  # a short name and shape stay whole
+    assert "<b>pool3</b><br>64 × <br>16×16" in texts  # a shape wider than its box breaks after its "× "
+
+
+def test_log_ticks_label_every_loss_range_with_at_least_three_round_values_at_the_axis_font():
+    assert log_ticks(0.01, 10) == [0.01, 0.1, 1, 10]  # decades where they are enough
+    assert log_ticks(0.05, 0.7) == [0.05, 0.1, 0.2, 0.5]  # 1-2-5
+    assert log_ticks(0.3, 0.7) == [0.3, 0.5, 0.7]
+    assert log_ticks(0.62, 0.69) == [0.62, 0.64, 0.66, 0.68]  # a loss that hardly moves: evenly spaced
+    rng = np.random.default_rng(0)
+    digits = lambda value: len(f"{value:e}".split("e")[0].rstrip("0").rstrip(".").replace(".", ""))  # noqa: E731
+    for _ in range(500):
+        low = 10 ** rng.uniform(-4, 1)
+        high = low * 10 ** rng.uniform(0.05, 1)  # from 12 % to one decade
+        ticks = log_ticks(low, high)
+        assert 3 <= len(ticks) <= 10, (low, high, ticks)
+        assert ticks == sorted(set(ticks)) and all(low <= tick <= high for tick in ticks), (low, high, ticks)
+        assert max(map(digits, ticks)) <= 3, (low, high, ticks)  # round values: 0.25, 1.05, never 0.6931
+    assert log_ticks(0.5, 0.5) == [0.498, 0.5, 0.502]  # a flat loss
+    with pytest.raises(ValueError, match="0 < low <= high"):
+        log_ticks(0.0, 1.0)
 
 
 def test_place_stages_draws_the_u_and_the_aspp_fan():

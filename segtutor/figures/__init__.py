@@ -8,7 +8,8 @@ Notebooks call these directly (``fig = image_row(...)`` as a cell's last line sh
 - :mod:`~segtutor.figures.pictures`: images as PNGs, rows of images with titles, feature-map mosaics.
 - :mod:`~segtutor.figures.overlays`: tiles with their class labels painted on, a class legend, hover, µm axes.
 - :mod:`~segtutor.figures.diagram`: an architecture drawn from the model's own stages.
-- :mod:`~segtutor.figures.curves`: training curves: the learning-rate finder's loss against the learning rate.
+- :mod:`~segtutor.figures.curves`: training curves: the learning-rate finder's loss against the learning rate;
+  readable ticks for a log axis.
 - :mod:`~segtutor.figures.calibration`: reliability diagrams (is "90 % sure" right 90 % of the time?).
 """
 
@@ -19,7 +20,7 @@ lazy_exports(
     __name__,
     {
         "segtutor.figures.calibration": ["reliability_figure"],
-        "segtutor.figures.curves": ["lr_finder_figure"],
+        "segtutor.figures.curves": ["log_ticks", "lr_finder_figure"],
         "segtutor.figures.diagram": ["architecture_figure", "legend_html", "place_stages"],
         "segtutor.figures.grids": [
             "MAX_NUMBERED", "cell_outline", "cell_text", "empty_cell_grid", "grid_heatmap", "square_cells"
@@ -53,6 +54,7 @@ __all__ = [
     "kernel_mosaic",
     "legend_colors",
     "legend_html",
+    "log_ticks",
     "lr_finder_figure",
     "mosaic",
     "on_stain",

@@ -1,4 +1,4 @@
-"""Curves of training: the learning-rate finder's loss against the learning rate."""
+"""Curves of training: the learning-rate finder's loss against the learning rate; readable ticks for a log axis."""
 
 from __future__ import annotations
 
@@ -10,6 +10,43 @@ from segtutor.figures.theme import HIGHLIGHT, style
 from segtutor.train import LRFinderResult
 
 RAW_COLOR, SMOOTH_COLOR = "#9ecae1", "#08519c"  # as the training dashboard's loss curves
+LOG_MANTISSAS = ((1,), (1, 2, 5), (1, 2, 3, 5, 7), (1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9))  # sparsest first
+
+
+def log_ticks(low: float, high: float, min_ticks: int = 3) -> list[float]:
+    """Where to label a log axis that shows ``low`` … ``high`` (both > 0): at least ``min_ticks`` round values.
+
+    plotly's own log ticks write the in-between values (2, 5) small, at about 8 px; an axis given these values
+    (``tickvals``) writes them all at its font size. The sparsest sequence that puts ``min_ticks`` values in range
+    wins: decades (0.1, 1, 10), then 1-2-5 (0.2, 0.5, 1), 1-2-3-5-7, every digit; a range narrower still (a loss
+    that hardly moves: 0.62 … 0.69) gets evenly spaced values (0.62, 0.64, 0.66, 0.68).
+
+    Example:
+        >>> log_ticks(0.15, 0.9)  # 1-2-5 would leave two: 0.2 and 0.5
+        [0.2, 0.3, 0.5, 0.7]
+    """
+    if not 0 < low <= high:
+        raise ValueError(f"a log axis needs 0 < low <= high, got {low} and {high}")
+    decades = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 1)
+    for mantissas in LOG_MANTISSAS:
+        ticks = [_round(m * 10.0**e) for e in decades for m in mantissas if low <= _round(m * 10.0**e) <= high]
+        if len(ticks) >= min_ticks:
+            return ticks
+    span = high - low or low / 100  # a flat loss: label the 1 % around it
+    low, high = (low, high) if high > low else (low - span / 2, high + span / 2)
+    step = 10.0 ** math.ceil(math.log10(span))
+    while True:  # evenly spaced: the largest step of 1, 0.5 or 0.2 times a power of ten that gives min_ticks values
+        for size in (step, step / 2, step / 5):
+            first, last = math.ceil(_round(low / size)), math.floor(_round(high / size))
+            ticks = [_round(k * size) for k in range(first, last + 1)]
+            if len(ticks) >= min_ticks:
+                return ticks
+        step /= 10
+
+
+def _round(value: float) -> float:
+    """``value`` without floating-point dust: 3 * 0.1 -> 0.3."""
+    return float(f"{value:.6g}")
 
 
 def lr_finder_figure(result: LRFinderResult, *, width: int = 560, height: int = 330) -> go.Figure:

@@ -3,12 +3,13 @@
 ``notebooks/course_widgets.ipynb`` builds each widget the course shows (and the dashboards' widgets), one per cell,
 without training. After Run All, for every widget output (and every tab of the training studio) the test asserts
 that nothing in it reaches past the right edge of its output area (which clips it without a scrollbar) and that no
-label is cut to "…"; that its figures are readable (no text under 11 px, subplot titles that neither overlap nor
-reach past their figure, colour-bar titles clear of their tick labels); then again in a 1024 × 768 window (a laptop)
-and in a 1712 × 1000 one (a wide screen: a 1280 px output). The training dashboard's truth and prediction stand
-beside its curves where there is room, and under them, as wide as the output, where there is not. Screenshots of
-each output go to ``/tmp/segtutor-shots/layout/``, ``layout-1024/`` and ``layout-wide/`` (the test prints the
-folders): look at them.
+label is cut to "…"; that its figures are readable (no text under 11 px, architecture-diagram labels that do not
+overlap, subplot titles that neither overlap nor reach past their figure, colour-bar titles clear of their tick
+labels; with the dashboard's "log-scale loss" ticked, at least 3 loss-axis labels, none under 11 px); then again in
+a 1024 × 768 window (a laptop) and in a 1712 × 1000 one (a wide screen: a 1280 px output). The training dashboard's
+truth and prediction stand beside its curves where there is room, and under them, as wide as the output, where there
+is not. Screenshots of each output go to ``/tmp/segtutor-shots/layout/``, ``layout-1024/`` and ``layout-wide/`` (the
+test prints the folders): look at them.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ MEASURE = """(output) => {
   return {output: Math.round(box.width), content: Math.round(right - box.left), widest, ellipsised};
 }"""
 
-# In the browser: what in ``output`` is hard to read: text under ``minimum`` px, subplot titles (annotations placed on
-# the paper) that overlap each other or a tick label or reach past their figure, colour-bar titles over their ticks.
+# In the browser: what in ``output`` is hard to read: text under ``minimum`` px, architecture-diagram labels that
+# overlap each other, subplot titles (annotations placed on the paper) that overlap each other or a tick label or
+# reach past their figure, colour-bar titles over their ticks.
 UNREADABLE = """(output, minimum) => {
   const problems = [];
   const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
@@ -79,6 +81,17 @@ UNREADABLE = """(output, minimum) => {
     if (!ownText) continue;
     const size = parseFloat(getComputedStyle(el).fontSize);
     if (size < minimum - 0.5) problems.push(`text ${quote(el)} is ${size} px`);
+  }
+  for (const plot of output.querySelectorAll(".segtutor-architecture .js-plotly-plot")) {  // the diagram's labels
+    const labels = Array.from(plot.querySelectorAll(".annotation-text"))
+      .filter((label) => shown(label) && label.textContent.trim());
+    labels.forEach((label, i) => {
+      for (const other of labels.slice(i + 1)) {
+        if (meet(label.getBoundingClientRect(), other.getBoundingClientRect())) {
+          problems.push(`diagram labels ${quote(label)} and ${quote(other)} overlap`);
+        }
+      }
+    });
   }
   for (const plot of output.querySelectorAll(".js-plotly-plot")) {
     const frame = plot.getBoundingClientRect();
@@ -127,6 +140,12 @@ PREVIEW_PLACE = """(output) => {
           beside: preview.left >= curves.right - 1 && preview.top < curves.bottom,
           previewWidth: Math.round(preview.width), outputWidth: Math.round(box.width)};
 }"""
+
+
+# In the browser: the loss axis's tick labels (the curves' first y axis) of the training dashboard in ``output``.
+LOSS_TICKS = """(output) => Array.from(output.querySelectorAll(".segtutor-training-curves .ytick text"))
+  .filter((tick) => tick.getClientRects().length > 0 && tick.textContent.trim())
+  .map((tick) => ({text: tick.textContent.trim(), size: parseFloat(getComputedStyle(tick).fontSize)}))"""
 
 
 def widget_names() -> list[str]:
@@ -194,6 +213,30 @@ def preview_problems(page, names: list[str], viewport: dict[str, int]) -> list[s
     return []
 
 
+def log_axis_problems(page, names: list[str], shots: Path, viewport: dict[str, int]) -> list[str]:
+    """Tick the dashboard's "log-scale loss": its loss axis must label at least 3 values, none under 11 px (plotly's
+    own log ticks write the 2s and 5s at 8 px); screenshot it, untick it."""
+    output = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets")).nth(names.index("TrainingDashboard"))
+    output.scroll_into_view_if_needed()
+    toggle = output.get_by_label("log-scale loss")
+    toggle.check()
+    curves = output.locator(".segtutor-training-curves .js-plotly-plot").element_handle()
+    axis_is = "([plot, type]) => plot._fullLayout.yaxis.type === type"
+    page.wait_for_function(axis_is, arg=[curves, "log"], timeout=15_000)  # through the kernel, which may be busy
+    page.wait_for_timeout(300)
+    ticks = output.evaluate(LOSS_TICKS)
+    print(f"{viewport['width']} px window, TrainingDashboard, log-scale loss: ticks {ticks}")
+    where = f"{viewport['width']} px window, TrainingDashboard, log-scale loss"
+    problems = [f"{where}: tick {tick['text']!r} is {tick['size']} px" for tick in ticks if tick["size"] < MIN_FONT_PX]
+    if len(ticks) < 3:
+        problems.append(f"{where}: {len(ticks)} tick labels on the loss axis, fewer than 3")
+    problems += [f"{where}: {problem}" for problem in output.evaluate(UNREADABLE, MIN_FONT_PX)]
+    output.locator(".segtutor-training-curves").screenshot(path=str(shots / "log-scale-loss.png"), timeout=15_000)
+    toggle.uncheck()
+    page.wait_for_function(axis_is, arg=[curves, "linear"], timeout=15_000)
+    return problems
+
+
 def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_path):
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
     names = widget_names()
@@ -219,6 +262,7 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
               f"screenshots in {shots}")  # fmt: skip
         problems = measure_every_widget(page, names, shots, VIEWPORT)
         problems += preview_problems(page, names, VIEWPORT)
+        problems += log_axis_problems(page, names, shots, VIEWPORT)
 
         # hovering the viewer's prediction names the class and its probability
         viewer = page.locator(OUTPUTS, has=page.locator(".jupyter-widgets")).nth(names.index("PredictionViewer"))
@@ -241,6 +285,7 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
         print(f"{LAPTOP['width']}×{LAPTOP['height']}: screenshots in {laptop}")
         problems += measure_every_widget(page, names, laptop, LAPTOP)
         problems += preview_problems(page, names, LAPTOP)
+        problems += log_axis_problems(page, names, laptop, LAPTOP)
 
         # a wide screen: a 1280 px output
         page.set_viewport_size(WIDE)
@@ -250,6 +295,7 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
         print(f"{WIDE['width']}×{WIDE['height']}: screenshots in {wide}")
         problems += measure_every_widget(page, names, wide, WIDE)
         problems += preview_problems(page, names, WIDE)
+        problems += log_axis_problems(page, names, wide, WIDE)
         context.close()
-    assert errors == []
+    assert errors == [], "\n".join(errors)
     assert problems == [], "\n".join(problems)

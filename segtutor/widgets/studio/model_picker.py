@@ -11,6 +11,7 @@ import html
 from collections.abc import Callable
 
 import ipywidgets as widgets
+import plotly.graph_objects as go
 from torch import nn
 
 from segtutor.figures import architecture_figure, legend_html
@@ -41,7 +42,8 @@ class ModelPicker(widgets.VBox):
     Attributes:
         model: the model currently picked (fresh weights).
         summary: its :class:`~segtutor.models.ArchitectureSummary`.
-        figure: the diagram (a :class:`LiveFigure`).
+        figure: the diagram (a :class:`LiveFigure`), laid out for the width the browser draws it at.
+        diagram: the plotly figure it shows.
 
     Example:
         >>> picker = ModelPicker("unet", "small")
@@ -84,13 +86,15 @@ class ModelPicker(widgets.VBox):
         self.errors = widgets.Output()
         self.model = create_model(model, size=size, in_channels=in_channels, num_classes=num_classes, seed=seed)
         self.summary = describe_architecture(self.model, (in_channels, input_size, input_size))
-        self.figure = LiveFigure(architecture_figure(self.summary, title=False))  # the counts line says it
+        self.diagram = architecture_figure(self.summary, title=False)  # the counts line says what a title would
+        self.figure = LiveFigure(self.diagram)
         self.figure.add_class("segtutor-architecture")
         self._show_counts()
 
         pick = report_errors(self.errors)(self._pick)  # an error shows below the diagram, not in a log
         self.architecture.observe(pick, names="value")
         self.size.observe(pick, names="value")
+        self.figure.observe(report_errors(self.errors)(self._on_room), names="room")
         table = widgets.Accordion([self.table], titles=("layer table: every module and its output shape",))
         table.selected_index = None
         label = dict(layout=widgets.Layout(width="90px"))
@@ -115,10 +119,21 @@ class ModelPicker(widgets.VBox):
         self.model = create_model(name, size=size, in_channels=self.in_channels, num_classes=self.num_classes,
                                   seed=self.seed)  # fmt: skip
         self.summary = describe_architecture(self.model, (self.in_channels, self.input_size, self.input_size))
-        self.figure.show(architecture_figure(self.summary, title=False))
+        self._show_diagram(architecture_figure(self.summary, title=False, room=self.figure.room))
         self._show_counts()
         for callback in self._callbacks:
             callback(self.model)
+
+    def _on_room(self, _change: dict) -> None:
+        """The browser draws the diagram at another width: lay its labels out for that width, if that changes it
+        (upright labels where the columns are narrow)."""
+        diagram = architecture_figure(self.summary, title=False, room=self.figure.room)
+        if diagram.layout.to_plotly_json() != self.diagram.layout.to_plotly_json():
+            self._show_diagram(diagram)
+
+    def _show_diagram(self, diagram: go.Figure) -> None:
+        self.diagram = diagram
+        self.figure.show(diagram)
 
     def _show_counts(self) -> None:
         summary = self.summary

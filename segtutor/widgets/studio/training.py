@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from segtutor.data import class_colors
-from segtutor.figures import class_legend_html, image_trace, lr_finder_figure, png_uri, style
+from segtutor.figures import class_legend_html, image_trace, log_ticks, lr_finder_figure, png_uri, style
 from segtutor.models import PAPER_SIZED_PARAMETERS, count_parameters, format_count
 from segtutor.predict import BrokenModelError, image_to_rgb, labels_of, overlay
 from segtutor.train import (
@@ -58,6 +58,7 @@ STATE_COLORS = {"running": "#238b45", "paused": "#b35806", "warming up": "#6a51a
                 "finding lr": "#6a51a3"}  # fmt: skip
 CURVES = ("training loss", "training loss (smoothed)", "validation loss")
 CURVES_MIN_PX, PREVIEW_MIN_PX = 560, 240  # narrower than both side by side: the preview wraps under the curves
+EMPTY_LOG_RANGE = (0.1, 1.0)  # the log-scale loss axis before any loss: a usual range for a cross-entropy
 
 
 def curves_figure(class_names: Sequence[str], colors: Sequence[Sequence[int]]) -> go.Figure:
@@ -359,6 +360,8 @@ class TrainingDashboard(widgets.VBox, Callback):
             for c, name in enumerate(self.class_names):
                 self.figure.update_trace(f"IoU {name}", x=history.val_iterations, y=history.val_iou(c))
                 self.figure.update_trace(f"Dice {name}", x=history.val_iterations, y=history.val_dice(c))
+            if self.log_scale.value:
+                self._update_loss_axis()  # round values for the new range
             if preview:
                 self._draw_preview(state)
         self.rewind.refresh(draw=preview)
@@ -380,6 +383,8 @@ class TrainingDashboard(widgets.VBox, Callback):
         with self.figure.batch():
             for name in [*CURVES, *(f"{kind} {c}" for c in self.class_names for kind in ("IoU", "Dice"))]:
                 self.figure.update_trace(name, x=[], y=[])
+            if self.log_scale.value:
+                self._update_loss_axis()  # the empty axis's ticks
         with self.prediction.batch():
             self.prediction.update_trace("prediction", source=png_uri(self._preview_rgb))
             self.prediction.update_layout({"title.text": prediction_title})
@@ -434,10 +439,27 @@ class TrainingDashboard(widgets.VBox, Callback):
         if self.session.running:
             self.session.control.set_lr(change["new"])  # a flag the worker reads before its next step
 
-    def _on_log_scale(self, change: dict) -> None:
-        log = change["new"]
-        self.figure.update_layout({"yaxis.type": "log" if log else "linear", "yaxis.autorange": True,
-                                   "yaxis.rangemode": "normal" if log else "tozero"})  # fmt: skip
+    def _on_log_scale(self, _change: dict) -> None:
+        self._update_loss_axis()
+
+    def _update_loss_axis(self) -> None:
+        """The loss axis: linear from 0, or log with round values (:func:`~segtutor.figures.log_ticks`) labelled at
+        the axis's font size, for the range of the losses drawn."""
+        if not self.log_scale.value:
+            self.figure.update_layout({"yaxis.type": "linear", "yaxis.autorange": True, "yaxis.rangemode": "tozero",
+                                       "yaxis.tickmode": "auto"})  # fmt: skip
+            return
+        drawn = [trace.get("y") or [] for trace in self.figure.data if trace.get("name") in CURVES]
+        losses = [loss for ys in drawn for loss in ys if isinstance(loss, (int, float)) and 0 < loss < math.inf]
+        low, high = (min(losses), max(losses)) if losses else EMPTY_LOG_RANGE
+        ticks = log_ticks(low, high)
+        axis = {"yaxis.type": "log", "yaxis.rangemode": "normal", "yaxis.tickmode": "array", "yaxis.tickvals": ticks,
+                "yaxis.ticktext": [f"{tick:g}" for tick in ticks]}  # fmt: skip
+        if losses:
+            axis["yaxis.autorange"] = True
+        else:  # no data to fit: show the usual range (plotly's empty log axis spans 1 … 10)
+            axis.update({"yaxis.autorange": False, "yaxis.range": [math.log10(low) - 0.05, math.log10(high) + 0.05]})
+        self.figure.update_layout(axis)
 
 
 def _sharing_note(state: str, trainer, session) -> list[str]:
