@@ -277,25 +277,16 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
         if not re.search(r"^prediction: (stroma|tumor) \(p = [01]\.\d\d\)", label):
             problems.append(f"PredictionViewer: hovering the prediction shows {label!r}, not a class and its p")
 
-        # a 1024 px laptop, the file browser still open: the figures follow the narrower output
-        page.set_viewport_size(LAPTOP)
-        page.wait_for_timeout(1500)
-        laptop = SHOTS / "layout-1024"
-        laptop.mkdir(parents=True, exist_ok=True)
-        print(f"{LAPTOP['width']}×{LAPTOP['height']}: screenshots in {laptop}")
-        problems += measure_every_widget(page, names, laptop, LAPTOP)
-        problems += preview_problems(page, names, LAPTOP)
-        problems += log_axis_problems(page, names, laptop, LAPTOP)
-
-        # a wide screen: a 1280 px output
-        page.set_viewport_size(WIDE)
-        page.wait_for_timeout(1500)
-        wide = SHOTS / "layout-wide"
-        wide.mkdir(parents=True, exist_ok=True)
-        print(f"{WIDE['width']}×{WIDE['height']}: screenshots in {wide}")
-        problems += measure_every_widget(page, names, wide, WIDE)
-        problems += preview_problems(page, names, WIDE)
-        problems += log_axis_problems(page, names, wide, WIDE)
+        # a 1024 px laptop, the file browser still open (the figures follow the narrower output); a wide screen
+        for viewport, folder in ((LAPTOP, "layout-1024"), (WIDE, "layout-wide")):
+            page.set_viewport_size(viewport)
+            page.wait_for_timeout(1500)
+            shots_here = SHOTS / folder
+            shots_here.mkdir(parents=True, exist_ok=True)
+            print(f"{viewport['width']}×{viewport['height']}: screenshots in {shots_here}")
+            problems += measure_every_widget(page, names, shots_here, viewport)
+            problems += preview_problems(page, names, viewport)
+            problems += log_axis_problems(page, names, shots_here, viewport)
         context.close()
     assert errors == [], "\n".join(errors)
     assert problems == [], "\n".join(problems)
