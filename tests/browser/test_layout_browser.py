@@ -37,7 +37,7 @@ CENTRE_OF_PREDICTION = """(plot) => {
   const [xaxis, yaxis, box] = [plot._fullLayout.xaxis3, plot._fullLayout.yaxis3, plot.getBoundingClientRect()];
   return [box.left + xaxis._offset + xaxis._length / 2, box.top + yaxis._offset + yaxis._length / 2];
 }"""  # the middle of the viewer's third picture, the prediction
-STUDIO_TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race", "6 · Annotate")
+STUDIO_TABS = ("1 · Model", "2 · Train", "3 · Predict", "4 · Layers", "5 · Race", "6 · Annotate")
 
 # In the browser: what in ``output`` reaches past its right edge, and which texts are cut to "…".
 MEASURE = """(output) => {
@@ -52,8 +52,10 @@ MEASURE = """(output) => {
     const rect = el.getBoundingClientRect();
     if (rect.width > 0 && rect.right > right) { right = rect.right; widest = name(el); }
     const style = getComputedStyle(el);
-    // text-overflow acts on blocks only (an inline label has no width of its own: clientWidth 0)
-    if (style.textOverflow === "ellipsis" && style.display !== "inline" && el.textContent.trim()) {
+    // text-overflow acts on blocks only (an inline label has no width of its own: clientWidth 0); a tab's title is
+    // clipped without an ellipsis
+    const tab = el.matches(".lm-TabBar-tabLabel, .p-TabBar-tabLabel");
+    if ((tab || style.textOverflow === "ellipsis") && style.display !== "inline" && el.textContent.trim()) {
       const text = document.createRange();  // the text as laid out, also where "…" is painted over its end
       text.selectNodeContents(el);
       const needs = Math.ceil(text.getBoundingClientRect().width);

@@ -88,7 +88,7 @@ def test_training_studio_trains_live_in_voila(voila_page, tmp_path):
     voila.screenshot("studio-train")
 
     # 4) Predictions: the trained model's maps, then the learner's own image and a file that is not one
-    open_tab(page, "3 · Predictions")
+    open_tab(page, "3 · Predict")
     page.locator(".segtutor-prediction .js-plotly-plot").wait_for(timeout=60_000)
     not_image = tmp_path / "notes.txt"
     not_image.write_text("certainly not a picture")
@@ -103,7 +103,7 @@ def test_training_studio_trains_live_in_voila(voila_page, tmp_path):
     voila.screenshot("studio-predictions")
 
     # 5) Feature maps and a short race
-    open_tab(page, "4 · Feature maps")
+    open_tab(page, "4 · Layers")
     page.locator(".segtutor-features .js-plotly-plot").wait_for(timeout=60_000)
     page.wait_for_timeout(500)
     voila.screenshot("studio-features")

@@ -4,8 +4,8 @@ One app made of the studio widgets, one tab per step of the course's pipeline:
 
 1. **Model**: :class:`~segtutor.widgets.ModelPicker`, the architecture drawn from the model.
 2. **Train**: :class:`~segtutor.widgets.TrainingDashboard`, live curves and preview.
-3. **Predictions**: :class:`~segtutor.widgets.PredictionViewer`, with the upload control.
-4. **Feature maps**: :class:`~segtutor.widgets.FeatureMapViewer`.
+3. **Predict**: :class:`~segtutor.widgets.PredictionViewer`, with the upload control.
+4. **Layers**: :class:`~segtutor.widgets.FeatureMapViewer`, the feature maps inside a layer.
 5. **Race**: :class:`~segtutor.widgets.ArchitectureRace`.
 6. **Annotate**: :class:`~segtutor.widgets.AnnotationViewer`, uncertainty-guided annotation with its own small model.
 
@@ -36,7 +36,7 @@ from segtutor.widgets.studio.race import ArchitectureRace
 from segtutor.widgets.studio.settings import TrainSettings
 from segtutor.widgets.studio.training import TrainingDashboard
 
-TABS = ("1 · Model", "2 · Train", "3 · Predictions", "4 · Feature maps", "5 · Race", "6 · Annotate")
+TABS = ("1 · Model", "2 · Train", "3 · Predict", "4 · Layers", "5 · Race", "6 · Annotate")  # fit a 592 px output
 TAB_LINK_NAMES = ("model", "train", "predictions", "features", "race", "annotate")  # tab=… in a link
 LINKED_SETTINGS = {"lr": "lr", "optimizer": "optimizer", "batch_size": "batch_size", "unit": "budget_unit",
                    "budget": "budget", "schedule": "schedule"}  # name in a link -> TrainSettings control
