@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from segtutor.data import TissueDataset
-from segtutor.models import SIZES, UNet, aspp_rates_for_tile, create_model, list_models
+from segtutor.models import SIZES, UNet, aspp_rates_for_tile, create_model, list_models, paper_aspp_rates
 from segtutor.train import TrainConfig, evaluate_boundaries, fit, race
 
 
@@ -72,7 +72,8 @@ def main() -> None:
         ablations: dict[str, Callable[[], nn.Module]] = {
             "unet without skips": lambda: UNet(**SIZES["unet"][args.size], skips=False),
             "unet, resize-convolution": lambda: UNet(**SIZES["unet"][args.size], upsampling="resize"),
-            "deeplabv3 (rates 12, 24, 36)": lambda: create_model("deeplabv3", size=args.size),
+            "deeplabv3 (rates 12, 24, 36)": lambda: create_model("deeplabv3", size=args.size,
+                                                                 aspp_rates=paper_aspp_rates(output_stride=8)),
         }
         for label, build in ablations.items():
             with torch.random.fork_rng(devices=[]):

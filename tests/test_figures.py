@@ -148,7 +148,7 @@ def test_place_stages_draws_the_u_and_the_aspp_fan():
         assert unet[f"enc{level}"][1] == unet[f"dec{level}"][1] == -level  # a skip is a horizontal arrow
         assert unet[f"dec{level}"][0] > unet["enc4"][0] > unet[f"enc{level}"][0]
     deeplab = place_stages(create_model("deeplabv3", size="tiny").describe())
-    branches = [deeplab[name] for name in ("aspp_1x1", "aspp_rate12", "aspp_rate24", "aspp_rate36", "aspp_pooling")]
+    branches = [deeplab[name] for name in ("aspp_1x1", "aspp_rate1", "aspp_rate2", "aspp_rate3", "aspp_pooling")]
     assert len({x for x, _ in branches}) == 1 and len({y for _, y in branches}) == 5  # parallel, one column
     fcn = place_stages(create_model("fcn8s", size="tiny").describe())
     assert fcn["score_pool4"][0] == fcn["fuse_pool4"][0] - 1  # a score layer sits next to the sum it feeds

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from segtutor.models import (
+    COURSE_ASPP_RATES,
     MODELS,
     DeepLabV3,
     DeepLabV3Plus,
@@ -21,6 +22,7 @@ from segtutor.models import (
     create_model,
     list_models,
     list_sizes,
+    paper_aspp_rates,
 )
 from segtutor.models.deeplabv3 import window_mean
 from segtutor.models.fcn import bilinear_kernel, bilinear_upsampling
@@ -471,10 +473,26 @@ def test_rates_scaled_to_the_tile_reach_inside_the_map_as_the_papers_do(tile_siz
 
 
 @pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
+def test_the_course_sizes_keep_their_atrous_taps_on_a_training_tile_and_the_paper_size_takes_the_papers(name):
+    map_size = 128 // 8  # the course's largest training tile at output stride 8
+    for size in ("tiny", "small", "medium"):
+        with torch.device("meta"):
+            rates = create_model(name, size=size).aspp_rates
+        assert rates == list(COURSE_ASPP_RATES) == sorted(set(rates))
+        for rate in rates:  # more than half of a row's pixels see tissue with both far taps
+            both = sum(0 <= i - rate and i + rate < map_size for i in range(map_size))  # brute force
+            assert both > map_size / 2, rate
+    largest = aspp_rates_for_tile(128)[-1]  # the paper's rates scaled to the tile keep its reach, and its padding:
+    assert not any(0 <= i - largest and i + largest < map_size for i in range(map_size))  # no pixel sees both
+    with torch.device("meta"):
+        assert create_model(name, size="paper").aspp_rates == paper_aspp_rates(16) == [6, 12, 18]
+
+
+@pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3plus"])
 def test_create_model_takes_aspp_rates_which_change_no_weight(name):
     plain = create_model(name, size="tiny", seed=0)
     scaled = create_model(name, size="tiny", seed=0, aspp_rates=[2, 4, 7])
-    assert plain.aspp_rates == [12, 24, 36] and scaled.aspp_rates == [2, 4, 7]
+    assert plain.aspp_rates == list(COURSE_ASPP_RATES) and scaled.aspp_rates == [2, 4, 7]
     assert [branch[0].dilation for branch in scaled.head.aspp.convs[1:4]] == [(2, 2), (4, 4), (7, 7)]
     assert [branch[0].padding for branch in scaled.head.aspp.convs[1:4]] == [(2, 2), (4, 4), (7, 7)]  # size kept
     assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), scaled.state_dict().values()))

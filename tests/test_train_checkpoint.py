@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import blob_dataset, tiny_net
 
-from segtutor.models import create_model, list_models
+from segtutor.models import COURSE_ASPP_RATES, create_model, list_models
 from segtutor.train import TrainConfig, fit, infer_create_args, load_checkpoint, save_checkpoint
 
 
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 @pytest.mark.parametrize("name", list_models())
 def test_infer_create_args_finds_the_factory_call(name):
     model = create_model(name, in_channels=1, num_classes=3, size="tiny")
-    assert infer_create_args(model) == (name, {"in_channels": 1, "num_classes": 3, "size": "tiny"})
+    rates = {"aspp_rates": list(COURSE_ASPP_RATES)} if name.startswith("deeplab") else {}  # always named
+    assert infer_create_args(model) == (name, {"in_channels": 1, "num_classes": 3, "size": "tiny", **rates})
 
 
 def test_aspp_rates_are_found_saved_and_loaded_though_they_hold_no_weight(tmp_path):
@@ -31,6 +32,18 @@ def test_aspp_rates_are_found_saved_and_loaded_though_they_hold_no_weight(tmp_pa
     assert load_checkpoint(tmp_path / "scaled.pt").model.aspp_rates == [2, 4, 7]
     with pytest.raises(ValueError, match="aspp_rates=\\[2, 4, 7\\]"):  # the paper's rates would load silently
         save_checkpoint(tmp_path / "wrong.pt", model, model_name="deeplabv3", model_kwargs={"size": "tiny"})
+
+
+def test_a_checkpoint_names_its_aspp_rates_and_one_from_before_the_course_rates_loads_the_papers(tmp_path):
+    model = create_model("deeplabv3", size="tiny", seed=0)
+    save_checkpoint(tmp_path / "now.pt", model, model_name="deeplabv3", model_kwargs={"size": "tiny"})
+    assert torch.load(tmp_path / "now.pt", weights_only=True)["model_kwargs"]["aspp_rates"] == list(COURSE_ASPP_RATES)
+    contents = torch.load(tmp_path / "now.pt", weights_only=True)
+    del contents["model_kwargs"]["aspp_rates"]  # as segtutor wrote DeepLab files when its sizes took the paper's rates
+    torch.save(contents, tmp_path / "before.pt")
+    loaded = load_checkpoint(tmp_path / "before.pt")
+    assert loaded.model.aspp_rates == [12, 24, 36] == loaded.model_kwargs["aspp_rates"]  # the network it was trained as
+    assert torch.equal(loaded.model.state_dict()["head.aspp.convs.1.0.weight"], model.state_dict()["head.aspp.convs.1.0.weight"])
 
 
 def test_checkpoint_round_trip(tmp_path):

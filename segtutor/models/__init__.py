@@ -35,7 +35,7 @@ from segtutor.models.contract import (
     logits_to_probs,
     training_defaults,
 )
-from segtutor.models.deeplabv3 import ASPP, DeepLabV3, aspp_rates_for_tile
+from segtutor.models.deeplabv3 import ASPP, COURSE_ASPP_RATES, DeepLabV3, aspp_rates_for_tile, paper_aspp_rates
 from segtutor.models.deeplabv3plus import DeepLabV3Plus
 from segtutor.models.fcn import FCN8s
 from segtutor.models.transfer import (
@@ -92,16 +92,18 @@ SIZES: dict[str, dict[str, dict]] = {
         "medium": dict(channels=[32, 64, 128, 256, 256], fc_channels=512, fc6_kernel_size=3, dropout=0.1, batch_norm=True),  # 5.13 M parameters
         "paper": dict(channels=[64, 128, 256, 512, 512], fc_channels=4096, fc6_kernel_size=7, dropout=0.5, batch_norm=False),  # 134 M parameters
     },
-    "deeplabv3": {  # "basic" blocks with layers [2, 2, 2, 2] make a ResNet-18; "bottleneck" with [3, 4, 6, 3] a ResNet-50
-        "tiny": dict(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=8, aspp_channels=32, pooling_batch_norm=False),  # 143 k parameters
-        "small": dict(block="basic", layers=[2, 2, 2, 2], width=16, output_stride=8, aspp_channels=64, pooling_batch_norm=False),  # 961 k parameters
-        "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, pooling_batch_norm=False),  # 3.83 M parameters
+    # DeepLab: "basic" blocks with layers [2, 2, 2, 2] make a ResNet-18, "bottleneck" with [3, 4, 6, 3] a ResNet-50;
+    # the course's sizes take ASPP rates for its small tiles (COURSE_ASPP_RATES), the paper size the paper's
+    "deeplabv3": {
+        "tiny": dict(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=8, aspp_channels=32, pooling_batch_norm=False, aspp_rates=COURSE_ASPP_RATES),  # 143 k parameters
+        "small": dict(block="basic", layers=[2, 2, 2, 2], width=16, output_stride=8, aspp_channels=64, pooling_batch_norm=False, aspp_rates=COURSE_ASPP_RATES),  # 961 k parameters
+        "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, pooling_batch_norm=False, aspp_rates=COURSE_ASPP_RATES),  # 3.83 M parameters
         "paper": dict(block="bottleneck", layers=[3, 4, 6, 3], width=64, output_stride=16, aspp_channels=256, pooling_batch_norm=True),  # 39.0 M parameters
     },
     "deeplabv3plus": {  # DeepLabv3's backbone and ASPP at each size, plus the decoder (paper: 48 low-level channels, 256)
-        "tiny": dict(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=8, aspp_channels=32, low_level_channels=6, decoder_channels=32, pooling_batch_norm=False),  # 164 k parameters
-        "small": dict(block="basic", layers=[2, 2, 2, 2], width=16, output_stride=8, aspp_channels=64, low_level_channels=12, decoder_channels=64, pooling_batch_norm=False),  # 1.04 M parameters
-        "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, low_level_channels=24, decoder_channels=128, pooling_batch_norm=False),  # 4.16 M parameters
+        "tiny": dict(block="basic", layers=[1, 1, 1, 1], width=8, output_stride=8, aspp_channels=32, low_level_channels=6, decoder_channels=32, pooling_batch_norm=False, aspp_rates=COURSE_ASPP_RATES),  # 164 k parameters
+        "small": dict(block="basic", layers=[2, 2, 2, 2], width=16, output_stride=8, aspp_channels=64, low_level_channels=12, decoder_channels=64, pooling_batch_norm=False, aspp_rates=COURSE_ASPP_RATES),  # 1.04 M parameters
+        "medium": dict(block="basic", layers=[2, 2, 2, 2], width=32, output_stride=8, aspp_channels=128, low_level_channels=24, decoder_channels=128, pooling_batch_norm=False, aspp_rates=COURSE_ASPP_RATES),  # 4.16 M parameters
         "paper": dict(block="bottleneck", layers=[3, 4, 6, 3], width=64, output_stride=16, aspp_channels=256, low_level_channels=48, decoder_channels=256, pooling_batch_norm=True),  # 40.3 M parameters
     },
 }  # fmt: skip
@@ -138,8 +140,9 @@ def create_model(
             is left as it was); None draws them from torch's global generator, as ``nn.Module`` does.
         pretrained: start the encoder from the weights that ship with segtutor (small RGB models; see
             :mod:`segtutor.models.transfer`); the decoder and classifier start fresh, drawn from ``seed``.
-        aspp_rates: DeepLabv3 and DeepLabv3+ only: the three atrous rates of ASPP instead of the paper's; for
-            tiles far smaller than the paper's 513 pixels, ``aspp_rates_for_tile(tile_size)`` (notebook 07).
+        aspp_rates: DeepLabv3 and DeepLabv3+ only: the three atrous rates of ASPP instead of the size's (the
+            course's sizes: ``COURSE_ASPP_RATES``, 1, 2, 3, for its small tiles; ``"paper"``: the paper's,
+            ``paper_aspp_rates(16)``); notebook 07 explains both.
 
     Returns:
         A model mapping ``images (N, in_channels, H, W)`` to ``logits (N, num_classes, H, W)``, H, W >= 32.
@@ -169,6 +172,7 @@ def create_model(
 
 __all__ = [
     "ASPP",
+    "COURSE_ASPP_RATES",
     "GENERIC_DEFAULTS",
     "LABELS",
     "MIN_SIZE",
@@ -206,5 +210,6 @@ __all__ = [
     "load_pretrained_encoder",
     "logits_to_preds",
     "logits_to_probs",
+    "paper_aspp_rates",
     "training_defaults",
 ]

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from segtutor.device import check_device
-from segtutor.models import SIZES, create_model, list_models
+from segtutor.models import SIZES, create_model, list_models, paper_aspp_rates
 from segtutor.train.config import TrainConfig
 from segtutor.train.history import Evaluation, History
 
@@ -84,6 +84,8 @@ def save_checkpoint(
         found_name, found_kwargs = _find_create_args(model, model_name)
         model_name, model_kwargs = model_name or found_name, found_kwargs if model_kwargs is None else model_kwargs
     _check_rebuilds(model, model_name, dict(model_kwargs))
+    if getattr(model, "aspp_rates", None) is not None:  # named in the file, so a later default cannot change them
+        model_kwargs = {**model_kwargs, "aspp_rates": list(model.aspp_rates)}
     if class_names is None and history is not None and history.class_names:
         class_names = history.class_names
     # 2) everything but the weights as plain values, so that weights_only=True loads it
@@ -145,12 +147,13 @@ def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str | Non
             "the file changed after it was written (a broken copy or download, a disk error). Fix: use another "
             "copy of the file, or save the model again"
         )
-    model = create_model(contents["model_name"], **contents["model_kwargs"])
+    model_kwargs = _with_aspp_rates(contents["model_name"], contents["model_kwargs"])
+    model = create_model(contents["model_name"], **model_kwargs)
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as error:
         raise ValueError(
-            f"{name}: its weights do not fit create_model({contents['model_name']!r}, **{contents['model_kwargs']}) "
+            f"{name}: its weights do not fit create_model({contents['model_name']!r}, **{model_kwargs}) "
             f"({str(error).splitlines()[0]}). Fix: save it again with the model_name and model_kwargs that built "
             "the model"
         ) from error
@@ -165,7 +168,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: torch.device | str | Non
     return Checkpoint(
         model=model,
         model_name=contents["model_name"],
-        model_kwargs=contents["model_kwargs"],
+        model_kwargs=model_kwargs,
         class_names=contents["class_names"],
         config=config,
         history=history,
@@ -207,8 +210,8 @@ def _find_create_args(model: nn.Module, model_name: str | None) -> tuple[str, di
                 with torch.device("meta"):
                     candidate = create_model(name, **kwargs)
                 if type(candidate) is type(model) and _shapes(candidate) == shapes:
-                    rates = getattr(model, "aspp_rates", None)  # dilations hold no weights: compare them apart
-                    if rates is not None and rates != candidate.aspp_rates:
+                    rates = getattr(model, "aspp_rates", None)  # dilations hold no weights: always name them
+                    if rates is not None:
                         kwargs["aspp_rates"] = list(rates)
                     return name, kwargs
     named = f"model_name={model_name!r} with any size" if model_name is not None else "any create_model call"
@@ -216,6 +219,15 @@ def _find_create_args(model: nn.Module, model_name: str | None) -> tuple[str, di
         f"cannot tell which create_model call built this {type(model).__name__} ({named} builds another shape); "
         "pass model_name and model_kwargs to save_checkpoint, e.g. model_name='unet', model_kwargs={'size': 'small'}"
     )
+
+
+def _with_aspp_rates(model_name: str, model_kwargs: dict) -> dict:
+    """``model_kwargs`` of a DeepLab checkpoint with its ASPP rates named. Files written before the course's sizes
+    had rates of their own (``COURSE_ASPP_RATES``) name none: their models were built with the paper's."""
+    size = SIZES.get(model_name, {}).get(model_kwargs.get("size", "small"), {})  # {}: create_model will say why
+    if "output_stride" not in size or "aspp_rates" in model_kwargs:
+        return dict(model_kwargs)
+    return {**model_kwargs, "aspp_rates": paper_aspp_rates(size["output_stride"])}
 
 
 def _check_rebuilds(model: nn.Module, model_name: str, model_kwargs: dict) -> None:

@@ -60,6 +60,9 @@ class PretrainRecipe:
     num_threads: int = 2  # CPU threads: fixed, so the sums (and the weights) come out the same every run
     channels_last: bool = True  # memory layout (faster for these models on a CPU)
     val_tiles: int = 48  # validation tiles per lab (A, B, C) for the record's scores
+    # DeepLabv3 only: the ASPP rates of the network pretrained whole; the shipped encoder was made with the paper's
+    # (the small size's default then). The encoder, a ResNet, holds no rate: it loads into a model of any rates.
+    aspp_rates: tuple[int, ...] = (12, 24, 36)
 
 
 def pretraining_data(recipe: PretrainRecipe) -> ManyLabsDataset:
@@ -99,7 +102,8 @@ def pretrain_encoder(recipe: PretrainRecipe) -> tuple[nn.Module, dict]:
         raise ValueError(f"unknown model {recipe.model!r}; pretraining knows {', '.join(ENCODERS)}")
     # 1) The data: many labs, augmented; 2) the network, its initial weights drawn from the seed.
     data = pretraining_data(recipe)
-    model = create_model(recipe.model, num_classes=len(recipe.classes), size=recipe.size, seed=recipe.seed)
+    rates = {"aspp_rates": list(recipe.aspp_rates)} if recipe.model == "deeplabv3" else {}
+    model = create_model(recipe.model, num_classes=len(recipe.classes), size=recipe.size, seed=recipe.seed, **rates)
     config = TrainConfig(
         lr=recipe.lr,
         batch_size=recipe.batch_size,
