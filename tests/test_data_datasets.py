@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
-from segtutor.data import TissueDataset, augment, generate_tile, random_crop, tile_seed, to_tensors
+from segtutor.data import TissueDataset, augment, class_balance, generate_tile, random_crop, tile_seed, to_tensors
 
 
 def dihedral(array: np.ndarray, flip: bool, turns: int) -> np.ndarray:
@@ -148,3 +148,26 @@ def test_bad_arguments_are_refused():
         TissueDataset(4, classes=("stroma",))
     with pytest.raises(TypeError, match="uint8"):
         to_tensors(np.zeros((4, 4, 3)), np.zeros((4, 4)))
+
+
+# ---- class balance ----------------------------------------------------------------------------------------------
+def test_class_balance_counts_labelled_pixels_like_bincount_and_skips_ignored():
+    masks = torch.tensor([[[0, 0, 255], [2, 2, 2]], [[0, 255, 255], [2, 0, 0]]])  # (2, 2, 3): 5 x 0, 0 x 1, 4 x 2
+    balance = class_balance(TensorDataset(torch.zeros(2, 3, 2, 3), masks))
+    assert balance.tolist() == pytest.approx([5 / 9, 0.0, 4 / 9])
+
+
+def test_class_balance_reads_a_segtutor_dataset_before_augmentation_and_leaves_its_epoch():
+    data = TissueDataset(12, 32, seed=3, augment=True, classes=("stroma", "tumor", "background"))
+    data.set_epoch(2)
+    counts = sum(np.bincount(data.load_sample(i)[1].ravel(), minlength=3) for i in range(12))
+    assert class_balance(data).tolist() == pytest.approx((counts / counts.sum()).tolist())
+    assert data.epoch == 2  # no read was counted
+    few = [0, 4, 7, 11]  # four samples spread evenly over twelve
+    counts = sum(np.bincount(data.load_sample(i)[1].ravel(), minlength=3) for i in few)
+    assert class_balance(data, max_samples=4).tolist() == pytest.approx((counts / counts.sum()).tolist())
+
+
+def test_class_balance_of_nothing_labelled_is_zero():
+    masks = torch.full((1, 4, 4), 255)
+    assert class_balance(TensorDataset(torch.zeros(1, 3, 4, 4), masks)).sum() == 0

@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import tiny_net
 
-from segtutor.data import IGNORE_INDEX, TissueDataset
+from segtutor.data import IGNORE_INDEX, TissueDataset, class_balance
 from segtutor.metrics import ConfusionMatrix
 from segtutor.predict import predict, predict_proba
 from segtutor.train import (
@@ -24,6 +24,7 @@ from segtutor.train import (
     margin_map,
     propose_patches,
 )
+from segtutor.train.losses import choose_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -122,6 +123,21 @@ def test_rounds_add_labels_train_on_and_score_the_model_they_leave(tiles):
     assert rounds[-1].iou == pytest.approx(scores.compute().iou, nan_ok=True)  # the model it leaves
     with pytest.raises(ValueError, match="max_iters"):
         ActiveLearner(model, pool, val, TrainConfig(max_seconds=1))
+
+
+def test_every_round_trains_the_loss_round_zero_chose():
+    masks = torch.zeros(2, 32, 32, dtype=torch.long)
+    masks[0, :12] = 1  # tile 0: 37.5 % tumor; tile 1: none
+    data = torch.utils.data.TensorDataset(torch.rand(2, 3, 32, 32), masks)
+    data.class_names = ("stroma", "tumor")
+    pool = AnnotationPool(data, patch_size=16)
+    pool.label_tiles([0])
+    learner = ActiveLearner(tiny_net(), pool, data, TrainConfig(lr=1e-2, max_iters=2, batch_size=1))
+    learner.train_round()
+    assert learner.config.loss == "cross_entropy"  # tile 0 alone: tumor has more than half of a fair 50 %
+    learner.train_round([Patch(1, row, col, 16) for row in (0, 16) for col in (0, 16)])  # all of tile 1: stroma
+    assert choose_loss(class_balance(pool.training_data()))[0] == "cross_entropy+dice"  # 18.75 % tumor now
+    assert learner.config.loss == "cross_entropy"  # but round 0's choice is kept
 
 
 def test_compare_strategies_starts_both_strategies_from_the_same_round_zero(tiles):

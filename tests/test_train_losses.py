@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from segtutor.train import SegmentationLoss, cross_entropy_loss, dice_loss, focal_loss, logit_gradients
+from segtutor.train.losses import choose_loss
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
@@ -207,3 +208,21 @@ def test_logit_gradients_needs_a_scalar_loss():
     logits, masks = random_batch()
     with pytest.raises(ValueError, match="must return a scalar"):
         logit_gradients(lambda scores, _: scores.sum(1), logits, masks)
+
+
+# ---- the loss a run gets from its data --------------------------------------------------------------------------
+@pytest.mark.parametrize("balance, expected", [
+    ([0.6, 0.4], "cross_entropy"),  # the generated tiles
+    ([0.74, 0.26], "cross_entropy"),  # just above half of a fair 50 %
+    ([0.76, 0.24], "cross_entropy+dice"),  # just below it
+    ([0.097, 0.077, 0.146, 0.681], "cross_entropy+dice"),  # the skin slide: corneum under half of 25 %
+    ([0.8, 0.2, 0.0], "cross_entropy"),  # a class that never occurs is no rare class (half of 33 % is 16.7 %)
+])  # fmt: skip
+def test_choose_loss_adds_dice_where_a_class_has_under_half_a_fair_share(balance, expected):
+    assert choose_loss(balance)[0] == expected
+
+
+def test_choose_loss_says_which_class_is_rare_and_how_rare():
+    loss, why = choose_loss([0.097, 0.077, 0.146, 0.681], ("glass", "stratum corneum", "epidermis", "dermis"))
+    assert loss == "cross_entropy+dice"
+    assert "'stratum corneum' has 7.7% of the labelled pixels" in why and "fair 25%" in why

@@ -73,7 +73,7 @@ def test_cosine_schedule_falls_from_lr_to_zero_over_the_steps():
 def test_evaluation_matches_scores_computed_by_hand_and_leaves_training_mode():
     data = blob_dataset(count=8)
     model = tiny_net()
-    trainer = Trainer(model, data, data, TrainConfig(batch_size=4, max_iters=5, lr=1e-2))
+    trainer = Trainer(model, data, data, TrainConfig(batch_size=4, max_iters=5, lr=1e-2, loss="cross_entropy"))
     for _ in range(5):
         trainer.step()
     evaluation = trainer.evaluate()
@@ -530,3 +530,20 @@ def test_a_reused_stopped_control_says_why_it_would_do_nothing():
     with pytest.raises(ValueError, match="this TrainingControl was stopped already \\(the run it steered has ended\\): "
                        "give each run a new TrainingControl\\(\\)"):  # fmt: skip
         fit(tiny_net(), blob_dataset(count=8), None, TrainConfig(batch_size=4, max_iters=2), control=control)
+
+
+def test_a_loss_left_at_none_is_chosen_from_the_class_balance_and_the_message_says_why():
+    def run(data, **settings):
+        trainer = Trainer(tiny_net(), data, None, TrainConfig(lr=1e-2, batch_size=4, max_iters=2, **settings),
+                          class_names=["a", "disc"])  # fmt: skip
+        return trainer.config.loss, trainer.run().message
+
+    blobs = blob_dataset(count=8)  # discs: about 11 % of the pixels, under half of a fair 50 %
+    loss, message = run(blobs)
+    assert loss == "cross_entropy+dice"
+    assert "Loss cross_entropy+dice: 'disc' has " in message and "under half of a fair 50%" in message
+    images, _ = blobs.tensors
+    halves = TensorDataset(images, (torch.arange(32) >= 16).long().expand(8, 32, 32))  # right half: class 1
+    assert run(halves)[0] == "cross_entropy"
+    loss, message = run(blobs, loss="focal")  # given: kept, nothing to explain
+    assert loss == "focal" and "Loss" not in message

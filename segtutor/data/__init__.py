@@ -35,7 +35,7 @@ lazy_exports(
             "CLASS_COLORS", "IGNORE_INDEX", "SKIN_CLASS_NAMES", "TISSUE_CLASS_NAMES", "class_colors", "class_names_of"
         ],
         "segtutor.data.datasets": [
-            "ManyLabsDataset", "SegmentationDataset", "TissueDataset", "tile_seed", "to_tensors"
+            "ManyLabsDataset", "SegmentationDataset", "TissueDataset", "class_balance", "tile_seed", "to_tensors"
         ],
         "segtutor.data.files": [
             "MAX_IMAGE_PIXELS", "FileFormatError", "ImageConversionWarning", "read_image", "read_image_bytes",
@@ -90,6 +90,7 @@ __all__ = [
     "TISSUE_CLASS_NAMES",
     "TissueDataset",
     "augment",
+    "class_balance",
     "class_colors",
     "class_names_of",
     "generate_tile",

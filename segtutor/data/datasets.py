@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from segtutor.data.augment import Augmentation
 from segtutor.data.augment import augment as augment_pair
-from segtutor.data.classes import class_colors
+from segtutor.data.classes import IGNORE_INDEX, class_colors
 from segtutor.data.tissue import Lab, check_tissue_classes, generate_tile, get_lab, random_lab
 
 
@@ -137,6 +137,32 @@ class SegmentationDataset(Dataset):
                 image, mask = step(image, mask, rng)
             self._reads += 1
         return image, mask
+
+
+def class_balance(dataset: Dataset, *, max_samples: int = 64, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """Share of the labelled pixels in each class: float64 ``(K,)`` summing to 1 (all zeros if nothing is labelled).
+
+    Counts the masks of up to ``max_samples`` samples spread evenly over ``dataset`` (all of a small one). A segtutor
+    dataset's masks are read before augmentation (:meth:`SegmentationDataset.load_sample`), which leaves its epoch
+    count alone; any other dataset is indexed, ``dataset[i][1]``. ``K`` is ``dataset.num_classes`` if it has one, else
+    the largest label seen + 1; ``ignore_index`` pixels are not counted.
+
+    Example:
+        >>> class_balance(TissueDataset(64)).round(2)  # stroma, tumor
+        array([0.6, 0.4])
+    """
+    size = len(dataset)
+    indices = np.unique(np.linspace(0, size - 1, min(size, max_samples)).round().astype(int)) if size else []
+    read = dataset.load_sample if isinstance(dataset, SegmentationDataset) else lambda i: dataset[i]
+    counts = np.zeros(getattr(dataset, "num_classes", 0), dtype=np.int64)
+    for index in indices:
+        mask = read(int(index))[1]
+        mask = np.asarray(mask.cpu() if torch.is_tensor(mask) else mask)
+        labels = mask[(mask != ignore_index) & (mask >= 0)].astype(np.int64).ravel()
+        seen = np.bincount(labels, minlength=len(counts))
+        counts = np.pad(counts, (0, len(seen) - len(counts))) + seen
+    total = counts.sum()
+    return counts / total if total else counts.astype(np.float64)
 
 
 class TissueDataset(SegmentationDataset):

@@ -38,11 +38,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from segtutor.data import IGNORE_INDEX, class_names_of
+from segtutor.data import IGNORE_INDEX, class_balance, class_names_of
 from segtutor.predict import predict_proba
 from segtutor.train.callbacks import Callback
 from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
+from segtutor.train.losses import choose_loss
 from segtutor.train.sharing import CpuShare
 from segtutor.train.trainer import fit
 
@@ -283,6 +284,8 @@ class ActiveLearner:
         """
         self.pool.reveal(patches)
         data = self.pool.training_data()
+        if self.config.loss is None:  # chosen once, from round 0's labels, so that every round trains the same loss
+            self.config = dataclasses.replace(self.config, loss=choose_loss(class_balance(data))[0])
         index = len(self.rounds)
         config = dataclasses.replace(self.config, batch_size=min(self.config.batch_size, len(data)),
                                      eval_every=self.config.max_iters, seed=self.config.seed + index)  # fmt: skip

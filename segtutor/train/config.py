@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, fields
 from segtutor.data import IGNORE_INDEX
 from segtutor.device import default_device
 from segtutor.models import training_defaults
+from segtutor.train.losses import LOSSES
 
 OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("cross_entropy", "dice", "cross_entropy+dice", "focal", "focal+dice")
 SCHEDULES = ("cosine", "constant")
 
 
@@ -21,7 +21,9 @@ class TrainConfig:
     Give at least one budget (``max_iters``, ``num_epochs`` or ``max_seconds``); training ends at whichever
     runs out first. Settings left at None (``lr``, ``batch_size``, ``channels_last``) are the model's own
     recommendation (``model.training_defaults``, measured per architecture): :meth:`resolve` fills them in, and
-    every training run does so first.
+    every training run does so first. A ``loss`` left at None is chosen from the training data's class balance
+    when the run starts (:func:`~segtutor.train.losses.choose_loss`: cross-entropy, plus a Dice term where a class
+    is rare).
 
     Example:
         >>> config = TrainConfig(max_seconds=20)  # the model's recommended lr and batch size
@@ -38,7 +40,8 @@ class TrainConfig:
     max_iters: int | None = None  # budget in optimizer steps
     num_epochs: int | None = None  # budget in passes over the training data
     max_seconds: float | None = None  # budget in seconds of training (evaluation and pauses not counted)
-    loss: str = "cross_entropy"  # "cross_entropy", "dice", "focal", or a sum: "cross_entropy+dice", "focal+dice"
+    loss: str | None = None  # "cross_entropy", "dice", "focal", or a sum: "cross_entropy+dice", "focal+dice"; None: from
+    # the training data (a run adds the Dice term to cross-entropy where a class has under half of a fair share)
     class_weights: list[float] | None = None  # cross-entropy weight per class, e.g. [1.0, 3.0] for rare tumor
     ignore_index: int = IGNORE_INDEX  # mask value for unlabelled pixels: no loss, no score
     schedule: str = "cosine"  # "cosine": lr falls from lr to 0 over the budget; "constant": lr throughout
@@ -71,7 +74,7 @@ class TrainConfig:
             self.device = str(self.device)  # torch.device("cuda") -> "cuda", so the config stays JSON-ready
         # 2) names from a short list
         for name, allowed in (("optimizer", OPTIMIZERS), ("loss", LOSSES), ("schedule", SCHEDULES)):
-            if getattr(self, name) not in allowed:
+            if getattr(self, name) not in allowed and not (name == "loss" and self.loss is None):
                 raise ValueError(f"{name}={getattr(self, name)!r} is unknown; choose one of {', '.join(allowed)}")
         if self.class_weights is not None:
             self.class_weights = [float(weight) for weight in self.class_weights]
@@ -84,7 +87,7 @@ class TrainConfig:
         ``lr`` (for the chosen optimizer) and ``batch_size`` come from ``model.training_defaults``
         (:func:`segtutor.models.training_defaults`; Adam's usual 1e-3, SGD's 1e-2 and batch 8 for a model that
         recommends nothing); ``channels_last`` is on for CUDA and on a CPU where the model trains faster with it.
-        Settings given explicitly are kept.
+        Settings given explicitly are kept; so is a ``loss`` of None, which the run chooses from its data.
 
         Example:
             >>> TrainConfig(max_iters=100, lr=1e-2).resolve(create_model("unet")).lr  # given: kept

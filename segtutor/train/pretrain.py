@@ -108,6 +108,7 @@ def pretrain_encoder(recipe: PretrainRecipe) -> tuple[nn.Module, dict]:
         lr=recipe.lr,
         batch_size=recipe.batch_size,
         max_iters=recipe.steps,
+        loss="cross_entropy",  # the loss the shipped encoders were trained with (these data would choose + Dice)
         seed=recipe.seed,
         device="cpu",
         num_threads=recipe.num_threads,

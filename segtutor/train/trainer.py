@@ -11,6 +11,7 @@ call :func:`fit`, the training dashboard and the architecture race run :meth:`Tr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 import traceback
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from segtutor.data import class_balance
 from segtutor.device import check_device, default_device
 from segtutor.metrics import ConfusionMatrix
 from segtutor.models import evaluating
@@ -43,7 +45,7 @@ from segtutor.train.config import TrainConfig
 from segtutor.train.control import TrainingControl
 from segtutor.train.distributed import Distributed
 from segtutor.train.history import Evaluation, History
-from segtutor.train.losses import SegmentationLoss
+from segtutor.train.losses import SegmentationLoss, choose_loss
 from segtutor.train.sharing import CpuShare, CpuTurn
 
 
@@ -98,6 +100,12 @@ class Trainer:
     ):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        names = class_names if class_names is not None else getattr(train_data, "class_names", None)
+        self._loss_note = ""  # why the loss is what it is, when the data chose it
+        if config.loss is None:  # the data's class balance chooses: a rare class gets the Dice term
+            loss, why = choose_loss(class_balance(train_data), names or ())
+            config = dataclasses.replace(config, loss=loss)
+            self._loss_note = f". Loss {loss}: {why}" if loss != "cross_entropy" else ""
         config = config.resolve(model)  # settings left at None: the model's recommendation (its training_defaults)
         if len(train_data) < config.batch_size:
             raise ValueError(
@@ -168,7 +176,6 @@ class Trainer:
         self.control = control if control is not None else TrainingControl()
         self.callbacks = list(callbacks)
         self.base_lr = config.lr  # peak learning rate; set_lr requests change it
-        names = class_names if class_names is not None else getattr(train_data, "class_names", None)
         self.history = History(class_names=list(names) if names is not None else [])
         self.state = TrainState(
             model=self.model, config=config, history=self.history, control=self.control, device=self.device
@@ -422,7 +429,9 @@ class Trainer:
             if self.iteration > 0 and not evaluated:
                 self.evaluate()
         self.history.status = status
-        self.history.message = message or f"{self.iteration} steps in {self.history.train_seconds:.1f} s of training"
+        self.history.message = message or (
+            f"{self.iteration} steps in {self.history.train_seconds:.1f} s of training{self._loss_note}"
+        )
         if status in ("completed", "stopped"):
             self.history.message += end_note(self.history, self._first_loss, self.config, self.base_lr)
         self.notify("on_train_end")
