@@ -45,7 +45,8 @@ def test_a_run_trains_with_the_resolved_settings():
     model = create_model("unet", size="tiny")
     trainer = Trainer(model, blob_dataset(count=8), None, TrainConfig(max_iters=2, device="cpu"))
     recommended = training_defaults(model)
-    chosen = TrainConfig(max_iters=2, device="cpu", loss="cross_entropy+dice")  # the discs are rare: + Dice
+    weights = trainer.config.class_weights  # the discs are rare: + Dice, and weights (tests/test_train_trainer.py)
+    chosen = TrainConfig(max_iters=2, device="cpu", loss="cross_entropy+dice", class_weights=weights)
     assert trainer.config == chosen.resolve(model)  # what the state and checkpoint see
     assert trainer.train_loader.batch_size == recommended.batch_size
     assert trainer.optimizer.param_groups[0]["lr"] == recommended.lr

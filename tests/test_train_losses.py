@@ -219,10 +219,19 @@ def test_logit_gradients_needs_a_scalar_loss():
     ([0.8, 0.2, 0.0], "cross_entropy"),  # a class that never occurs is no rare class (half of 33 % is 16.7 %)
 ])  # fmt: skip
 def test_choose_loss_adds_dice_where_a_class_has_under_half_a_fair_share(balance, expected):
-    assert choose_loss(balance)[0] == expected
+    choice = choose_loss(balance)
+    assert choice.loss == expected
+    assert (choice.class_weights is None) == (expected == "cross_entropy")
 
 
-def test_choose_loss_says_which_class_is_rare_and_how_rare():
-    loss, why = choose_loss([0.097, 0.077, 0.146, 0.681], ("glass", "stratum corneum", "epidermis", "dermis"))
-    assert loss == "cross_entropy+dice"
-    assert "'stratum corneum' has 7.7% of the labelled pixels" in why and "fair 25%" in why
+def test_chosen_weights_are_one_over_the_root_of_each_share_and_a_pixel_weighs_one_on_average():
+    shares = [0.097, 0.077, 0.146, 0.68]
+    choice = choose_loss(shares, ("glass", "stratum corneum", "epidermis", "dermis"))
+    assert choice.loss == "cross_entropy+dice"
+    assert "'stratum corneum' has 7.7% of the labelled pixels" in choice.reason and "fair 25%" in choice.reason
+    weights = torch.tensor(choice.class_weights)
+    assert weights * torch.tensor(shares).sqrt() == pytest.approx(torch.full((4,), float(weights[0]) * 0.097**0.5),
+                                                                   abs=1e-3)  # fmt: skip
+    assert float((weights * torch.tensor(shares)).sum()) == pytest.approx(1.0, abs=1e-3)
+    absent = choose_loss([0.85, 0.15, 0.0]).class_weights  # a class never seen weighs as much as the rarest seen
+    assert absent[2] == absent[1] > absent[0]

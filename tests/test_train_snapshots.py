@@ -170,7 +170,8 @@ def test_a_run_that_diverges_and_goes_back_a_step_ends_with_the_weights_it_keeps
     data = blob_dataset(count=16, size=32)
     machine = TimeMachine(data, class_names=NAMES, max_time_share=None)
     model, weights = tiny_net(), Weights()
-    config = TrainConfig(batch_size=4, max_iters=60, lr=100.0, optimizer="sgd", schedule="constant")
+    config = TrainConfig(batch_size=4, max_iters=60, lr=100.0, optimizer="sgd", schedule="constant",
+                         loss="cross_entropy")  # the loss it was made to diverge with
     with pytest.warns(UserWarning, match="far above the usual"):
         history = fit(model, data, None, config, [machine, weights])
     assert history.status == "diverged" and "goes back to those of step 1" in history.message

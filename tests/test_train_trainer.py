@@ -533,17 +533,27 @@ def test_a_reused_stopped_control_says_why_it_would_do_nothing():
 
 
 def test_a_loss_left_at_none_is_chosen_from_the_class_balance_and_the_message_says_why():
-    def run(data, **settings):
-        trainer = Trainer(tiny_net(), data, None, TrainConfig(lr=1e-2, batch_size=4, max_iters=2, **settings),
-                          class_names=["a", "disc"])  # fmt: skip
-        return trainer.config.loss, trainer.run().message
+    def run(data, num_classes=2, **settings):
+        trainer = Trainer(tiny_net(num_classes), data, None,
+                          TrainConfig(lr=1e-2, batch_size=4, max_iters=2, **settings), class_names=["a", "disc"])
+        return trainer, trainer.run().message
 
     blobs = blob_dataset(count=8)  # discs: about 11 % of the pixels, under half of a fair 50 %
-    loss, message = run(blobs)
-    assert loss == "cross_entropy+dice"
+    trainer, message = run(blobs)
+    share = float(blobs.tensors[1].float().mean())
+    assert trainer.config.loss == "cross_entropy+dice"
+    root_sum = (1 - share) ** 0.5 + share**0.5  # w_k = share_k^-1/2 / sum_j share_j share_j^-1/2
+    assert trainer.config.class_weights == pytest.approx([1 / (root_sum * (1 - share) ** 0.5),
+                                                          1 / (root_sum * share**0.5)], abs=1e-3)  # fmt: skip
+    assert trainer.loss_fn.class_weights.tolist() == pytest.approx(trainer.config.class_weights)
     assert "Loss cross_entropy+dice: 'disc' has " in message and "under half of a fair 50%" in message
     images, _ = blobs.tensors
     halves = TensorDataset(images, (torch.arange(32) >= 16).long().expand(8, 32, 32))  # right half: class 1
-    assert run(halves)[0] == "cross_entropy"
-    loss, message = run(blobs, loss="focal")  # given: kept, nothing to explain
-    assert loss == "focal" and "Loss" not in message
+    assert run(halves)[0].config.loss == "cross_entropy"
+    trainer, message = run(blobs, loss="focal")  # given: kept, nothing to explain
+    assert trainer.config.loss == "focal" and trainer.config.class_weights is None and "Loss" not in message
+    trainer, _ = run(blobs, class_weights=[1.0, 2.0])  # given weights are kept
+    assert trainer.config.loss == "cross_entropy+dice" and trainer.config.class_weights == [1.0, 2.0]
+    trainer, _ = run(blobs, num_classes=3)  # a model with a class the data never shows: it gets the largest weight
+    weights = trainer.config.class_weights
+    assert len(weights) == 3 and weights[2] == weights[1] > weights[0]

@@ -285,7 +285,10 @@ class ActiveLearner:
         self.pool.reveal(patches)
         data = self.pool.training_data()
         if self.config.loss is None:  # chosen once, from round 0's labels, so that every round trains the same loss
-            self.config = dataclasses.replace(self.config, loss=choose_loss(class_balance(data))[0])
+            balance = class_balance(data)  # (K,) shares, K from the labels seen: padded to every class of the pool
+            choice = choose_loss(np.pad(balance, (0, max(len(self.pool.class_names) - len(balance), 0))))
+            weights = self.config.class_weights if self.config.class_weights is not None else choice.class_weights
+            self.config = dataclasses.replace(self.config, loss=choice.loss, class_weights=weights)
         index = len(self.rounds)
         config = dataclasses.replace(self.config, batch_size=min(self.config.batch_size, len(data)),
                                      eval_every=self.config.max_iters, seed=self.config.seed + index)  # fmt: skip

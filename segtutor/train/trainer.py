@@ -102,10 +102,13 @@ class Trainer:
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         names = class_names if class_names is not None else getattr(train_data, "class_names", None)
         self._loss_note = ""  # why the loss is what it is, when the data chose it
-        if config.loss is None:  # the data's class balance chooses: a rare class gets the Dice term
-            loss, why = choose_loss(class_balance(train_data), names or ())
-            config = dataclasses.replace(config, loss=loss)
-            self._loss_note = f". Loss {loss}: {why}" if loss != "cross_entropy" else ""
+        self._chosen_weights = False  # class weights chosen from the data (fitted to the model's outputs at step 1)
+        if config.loss is None:  # the data's class balance chooses: a rare class gets the Dice term and weights
+            choice = choose_loss(class_balance(train_data), names or ())
+            self._chosen_weights = config.class_weights is None and choice.class_weights is not None
+            weights = choice.class_weights if self._chosen_weights else config.class_weights
+            config = dataclasses.replace(config, loss=choice.loss, class_weights=weights)
+            self._loss_note = f". Loss {choice.loss}: {choice.reason}" if choice.loss != "cross_entropy" else ""
         config = config.resolve(model)  # settings left at None: the model's recommendation (its training_defaults)
         if len(train_data) < config.batch_size:
             raise ValueError(
@@ -185,6 +188,17 @@ class Trainer:
         self._first_loss: float | None = None  # the first step's loss: the scale a diverging loss is measured on
         self.interrupted_by = ""  # "Callback.hook" whose KeyboardInterrupt stopped the run, if one did
 
+    def _fit_chosen_weights(self, num_classes: int) -> None:
+        """Give the class weights chosen from the data one entry per model output (the data's sample may lack the
+        last classes: they get the largest weight), once."""
+        self._chosen_weights = False
+        weights = self.config.class_weights
+        if len(weights) != num_classes:
+            weights = (weights + [max(weights)] * num_classes)[:num_classes]
+            self.config.class_weights = weights
+            self.loss_fn = SegmentationLoss(self.config.loss, class_weights=weights,
+                                            ignore_index=self.config.ignore_index).to(self.device)  # fmt: skip
+
     # ---- the run's progress ------------------------------------------------------------------------------
     @property
     def iteration(self) -> int:
@@ -248,6 +262,8 @@ class Trainer:
         # 3) the loss (the batch's values checked first: a label the model cannot predict crashes it), 4) gradients
         check_values(*batch, num_classes=_check_logits(logits, masks).shape[1], ignore_index=self.config.ignore_index,
                      dataset=self.train_loader.dataset, what="training")  # fmt: skip
+        if self._chosen_weights:
+            self._fit_chosen_weights(max(logits.shape[1], 2))
         loss = self.loss_fn(logits, masks)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
