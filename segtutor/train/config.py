@@ -22,8 +22,8 @@ class TrainConfig:
     runs out first. Settings left at None (``lr``, ``batch_size``, ``channels_last``) are the model's own
     recommendation (``model.training_defaults``, measured per architecture): :meth:`resolve` fills them in, and
     every training run does so first. A ``loss`` left at None is chosen from the training data's class balance
-    when the run starts (:func:`~segtutor.train.losses.choose_loss`: cross-entropy, plus a Dice term where a class
-    is rare).
+    when the run starts (:func:`~segtutor.train.losses.choose_loss`: cross-entropy, plus a Dice term and class
+    weights where a class is rare).
 
     Example:
         >>> config = TrainConfig(max_seconds=20)  # the model's recommended lr and batch size
@@ -41,8 +41,9 @@ class TrainConfig:
     num_epochs: int | None = None  # budget in passes over the training data
     max_seconds: float | None = None  # budget in seconds of training (evaluation and pauses not counted)
     loss: str | None = None  # "cross_entropy", "dice", "focal", or a sum: "cross_entropy+dice", "focal+dice"; None: from
-    # the training data (a run adds the Dice term to cross-entropy where a class has under half of a fair share)
-    class_weights: list[float] | None = None  # cross-entropy weight per class, e.g. [1.0, 3.0] for rare tumor
+    # the training data (cross-entropy + Dice, weights 1 / sqrt(share), where a class has under half of a fair share)
+    class_weights: list[float] | None = None  # cross-entropy weight per class, e.g. [1.0, 3.0] for rare tumor; None:
+    # none, or those a loss left at None chose
     ignore_index: int = IGNORE_INDEX  # mask value for unlabelled pixels: no loss, no score
     schedule: str = "cosine"  # "cosine": lr falls from lr to 0 over the budget; "constant": lr throughout
     eval_every: int | None = None  # evaluate every this many steps; None: once per epoch (and always at the end)
