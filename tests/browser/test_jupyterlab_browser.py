@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .harness import SHOTS, lab_url, serve_jupyterlab
+from .harness import SHOTS, lab_url, page_errors, serve_jupyterlab
 
 pytestmark = pytest.mark.browser
 
@@ -98,4 +98,4 @@ def test_every_figure_is_drawn_in_jupyterlab(browser, tmp_path, notebook):
             assert assert_all_figures_drawn(page) == figures
             print(f"restart {attempt + 1}: ran in {seconds:.1f} s, {figures} figure(s) drawn")
         context.close()
-    assert errors == []
+    assert page_errors(errors) == [], "\n".join(errors)

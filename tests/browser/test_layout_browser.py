@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import SHOTS, lab_url, serve_jupyterlab
+from .harness import SHOTS, lab_url, page_errors, serve_jupyterlab
 from .test_jupyterlab_browser import assert_all_figures_drawn, run_all
 
 pytestmark = pytest.mark.browser
@@ -290,5 +290,5 @@ def test_every_widget_fits_jupyterlab_with_the_file_browser_open(browser, tmp_pa
             problems += preview_problems(page, names, viewport)
             problems += log_axis_problems(page, names, shots_here, viewport)
         context.close()
-    assert errors == [], "\n".join(errors)
+    assert page_errors(errors) == [], "\n".join(errors)
     assert problems == [], "\n".join(problems)
