@@ -36,9 +36,12 @@ def test_the_class_command_parses_and_every_option_reaches_a_real_voila_setting(
 
     from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
     from traitlets.config.loader import DeferredConfigString
+    from traitlets.utils.importstring import import_item
     from voila.app import Voila
     from voila.execute import VoilaExecutor
     from voila.voila_kernel_manager import voila_kernel_manager_factory
+
+    from segtutor.classroom import PacedKernelManager
 
     words = shlex.split(class_command())
     assert words[0] == ".venv/bin/voila" and "\\" not in class_command()
@@ -60,4 +63,6 @@ def test_the_class_command_parses_and_every_option_reaches_a_real_voila_setting(
             settings[f"{section}.{name}"] = value
     assert settings == {"VoilaConfiguration.preheat_kernel": True,
                         "VoilaConfiguration.default_pool_size": 10,  # a class of 8, and two spares
-                        "VoilaKernelManager.fill_delay": 120.0, "VoilaExecutor.iopub_timeout": 60}  # fmt: skip
+                        "VoilaConfiguration.multi_kernel_manager_class": "segtutor.classroom.PacedKernelManager",
+                        "VoilaKernelManager.fill_delay": 30.0, "VoilaExecutor.iopub_timeout": 60}  # fmt: skip
+    assert import_item(settings["VoilaConfiguration.multi_kernel_manager_class"]) is PacedKernelManager
