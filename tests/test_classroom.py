@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import re
 import subprocess
@@ -53,6 +54,12 @@ def fake_parent(monkeypatch):
             process.wait()
 
 
+def run(coroutine):
+    """``asyncio.run`` in a thread of its own: the suite's browser tests leave an event loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 async def _start_all(manager: FakeKernels, count: int, env: dict) -> list[str]:
     ids = await asyncio.gather(*(manager.start_kernel(**env) for _ in range(count)))
     while manager._turn is not None and manager._turn.locked():  # the last one settles
@@ -62,7 +69,7 @@ async def _start_all(manager: FakeKernels, count: int, env: dict) -> list[str]:
 
 def test_pool_kernels_start_one_after_the_other_once_each_has_run(fake_parent):
     manager = fake_parent(cpu=0.4)
-    assert asyncio.run(_start_all(manager, 3, POOL)) == ["k0", "k1", "k2"]
+    assert run(_start_all(manager, 3, POOL)) == ["k0", "k1", "k2"]
     times = [when for _, when in manager.started]
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     # each waits for the one before: its 0.4 CPU-s of work, then quiet_s (0.3 s) without any
@@ -72,7 +79,7 @@ def test_pool_kernels_start_one_after_the_other_once_each_has_run(fake_parent):
 
 def test_kernels_for_a_page_are_never_held_back(fake_parent):
     manager = fake_parent(cpu=0.4)
-    asyncio.run(_start_all(manager, 3, {"env": {}}))
+    run(_start_all(manager, 3, {"env": {}}))
     times = [when for _, when in manager.started]
     assert times[-1] - times[0] < 0.4, "kernels outside the pool started together"
     assert manager._turn is None
@@ -92,7 +99,7 @@ def test_a_kernel_that_dies_while_settling_hands_on_its_turn(fake_parent):
         await second
         return time.monotonic() - died
 
-    assert asyncio.run(scenario()) < 1.0
+    assert run(scenario()) < 1.0
 
 
 def test_a_failed_start_hands_on_its_turn(fake_parent):
@@ -103,7 +110,7 @@ def test_a_failed_start_hands_on_its_turn(fake_parent):
             with pytest.raises(RuntimeError, match="no kernel"):
                 await asyncio.wait_for(manager.start_kernel(**POOL), timeout=5)
 
-    asyncio.run(scenario())
+    run(scenario())
     assert not manager._turn.locked()
 
 
