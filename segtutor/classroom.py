@@ -2,7 +2,7 @@
 
 ``voila --preheat_kernel=True --pool_size=N`` runs the dashboard in N kernels before anyone asks, so that a page
 only has to be drawn. Each kernel a page takes is replaced ``fill_delay`` seconds later, and Voila starts every
-replacement at once: eight learners who open the page together get eight replacements two minutes later, each
+replacement at once: eight learners who open the page together get eight replacements ``fill_delay`` later, each
 importing torch and running the notebook while the learners train. On two cores that starved the kernels' message
 handling (a Pause took tens of seconds to show).
 
@@ -67,8 +67,10 @@ class PacedKernelManager(AsyncMappingKernelManager):
             await asyncio.sleep(self.poll_s)
             now, last = time.monotonic(), used
             used = self._cpu_seconds(kernel_id)
+            if used is None:  # the kernel is gone
+                return
             began = began or self._execution_state(kernel_id) == "busy"
-            busy = used is None or used - last > 0.1 * self.poll_s  # more than a tenth of a core
+            busy = used - last > 0.1 * self.poll_s  # more than a tenth of a core
             quiet_since = None if busy else quiet_since or now
             if began and quiet_since is not None and now - quiet_since >= self.quiet_s:
                 return
